@@ -1,0 +1,220 @@
+use std::{collections::BTreeMap, fmt, time::Duration};
+
+use serde::{Deserialize, de::IgnoredAny};
+
+use crate::{Policy, Secret};
+
+/// Default time allowed to open a connection to the provider.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Default deadline for a whole verification: connecting, sending, reading the answer and any
+/// retries.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// No timeout may exceed this: a signup form that hangs longer than that has failed anyway.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to talk to one provider: secret, endpoint, timeouts, and the default policy.
+///
+/// Build it in code:
+///
+/// ```
+/// use std::time::Duration;
+/// use siteverify::{Policy, VerifierConfig};
+///
+/// let config = VerifierConfig::new("my-secret")
+///     .site_key("10000000-ffff-ffff-ffff-000000000001")
+///     .timeout(Duration::from_secs(3))
+///     .policy(Policy::new().allow_hostname("example.com")?);
+/// # Ok::<(), siteverify::PolicyError>(())
+/// ```
+///
+/// or read it with serde from a configuration file; durations are in milliseconds and the
+/// policy's fields sit beside the others:
+///
+/// ```
+/// let config: siteverify::VerifierConfig = serde_json::from_str(r#"{
+///     "secret": "my-secret",
+///     "verify_url": "http://127.0.0.1:8787/turnstile/v0/siteverify",
+///     "timeout_ms": 3000,
+///     "hostnames": ["example.com"],
+///     "action": "signup"
+/// }"#)?;
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "ConfigSpec")]
+pub struct VerifierConfig {
+    pub(crate) secret: Secret,
+    pub(crate) site_key: Option<String>,
+    pub(crate) verify_url: Option<String>,
+    pub(crate) forward_remote_ip: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) policy: Policy,
+    pub(crate) http_client: Option<reqwest::Client>,
+}
+
+impl VerifierConfig {
+    /// A configuration with the provider's public endpoint, default timeouts, no IP
+    /// forwarding and an empty policy.
+    pub fn new(secret: impl Into<Secret>) -> Self {
+        Self {
+            secret: secret.into(),
+            site_key: None,
+            verify_url: None,
+            forward_remote_ip: false,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            timeout: DEFAULT_TIMEOUT,
+            policy: Policy::new(),
+            http_client: None,
+        }
+    }
+
+    /// The public site key of the widget. For hCaptcha and ByeBot it also binds tokens to this
+    /// key (unless the policy names another); for the other providers it is only kept for
+    /// rendering the widget, as they cannot bind a token to a key.
+    pub fn site_key(mut self, site_key: impl Into<String>) -> Self {
+        self.site_key = Some(site_key.into());
+        self
+    }
+
+    /// The full URL of the verify endpoint, instead of the provider's public one: a regional
+    /// host, `www.recaptcha.net`, a proxy, or the local emulator.
+    pub fn verify_url(mut self, url: impl Into<String>) -> Self {
+        self.verify_url = Some(url.into());
+        self
+    }
+
+    /// Whether to send the client's IP address to the provider (`remoteip`, Procaptcha `ip`).
+    /// Off by default: the address is personal data, and the providers treat it as optional.
+    /// ByeBot takes no address, so this has no effect there.
+    pub fn forward_remote_ip(mut self, forward: bool) -> Self {
+        self.forward_remote_ip = forward;
+        self
+    }
+
+    /// Time allowed to open a connection (default 2 s, at most 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Deadline for the whole verification, retries and reading the answer included
+    /// (default 5 s, at most 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The policy every verification applies unless a call brings its own.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Uses this HTTP client instead of the shared default one (for a proxy, custom roots, …).
+    /// Its own timeouts stay in force beside ours; [`connect_timeout`](Self::connect_timeout)
+    /// does not apply to it.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+}
+
+impl fmt::Debug for VerifierConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierConfig")
+            .field("secret", &self.secret)
+            .field("site_key", &self.site_key)
+            .field("verify_url", &self.verify_url.as_ref().map(|_| "[custom]"))
+            .field("forward_remote_ip", &self.forward_remote_ip)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("timeout", &self.timeout)
+            .field("policy", &self.policy)
+            .field(
+                "http_client",
+                &self.http_client.as_ref().map(|_| "[custom]"),
+            )
+            .finish()
+    }
+}
+
+/// The serde form: flat, durations in milliseconds, policy fields inline.
+#[derive(Deserialize)]
+struct ConfigSpec {
+    secret: Secret,
+    #[serde(default)]
+    site_key: Option<String>,
+    #[serde(default)]
+    verify_url: Option<String>,
+    #[serde(default)]
+    forward_remote_ip: bool,
+    #[serde(default)]
+    connect_timeout_ms: Option<u64>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(flatten)]
+    policy: Policy,
+    /// What neither we nor the policy know: serde's `flatten` would drop it silently, and a
+    /// misspelt `min_score` that is ignored is a security hole, so it is refused.
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
+}
+
+impl TryFrom<ConfigSpec> for VerifierConfig {
+    type Error = String;
+
+    fn try_from(spec: ConfigSpec) -> Result<Self, Self::Error> {
+        if let Some(name) = spec.unknown.keys().next() {
+            return Err(format!("unknown field `{name}`"));
+        }
+        let mut config = VerifierConfig::new(spec.secret)
+            .forward_remote_ip(spec.forward_remote_ip)
+            .policy(spec.policy);
+        config.site_key = spec.site_key;
+        config.verify_url = spec.verify_url;
+        if let Some(ms) = spec.connect_timeout_ms {
+            config.connect_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = spec.timeout_ms {
+            config.timeout = Duration::from_millis(ms);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_secret_and_the_url() {
+        let config = VerifierConfig::new("s3cr3t-value").verify_url("https://user:pw@proxy/x");
+        let text = format!("{config:?}");
+        assert!(!text.contains("s3cr3t-value"), "{text}");
+        assert!(!text.contains("pw@"), "{text}");
+    }
+
+    #[test]
+    fn deserialises_flat_with_policy_inline() {
+        let config: VerifierConfig = serde_json::from_str(
+            r#"{"secret":"s","site_key":"k","timeout_ms":1500,"connect_timeout_ms":200,
+                "forward_remote_ip":true,"hostnames":["example.com"],"min_score":0.5}"#,
+        )
+        .unwrap();
+        assert_eq!(config.secret.expose(), "s");
+        assert_eq!(config.site_key.as_deref(), Some("k"));
+        assert_eq!(config.timeout, Duration::from_millis(1500));
+        assert_eq!(config.connect_timeout, Duration::from_millis(200));
+        assert!(config.forward_remote_ip);
+        assert_eq!(config.policy.minimum_score(), Some(0.5));
+        assert_eq!(config.policy.hostnames().len(), 1);
+    }
+
+    #[test]
+    fn typos_and_bad_values_are_refused() {
+        let typo = serde_json::from_str::<VerifierConfig>(r#"{"secret":"s","min_scor":0.5}"#);
+        assert!(typo.unwrap_err().to_string().contains("min_scor"));
+        assert!(serde_json::from_str::<VerifierConfig>(r#"{"secret":"s","min_score":7}"#).is_err());
+        assert!(serde_json::from_str::<VerifierConfig>(r#"{"site_key":"k"}"#).is_err());
+    }
+}

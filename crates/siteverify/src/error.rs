@@ -1,0 +1,430 @@
+use std::{fmt, time::Duration};
+
+use crate::{PolicyError, Provider};
+
+/// Whose fault a failed verification is. It decides the status code, the log level and whether
+/// a retry can help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The client's: no token, a bad, expired or reused token, or a policy mismatch.
+    /// Answered with a 4xx; logged at debug level.
+    User,
+    /// Ours: a wrong secret, a site key that does not belong to the secret, a request the
+    /// provider could not parse. Answered with a 500; logged as an error; never retried.
+    Configuration,
+    /// The provider's: timeouts, connection failures, 5xx, 429, `internal-error`, an answer we
+    /// cannot read. Answered with a 502/503; logged as a warning.
+    Provider,
+}
+
+/// Why a token could not be verified.
+///
+/// [`code`](Self::code) gives the stable snake_case code of the failure contract, and
+/// [`class`](Self::class) whose fault it is. Neither the `Display` text nor the `Debug` output
+/// ever contains the token or the secret; the score is kept in the fields for the server's own
+/// use but left out of the `Display` text, which may end up in a response.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// No token was supplied, or it was empty.
+    #[error("no CAPTCHA token was supplied")]
+    MissingToken,
+    /// The token cannot be a real one (too long, control or non-ASCII characters); it was
+    /// rejected without asking the provider.
+    #[error("the CAPTCHA token is malformed: {0}")]
+    MalformedToken(MalformedToken),
+    /// The provider did not accept the token.
+    #[error("the CAPTCHA token was rejected by the provider")]
+    InvalidToken {
+        /// The provider's own error codes, as it sent them (unknown codes land here too).
+        provider_codes: Vec<String>,
+    },
+    /// The token has expired or was already redeemed.
+    #[error("the CAPTCHA token has expired or was already used")]
+    ExpiredOrDuplicate {
+        /// The provider's own error codes.
+        provider_codes: Vec<String>,
+    },
+    /// The challenge was solved on a hostname the policy does not allow.
+    #[error("the CAPTCHA was solved on a hostname that is not allowed")]
+    HostnameMismatch {
+        /// The hostname the provider reported, if any.
+        hostname: Option<String>,
+    },
+    /// The challenge's action is not the one the policy expects.
+    #[error("the CAPTCHA action does not match the expected action")]
+    ActionMismatch {
+        /// The action the policy expects.
+        expected: String,
+        /// The action the provider reported, if any.
+        actual: Option<String>,
+    },
+    /// The challenge's customer data (`cdata`) is not the one the policy expects.
+    #[error("the CAPTCHA customer data does not match")]
+    CdataMismatch,
+    /// The token was solved for another site key.
+    #[error("the CAPTCHA was solved for another site key")]
+    SitekeyMismatch {
+        /// The site key the policy expects.
+        expected: String,
+        /// The site key the provider reported, if any.
+        actual: Option<String>,
+    },
+    /// The policy sets a minimum score but the provider sent none.
+    #[error("the provider returned no score, but a minimum score is required")]
+    ScoreMissing,
+    /// The normalised human-likelihood score is below the policy's minimum.
+    #[error("the CAPTCHA score is below the required minimum")]
+    ScoreBelowThreshold {
+        /// The normalised score (0.0 bot – 1.0 human).
+        score: f64,
+        /// The policy's minimum.
+        minimum: f64,
+    },
+    /// The challenge is older than the policy allows, or the provider gave no time for it.
+    #[error("the CAPTCHA challenge is too old")]
+    ChallengeTooOld {
+        /// How old the challenge was; `None` when the provider reported no usable time.
+        age: Option<Duration>,
+        /// The policy's maximum.
+        max_age: Duration,
+    },
+    /// The provider says our own configuration is wrong (secret, site key, request format).
+    #[error("the CAPTCHA provider rejected our configuration")]
+    ProviderMisconfigured {
+        /// The provider's own error codes, or a description of the HTTP answer.
+        provider_codes: Vec<String>,
+    },
+    /// The provider answered something we cannot read.
+    #[error("the CAPTCHA provider sent an unusable answer: {0}")]
+    ProviderError(BadAnswer),
+    /// The provider could not be reached or is failing.
+    #[error("the CAPTCHA provider is unavailable: {0}")]
+    ProviderUnavailable(Outage),
+}
+
+impl VerifyError {
+    /// The stable machine code of the failure contract, e.g. `invalid_token`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::MissingToken => "missing_token",
+            VerifyError::MalformedToken(_) => "malformed_token",
+            VerifyError::InvalidToken { .. } => "invalid_token",
+            VerifyError::ExpiredOrDuplicate { .. } => "expired_or_duplicate",
+            VerifyError::HostnameMismatch { .. } => "hostname_mismatch",
+            VerifyError::ActionMismatch { .. } => "action_mismatch",
+            VerifyError::CdataMismatch => "cdata_mismatch",
+            VerifyError::SitekeyMismatch { .. } => "sitekey_mismatch",
+            VerifyError::ScoreMissing => "score_missing",
+            VerifyError::ScoreBelowThreshold { .. } => "score_below_threshold",
+            VerifyError::ChallengeTooOld { .. } => "challenge_too_old",
+            VerifyError::ProviderMisconfigured { .. } => "provider_misconfigured",
+            VerifyError::ProviderError(_) => "provider_error",
+            VerifyError::ProviderUnavailable(_) => "provider_unavailable",
+        }
+    }
+
+    /// Whose fault it is.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            VerifyError::ProviderMisconfigured { .. } => ErrorClass::Configuration,
+            VerifyError::ProviderError(_) | VerifyError::ProviderUnavailable(_) => {
+                ErrorClass::Provider
+            }
+            _ => ErrorClass::User,
+        }
+    }
+
+    /// The HTTP status of the failure contract: 400 for a missing or malformed token, 403 for a
+    /// token that fails verification or policy, 500 for our misconfiguration, 502 for an
+    /// unreadable answer, 503 for an unavailable provider.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            VerifyError::MissingToken | VerifyError::MalformedToken(_) => 400,
+            VerifyError::ProviderMisconfigured { .. } => 500,
+            VerifyError::ProviderError(_) => 502,
+            VerifyError::ProviderUnavailable(_) => 503,
+            _ => 403,
+        }
+    }
+
+    /// The provider's raw error codes, where the provider sent any.
+    pub fn provider_codes(&self) -> &[String] {
+        match self {
+            VerifyError::InvalidToken { provider_codes }
+            | VerifyError::ExpiredOrDuplicate { provider_codes }
+            | VerifyError::ProviderMisconfigured { provider_codes } => provider_codes,
+            _ => &[],
+        }
+    }
+}
+
+/// Why a token was refused before any network call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MalformedToken {
+    /// Longer than the provider accepts.
+    TooLong {
+        /// The token's length in bytes.
+        len: usize,
+        /// The provider's maximum.
+        max: usize,
+    },
+    /// Contains a control character (newline, NUL, …).
+    ControlCharacter,
+    /// Contains white space; no provider issues such tokens.
+    Whitespace,
+    /// Contains a character outside ASCII; no provider issues such tokens.
+    NonAscii,
+    /// A Procaptcha token that is neither `0x`-prefixed hex nor the legacy JSON wrapper.
+    NotHex,
+}
+
+impl fmt::Display for MalformedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MalformedToken::TooLong { len, max } => {
+                write!(f, "{len} bytes long, the provider accepts at most {max}")
+            }
+            MalformedToken::ControlCharacter => f.write_str("contains a control character"),
+            MalformedToken::Whitespace => f.write_str("contains white space"),
+            MalformedToken::NonAscii => f.write_str("contains a non-ASCII character"),
+            MalformedToken::NotHex => f.write_str("is not a 0x-prefixed hex string"),
+        }
+    }
+}
+
+/// What was wrong with a provider answer we could not use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BadAnswer {
+    /// The body is not JSON, or not the JSON shape the provider documents.
+    Unparseable {
+        /// HTTP status of the answer.
+        status: u16,
+        /// Where and what, from the JSON parser (never the body itself).
+        detail: String,
+    },
+    /// The body exceeded the size cap.
+    TooLarge {
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// An HTTP status the provider does not document for this call.
+    UnexpectedStatus(u16),
+}
+
+impl fmt::Display for BadAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadAnswer::Unparseable { status, detail } => {
+                write!(f, "HTTP {status} with an unreadable body ({detail})")
+            }
+            BadAnswer::TooLarge { limit } => write!(f, "the answer exceeds {limit} bytes"),
+            BadAnswer::UnexpectedStatus(status) => write!(f, "unexpected HTTP status {status}"),
+        }
+    }
+}
+
+/// Why the provider was unavailable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outage {
+    /// The total deadline ran out.
+    Timeout,
+    /// No connection could be made (refused, DNS, TLS handshake).
+    Connect,
+    /// The connection broke before a complete answer arrived.
+    ConnectionLost,
+    /// The provider answered with a server error.
+    Status(u16),
+    /// The provider answered 429 Too Many Requests. Kept apart because an attacker can
+    /// provoke it by flooding us, so it must never be treated as a harmless outage.
+    RateLimited {
+        /// The provider's `Retry-After`, when it sent one in seconds.
+        retry_after: Option<Duration>,
+    },
+    /// The provider answered with its `internal-error` code.
+    InternalError,
+}
+
+impl fmt::Display for Outage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outage::Timeout => f.write_str("timed out"),
+            Outage::Connect => f.write_str("could not connect"),
+            Outage::ConnectionLost => f.write_str("connection lost before the answer"),
+            Outage::Status(status) => write!(f, "HTTP {status}"),
+            Outage::RateLimited { .. } => f.write_str("rate limited (HTTP 429)"),
+            Outage::InternalError => f.write_str("internal-error"),
+        }
+    }
+}
+
+/// A verifier could not be built from its configuration.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The provider's cargo feature is disabled in this build.
+    #[error("provider `{0}` is not compiled in: enable the `{0}` feature of siteverify")]
+    ProviderDisabled(Provider),
+    /// The secret is empty.
+    #[error("the {0} secret is empty")]
+    EmptySecret(Provider),
+    /// The verify URL is not an absolute http(s) URL. The URL itself is not repeated, as it may
+    /// carry credentials.
+    #[error("the verify URL is invalid: {0}")]
+    InvalidVerifyUrl(String),
+    /// A timeout is zero or above the 10 s ceiling.
+    #[error("the {name} must be between 1 ms and 10 s")]
+    InvalidTimeout {
+        /// Which timeout.
+        name: &'static str,
+    },
+    /// The policy asks for a check this provider can never satisfy (e.g. a minimum score with
+    /// Turnstile, which reports none): every request would be rejected.
+    #[error("{provider} never reports {what}, so the policy's {check} would reject every token")]
+    UnsupportedCheck {
+        /// The provider.
+        provider: Provider,
+        /// The policy setting.
+        check: &'static str,
+        /// What the provider does not report.
+        what: &'static str,
+    },
+    /// The policy itself is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The HTTP client could not be built.
+    #[error("the HTTP client could not be built: {0}")]
+    HttpClient(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_statuses_and_classes_follow_the_failure_contract() {
+        let cases: Vec<(VerifyError, &str, u16, ErrorClass)> = vec![
+            (
+                VerifyError::MissingToken,
+                "missing_token",
+                400,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::MalformedToken(MalformedToken::ControlCharacter),
+                "malformed_token",
+                400,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::InvalidToken {
+                    provider_codes: vec![],
+                },
+                "invalid_token",
+                403,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::ExpiredOrDuplicate {
+                    provider_codes: vec![],
+                },
+                "expired_or_duplicate",
+                403,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::HostnameMismatch { hostname: None },
+                "hostname_mismatch",
+                403,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::ActionMismatch {
+                    expected: "a".into(),
+                    actual: None,
+                },
+                "action_mismatch",
+                403,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::CdataMismatch,
+                "cdata_mismatch",
+                403,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::SitekeyMismatch {
+                    expected: "k".into(),
+                    actual: None,
+                },
+                "sitekey_mismatch",
+                403,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::ScoreMissing,
+                "score_missing",
+                403,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::ScoreBelowThreshold {
+                    score: 0.1,
+                    minimum: 0.5,
+                },
+                "score_below_threshold",
+                403,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::ChallengeTooOld {
+                    age: None,
+                    max_age: Duration::from_secs(1),
+                },
+                "challenge_too_old",
+                403,
+                ErrorClass::User,
+            ),
+            (
+                VerifyError::ProviderMisconfigured {
+                    provider_codes: vec![],
+                },
+                "provider_misconfigured",
+                500,
+                ErrorClass::Configuration,
+            ),
+            (
+                VerifyError::ProviderError(BadAnswer::UnexpectedStatus(418)),
+                "provider_error",
+                502,
+                ErrorClass::Provider,
+            ),
+            (
+                VerifyError::ProviderUnavailable(Outage::Timeout),
+                "provider_unavailable",
+                503,
+                ErrorClass::Provider,
+            ),
+        ];
+        for (err, code, status, class) in cases {
+            assert_eq!(err.code(), code);
+            assert_eq!(err.http_status(), status, "{code}");
+            assert_eq!(err.class(), class, "{code}");
+        }
+    }
+
+    #[test]
+    fn the_score_stays_out_of_the_message() {
+        let err = VerifyError::ScoreBelowThreshold {
+            score: 0.123,
+            minimum: 0.456,
+        };
+        let text = err.to_string();
+        assert!(!text.contains("0.123") && !text.contains("0.456"), "{text}");
+    }
+}

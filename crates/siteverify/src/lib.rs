@@ -1,0 +1,124 @@
+//! Server-side verification of CAPTCHA tokens for hCaptcha, Google reCAPTCHA v2/v3,
+//! Cloudflare Turnstile, Prosopo Procaptcha and ByeBot.
+//!
+//! A browser widget solves a challenge and hands your form a token; your server must ask the
+//! provider whether the token is good before trusting the request. This crate does that call
+//! for five providers behind one API, and applies the checks the providers leave to you: the
+//! hostname the challenge was solved on, the expected action, a minimum score, the site key,
+//! the age of the challenge.
+//!
+//! It depends on no web framework. For a Tower/Axum middleware that finds the token in the
+//! request and does all of this for you, see the `tower-captcha` crate.
+//!
+//! # Example
+//!
+//! Verify a Turnstile token by hand. This example runs against the local emulator of the
+//! `siteverify-emulator` crate, so it needs no account and no network; in production you leave
+//! out `verify_url` and use your real secret.
+//!
+//! ```
+//! use siteverify::{Policy, Verifier, VerifierConfig, VerifyOptions};
+//! use siteverify_emulator::{Emulator, Provider as Emulated, TokenSpec};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = Emulator::start().await?;
+//! let token = emulator.mint(TokenSpec::new(Emulated::Turnstile).hostname("example.com").action("signup"))?;
+//!
+//! let verifier = Verifier::turnstile(
+//!     VerifierConfig::new(Emulated::Turnstile.default_secret())
+//!         .verify_url(emulator.verify_url(Emulated::Turnstile))
+//!         .policy(Policy::new().allow_hostname("example.com")?.action("signup")),
+//! )?;
+//!
+//! let verdict = verifier.verify(&token, &VerifyOptions::new()).await?;
+//! assert_eq!(verdict.hostname.as_deref(), Some("example.com"));
+//!
+//! // Tokens are single use: the second redemption fails with a stable code.
+//! let again = verifier.verify(&token, &VerifyOptions::new()).await.unwrap_err();
+//! assert_eq!(again.code(), "expired_or_duplicate");
+//! assert_eq!(again.http_status(), 403);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What you get
+//!
+//! - [`Verifier`]: one client per provider configuration, cheap to clone. All verifiers share
+//!   one pooled HTTP client unless you bring your own.
+//! - [`Verdict`]: what the provider said about a good token, with the score normalised to a
+//!   human likelihood (reCAPTCHA as is; hCaptcha and Procaptcha risk scores inverted).
+//! - [`Policy`]: the route's rules, checked after the provider said yes.
+//! - [`VerifyError`]: a stable [`code`](VerifyError::code), an HTTP
+//!   [status](VerifyError::http_status), and a [class](VerifyError::class) that says whose
+//!   fault it is.
+//! - [`Verify`]: the trait to plug in your own provider or a fake in tests.
+//!
+//! # Behaviour worth knowing
+//!
+//! - Tokens are checked locally first (empty, longer than the provider accepts, characters no
+//!   provider issues); such tokens never cost a network call.
+//! - One deadline covers the whole verification, retries and reading the answer included
+//!   (default 5 s, at most 10 s). Answers larger than 64 KiB are refused.
+//! - Retries happen only where they cannot turn a good token into a spent one: when the
+//!   connection was never established (any provider), and for Turnstile, whose idempotency key
+//!   lets the same token be sent again after a timeout, a 5xx or `internal-error`. A 429 is
+//!   never retried.
+//! - A reCAPTCHA v3 answer (one with a score) must reach
+//!   [`RECAPTCHA_V3_DEFAULT_MIN_SCORE`] unless the policy sets its own minimum: a v3 check
+//!   that looks only at `success` lets every bot in.
+//! - A policy that needs something the provider never reports (a score from Turnstile, an
+//!   action from hCaptcha) is refused when the verifier is built, not at the first request.
+//! - Secrets and tokens never appear in `Debug`, `Display`, logs or error messages.
+//!
+//! # Features
+//!
+//! One per provider, all on by default: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`,
+//! `byebot`. At least one must be enabled.
+
+// With only some providers compiled in, parts of the shared plumbing (form bodies, unix
+// timestamps, the provider-code table) have no caller; the full build, linted too, keeps the
+// dead-code lint honest.
+#![cfg_attr(
+    not(all(
+        feature = "hcaptcha",
+        feature = "recaptcha",
+        feature = "turnstile",
+        feature = "procaptcha",
+        feature = "byebot"
+    )),
+    allow(dead_code)
+)]
+
+#[cfg(not(any(
+    feature = "hcaptcha",
+    feature = "recaptcha",
+    feature = "turnstile",
+    feature = "procaptcha",
+    feature = "byebot"
+)))]
+compile_error!(
+    "siteverify needs at least one provider feature: hcaptcha, recaptcha, turnstile, procaptcha or byebot"
+);
+
+mod config;
+mod error;
+mod policy;
+mod protocol;
+mod provider;
+mod provider_codes;
+mod secret;
+mod timestamp;
+mod token;
+mod transport;
+mod verdict;
+mod verifier;
+
+pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, MAX_TIMEOUT, VerifierConfig};
+pub use error::{BadAnswer, ConfigError, ErrorClass, MalformedToken, Outage, VerifyError};
+pub use policy::{HostnamePattern, Policy, PolicyError, RECAPTCHA_V3_DEFAULT_MIN_SCORE};
+pub use provider::{Provider, UnknownProvider};
+pub use secret::Secret;
+pub use transport::MAX_ANSWER_BYTES;
+pub use verdict::Verdict;
+pub use verifier::{Verifier, Verify, VerifyOptions};

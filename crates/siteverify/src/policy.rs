@@ -1,0 +1,630 @@
+use std::{
+    fmt,
+    str::FromStr,
+    time::{Duration, SystemTime},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ConfigError, Provider, Verdict, VerifyError};
+
+/// The minimum human-likelihood score applied to a reCAPTCHA v3 answer when the policy sets
+/// none. Google suggests 0.5 as a starting point; a v3 integration that checks only `success`
+/// accepts every bot, so we refuse to do that silently. Set `min_score(0.0)` to opt out.
+pub const RECAPTCHA_V3_DEFAULT_MIN_SCORE: f64 = 0.5;
+
+/// What a verified token must also satisfy: the route's rules on top of the provider's
+/// `success`.
+///
+/// An empty policy checks nothing beyond the provider's answer (but see
+/// [`RECAPTCHA_V3_DEFAULT_MIN_SCORE`]). Set once per verifier, and overridable per call with
+/// [`VerifyOptions::policy`](crate::VerifyOptions::policy).
+///
+/// ```
+/// use std::time::Duration;
+/// use siteverify::Policy;
+///
+/// let policy = Policy::new()
+///     .allow_hostname("example.com")?
+///     .allow_hostname("*.example.com")?
+///     .action("signup")
+///     .min_score(0.5)?
+///     .max_age(Duration::from_secs(120));
+/// # Ok::<(), siteverify::PolicyError>(())
+/// ```
+///
+/// In a configuration file (serde), the same reads:
+/// `{"hostnames": ["example.com", "*.example.com"], "action": "signup", "min_score": 0.5,
+/// "max_age_secs": 120}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PolicySpec", into = "PolicySpec")]
+pub struct Policy {
+    hostnames: Vec<HostnamePattern>,
+    action: Option<String>,
+    cdata: Option<String>,
+    min_score: Option<f64>,
+    site_key: Option<String>,
+    max_age: Option<Duration>,
+}
+
+impl Policy {
+    /// A policy that checks nothing beyond the provider's answer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Allows a hostname: an exact name (`example.com`) or a wildcard for every subdomain at
+    /// any depth (`*.example.com`, which does not match `example.com` itself). Matching ignores
+    /// ASCII case and a trailing dot. Once any hostname is allowed, a verdict with another
+    /// hostname, or with none (hCaptcha's `not-provided`, an Android app), fails with
+    /// `hostname_mismatch`.
+    pub fn allow_hostname(mut self, pattern: &str) -> Result<Self, PolicyError> {
+        self.hostnames.push(pattern.parse()?);
+        Ok(self)
+    }
+
+    /// Requires this action (reCAPTCHA v3, Turnstile), compared ignoring ASCII case as
+    /// Google's own library does.
+    pub fn action(mut self, action: impl Into<String>) -> Self {
+        self.action = Some(action.into());
+        self
+    }
+
+    /// Requires this customer data (Turnstile `cdata`), compared exactly.
+    pub fn cdata(mut self, cdata: impl Into<String>) -> Self {
+        self.cdata = Some(cdata.into());
+        self
+    }
+
+    /// Requires a human-likelihood score of at least `minimum` (0.0–1.0, the normalised
+    /// [`Verdict::human_score`]). A verdict without a score then fails with `score_missing`.
+    pub fn min_score(mut self, minimum: f64) -> Result<Self, PolicyError> {
+        if !(0.0..=1.0).contains(&minimum) {
+            return Err(PolicyError::ScoreOutOfRange);
+        }
+        self.min_score = Some(minimum);
+        Ok(self)
+    }
+
+    /// Requires the token to have been solved for this site key. hCaptcha enforces it itself
+    /// (we send it as `sitekey`); for ByeBot we compare the site key it returns.
+    pub fn site_key(mut self, site_key: impl Into<String>) -> Self {
+        self.site_key = Some(site_key.into());
+        self
+    }
+
+    /// Rejects challenges older than `max_age` (`challenge_too_old`). A verdict without a
+    /// challenge time then fails too.
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = Some(max_age);
+        self
+    }
+
+    /// The allowed hostname patterns.
+    pub fn hostnames(&self) -> &[HostnamePattern] {
+        &self.hostnames
+    }
+
+    /// The expected action.
+    pub fn expected_action(&self) -> Option<&str> {
+        self.action.as_deref()
+    }
+
+    /// The expected customer data.
+    pub fn expected_cdata(&self) -> Option<&str> {
+        self.cdata.as_deref()
+    }
+
+    /// The minimum human-likelihood score.
+    pub fn minimum_score(&self) -> Option<f64> {
+        self.min_score
+    }
+
+    /// The expected site key.
+    pub fn expected_site_key(&self) -> Option<&str> {
+        self.site_key.as_deref()
+    }
+
+    /// The maximum challenge age.
+    pub fn maximum_age(&self) -> Option<Duration> {
+        self.max_age
+    }
+
+    /// Checks that `provider` reports everything this policy needs, so that a configuration
+    /// that would reject every token fails at start-up instead.
+    pub(crate) fn validate_for(&self, provider: Provider) -> Result<(), ConfigError> {
+        let unsupported = |check, what| ConfigError::UnsupportedCheck {
+            provider,
+            check,
+            what,
+        };
+        if !self.hostnames.is_empty() && !provider.reports_hostname() {
+            return Err(unsupported("hostname allowlist", "a hostname"));
+        }
+        if self.action.is_some() && !provider.reports_action() {
+            return Err(unsupported("expected action", "an action"));
+        }
+        if self.cdata.is_some() && !provider.reports_cdata() {
+            return Err(unsupported("expected cdata", "customer data"));
+        }
+        if self.min_score.is_some() && !provider.reports_score() {
+            return Err(unsupported("minimum score", "a score"));
+        }
+        if self.site_key.is_some() && !provider.binds_site_key() {
+            return Err(unsupported("site key binding", "the site key"));
+        }
+        if self.max_age.is_some() && !provider.reports_challenge_time() {
+            return Err(unsupported("maximum age", "the challenge time"));
+        }
+        Ok(())
+    }
+
+    /// Applies the policy to a verdict the provider accepted.
+    pub fn check(&self, verdict: &Verdict, now: SystemTime) -> Result<(), VerifyError> {
+        if let Some(expected) = &self.site_key {
+            // hCaptcha checked the binding itself; the verdict carries the key only where the
+            // provider reported one back.
+            if let Some(actual) = &verdict.site_key
+                && actual != expected
+            {
+                return Err(VerifyError::SitekeyMismatch {
+                    expected: expected.clone(),
+                    actual: Some(actual.clone()),
+                });
+            }
+            if verdict.site_key.is_none() && verdict.provider == Provider::ByeBot {
+                return Err(VerifyError::SitekeyMismatch {
+                    expected: expected.clone(),
+                    actual: None,
+                });
+            }
+        }
+        if !self.hostnames.is_empty() {
+            let allowed = verdict
+                .hostname
+                .as_deref()
+                .is_some_and(|host| self.hostnames.iter().any(|p| p.matches(host)));
+            if !allowed {
+                return Err(VerifyError::HostnameMismatch {
+                    hostname: verdict.hostname.clone(),
+                });
+            }
+        }
+        if let Some(expected) = &self.action
+            && !verdict
+                .action
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(expected))
+        {
+            return Err(VerifyError::ActionMismatch {
+                expected: expected.clone(),
+                actual: verdict.action.clone(),
+            });
+        }
+        if let Some(expected) = &self.cdata
+            && verdict.cdata.as_deref() != Some(expected.as_str())
+        {
+            return Err(VerifyError::CdataMismatch);
+        }
+        if let Some(max_age) = self.max_age {
+            // A challenge time in the future is clock skew between us and the provider, not
+            // an old token: count it as age zero.
+            let age = verdict
+                .challenge_ts
+                .map(|at| now.duration_since(at).unwrap_or_default());
+            if age.is_none_or(|age| age > max_age) {
+                return Err(VerifyError::ChallengeTooOld { age, max_age });
+            }
+        }
+        let minimum = self.min_score.or((verdict.provider == Provider::Recaptcha
+            && verdict.score.is_some())
+        .then_some(RECAPTCHA_V3_DEFAULT_MIN_SCORE));
+        if let Some(minimum) = minimum {
+            match verdict.human_score {
+                None => return Err(VerifyError::ScoreMissing),
+                Some(score) if score < minimum => {
+                    return Err(VerifyError::ScoreBelowThreshold { score, minimum });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An allowed hostname: exact, or `*.` followed by a domain for all its subdomains.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct HostnamePattern {
+    /// Lowercase, without trailing dot; for a wildcard, the domain after `*.` with a leading
+    /// dot kept, so that matching is a plain suffix test that cannot match `badexample.com`.
+    name: String,
+    wildcard: bool,
+}
+
+impl HostnamePattern {
+    /// Whether `hostname` is allowed by this pattern (ASCII case and a trailing dot ignored).
+    pub fn matches(&self, hostname: &str) -> bool {
+        let host = hostname.strip_suffix('.').unwrap_or(hostname);
+        if self.wildcard {
+            host.len() > self.name.len()
+                && host
+                    .get(host.len() - self.name.len()..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(&self.name))
+        } else {
+            host.eq_ignore_ascii_case(&self.name)
+        }
+    }
+}
+
+impl FromStr for HostnamePattern {
+    type Err = PolicyError;
+
+    fn from_str(pattern: &str) -> Result<Self, Self::Err> {
+        let invalid = || PolicyError::InvalidHostname(pattern.to_owned());
+        let lower = pattern.trim().to_ascii_lowercase();
+        let lower = lower.strip_suffix('.').unwrap_or(&lower);
+        let (wildcard, domain) = match lower.strip_prefix("*.") {
+            Some(domain) => (true, domain),
+            None => (false, lower),
+        };
+        let valid_label = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(valid_label) {
+            return Err(invalid());
+        }
+        Ok(Self {
+            name: if wildcard {
+                format!(".{domain}")
+            } else {
+                domain.to_owned()
+            },
+            wildcard,
+        })
+    }
+}
+
+impl fmt::Display for HostnamePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.wildcard {
+            write!(f, "*{}", self.name)
+        } else {
+            f.write_str(&self.name)
+        }
+    }
+}
+
+impl fmt::Debug for HostnamePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HostnamePattern({self})")
+    }
+}
+
+/// A policy setting is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Not a hostname nor `*.` followed by a domain.
+    #[error("invalid hostname pattern `{0}`: expected `example.com` or `*.example.com`")]
+    InvalidHostname(String),
+    /// The minimum score is not within 0.0–1.0.
+    #[error("the minimum score must be between 0.0 and 1.0")]
+    ScoreOutOfRange,
+}
+
+/// The serde form of a policy, validated on the way in.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PolicySpec {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    hostnames: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cdata: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    site_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_age_secs: Option<u64>,
+}
+
+impl TryFrom<PolicySpec> for Policy {
+    type Error = PolicyError;
+
+    fn try_from(spec: PolicySpec) -> Result<Self, Self::Error> {
+        let mut policy = Policy {
+            action: spec.action,
+            cdata: spec.cdata,
+            site_key: spec.site_key,
+            max_age: spec.max_age_secs.map(Duration::from_secs),
+            ..Policy::default()
+        };
+        for host in &spec.hostnames {
+            policy = policy.allow_hostname(host)?;
+        }
+        if let Some(minimum) = spec.min_score {
+            policy = policy.min_score(minimum)?;
+        }
+        Ok(policy)
+    }
+}
+
+impl From<Policy> for PolicySpec {
+    fn from(policy: Policy) -> Self {
+        PolicySpec {
+            hostnames: policy.hostnames.iter().map(ToString::to_string).collect(),
+            action: policy.action,
+            cdata: policy.cdata,
+            min_score: policy.min_score,
+            site_key: policy.site_key,
+            max_age_secs: policy.max_age.map(|d| d.as_secs()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn hostname_patterns_match_exactly_or_by_subdomain() {
+        let exact: HostnamePattern = "Example.COM.".parse().unwrap();
+        assert!(exact.matches("example.com"));
+        assert!(exact.matches("EXAMPLE.com."));
+        assert!(!exact.matches("www.example.com"));
+        assert!(!exact.matches("example.com.evil.net"));
+
+        let wild: HostnamePattern = "*.example.com".parse().unwrap();
+        assert!(wild.matches("www.example.com"));
+        assert!(wild.matches("a.b.EXAMPLE.com"));
+        assert!(!wild.matches("example.com"));
+        assert!(!wild.matches("badexample.com"));
+        assert!(!wild.matches(".example.com.evil"));
+        assert_eq!(wild.to_string(), "*.example.com");
+
+        for bad in [
+            "",
+            "*",
+            "*.",
+            "exa mple.com",
+            "ex*ample.com",
+            "a.*.com",
+            "example.com:443",
+            "a..b",
+            "http://x",
+        ] {
+            assert!(
+                bad.parse::<HostnamePattern>().is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_policy_accepts_any_verdict_without_a_score() {
+        let verdict = Verdict::new(Provider::Turnstile).with_hostname("anything");
+        assert_eq!(Policy::new().check(&verdict, at(0)), Ok(()));
+    }
+
+    #[test]
+    fn each_check_fails_and_passes() {
+        let verdict = Verdict::new(Provider::Recaptcha)
+            .with_hostname("www.example.com")
+            .with_action("Signup")
+            .with_score(0.7)
+            .with_challenge_ts(at(1_000));
+        let now = at(1_060);
+        let ok = |p: Policy| p.check(&verdict, now);
+
+        assert_eq!(
+            ok(Policy::new().allow_hostname("*.example.com").unwrap()),
+            Ok(())
+        );
+        assert_eq!(
+            ok(Policy::new().allow_hostname("example.com").unwrap())
+                .unwrap_err()
+                .code(),
+            "hostname_mismatch"
+        );
+        assert_eq!(ok(Policy::new().action("signup")), Ok(()));
+        assert_eq!(
+            ok(Policy::new().action("login")).unwrap_err().code(),
+            "action_mismatch"
+        );
+        assert_eq!(ok(Policy::new().min_score(0.7).unwrap()), Ok(()));
+        assert_eq!(
+            ok(Policy::new().min_score(0.71).unwrap())
+                .unwrap_err()
+                .code(),
+            "score_below_threshold"
+        );
+        assert_eq!(ok(Policy::new().max_age(Duration::from_secs(60))), Ok(()));
+        assert_eq!(
+            ok(Policy::new().max_age(Duration::from_secs(59))).unwrap_err(),
+            VerifyError::ChallengeTooOld {
+                age: Some(Duration::from_secs(60)),
+                max_age: Duration::from_secs(59)
+            }
+        );
+        // Clock skew: a challenge "from the future" is not old.
+        let skewed = Policy::new().max_age(Duration::from_secs(1));
+        assert_eq!(skewed.check(&verdict, at(999)), Ok(()));
+    }
+
+    #[test]
+    fn missing_facts_fail_closed() {
+        let bare = Verdict::new(Provider::HCaptcha);
+        let now = at(10);
+        assert_eq!(
+            Policy::new().min_score(0.1).unwrap().check(&bare, now),
+            Err(VerifyError::ScoreMissing)
+        );
+        assert_eq!(
+            Policy::new()
+                .allow_hostname("a.com")
+                .unwrap()
+                .check(&bare, now)
+                .unwrap_err()
+                .code(),
+            "hostname_mismatch"
+        );
+        assert_eq!(
+            Policy::new()
+                .max_age(Duration::from_secs(5))
+                .check(&bare, now)
+                .unwrap_err()
+                .code(),
+            "challenge_too_old"
+        );
+        let turnstile = Verdict::new(Provider::Turnstile);
+        assert_eq!(
+            Policy::new()
+                .action("x")
+                .check(&turnstile, now)
+                .unwrap_err()
+                .code(),
+            "action_mismatch"
+        );
+        assert_eq!(
+            Policy::new().cdata("x").check(&turnstile, now),
+            Err(VerifyError::CdataMismatch)
+        );
+        let byebot = Verdict::new(Provider::ByeBot);
+        assert_eq!(
+            Policy::new()
+                .site_key("k")
+                .check(&byebot, now)
+                .unwrap_err()
+                .code(),
+            "sitekey_mismatch"
+        );
+    }
+
+    #[test]
+    fn site_key_binding_compares_the_reported_key() {
+        let verdict = Verdict::new(Provider::ByeBot).with_site_key("site-a");
+        let now = at(0);
+        assert_eq!(
+            Policy::new().site_key("site-a").check(&verdict, now),
+            Ok(())
+        );
+        assert_eq!(
+            Policy::new().site_key("site-b").check(&verdict, now),
+            Err(VerifyError::SitekeyMismatch {
+                expected: "site-b".into(),
+                actual: Some("site-a".into())
+            })
+        );
+    }
+
+    #[test]
+    fn risk_scores_are_compared_after_normalisation() {
+        // hCaptcha 0.9 risk = 0.1 human.
+        let bot = Verdict::new(Provider::HCaptcha).with_score(0.9);
+        let policy = Policy::new().min_score(0.5).unwrap();
+        assert_eq!(
+            policy.check(&bot, at(0)).unwrap_err().code(),
+            "score_below_threshold"
+        );
+        let human = Verdict::new(Provider::Procaptcha).with_score(0.1);
+        assert_eq!(policy.check(&human, at(0)), Ok(()));
+    }
+
+    #[test]
+    fn recaptcha_v3_gets_a_default_threshold_unless_one_is_set() {
+        let low = Verdict::new(Provider::Recaptcha).with_score(0.3);
+        assert_eq!(
+            Policy::new().check(&low, at(0)).unwrap_err().code(),
+            "score_below_threshold"
+        );
+        assert_eq!(
+            Policy::new().min_score(0.0).unwrap().check(&low, at(0)),
+            Ok(())
+        );
+        // v2 answers carry no score and need none.
+        assert_eq!(
+            Policy::new().check(&Verdict::new(Provider::Recaptcha), at(0)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn min_score_is_validated() {
+        assert_eq!(
+            Policy::new().min_score(1.5).unwrap_err(),
+            PolicyError::ScoreOutOfRange
+        );
+        assert_eq!(
+            Policy::new().min_score(f64::NAN).unwrap_err(),
+            PolicyError::ScoreOutOfRange
+        );
+        assert!(Policy::new().min_score(-0.1).is_err());
+    }
+
+    #[test]
+    fn unsupported_checks_are_refused_per_provider() {
+        let score = Policy::new().min_score(0.5).unwrap();
+        assert!(score.validate_for(Provider::Turnstile).is_err());
+        assert!(score.validate_for(Provider::ByeBot).is_err());
+        assert!(score.validate_for(Provider::Recaptcha).is_ok());
+        assert!(
+            Policy::new()
+                .action("a")
+                .validate_for(Provider::HCaptcha)
+                .is_err()
+        );
+        assert!(
+            Policy::new()
+                .cdata("a")
+                .validate_for(Provider::Recaptcha)
+                .is_err()
+        );
+        assert!(
+            Policy::new()
+                .site_key("k")
+                .validate_for(Provider::Turnstile)
+                .is_err()
+        );
+        assert!(
+            Policy::new()
+                .site_key("k")
+                .validate_for(Provider::HCaptcha)
+                .is_ok()
+        );
+        let age = Policy::new().max_age(Duration::from_secs(1));
+        assert!(age.validate_for(Provider::Procaptcha).is_err());
+        assert!(age.validate_for(Provider::ByeBot).is_ok());
+        let err = score
+            .validate_for(Provider::Turnstile)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("turnstile") && err.contains("score"), "{err}");
+    }
+
+    #[test]
+    fn serde_round_trip_validates() {
+        let policy: Policy = serde_json::from_str(
+            r#"{"hostnames":["example.com","*.example.org"],"action":"signup","min_score":0.5,"max_age_secs":120}"#,
+        )
+        .unwrap();
+        assert_eq!(policy.hostnames().len(), 2);
+        assert_eq!(policy.maximum_age(), Some(Duration::from_secs(120)));
+        let back: Policy = serde_json::from_value(serde_json::to_value(&policy).unwrap()).unwrap();
+        assert_eq!(back, policy);
+        assert!(serde_json::from_str::<Policy>(r#"{"min_score": 2}"#).is_err());
+        assert!(serde_json::from_str::<Policy>(r#"{"hostnames": ["a b"]}"#).is_err());
+        assert!(serde_json::from_str::<Policy>(r#"{"hostname": ["typo.com"]}"#).is_err());
+    }
+}

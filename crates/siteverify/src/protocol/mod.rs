@@ -1,0 +1,90 @@
+//! The wire format of each provider: how a call is encoded and how an answer is read.
+
+use std::net::IpAddr;
+
+use serde::de::DeserializeOwned;
+
+use crate::{
+    BadAnswer, Outage, Provider, Secret, Verdict, VerifyError,
+    transport::{WireAnswer, WireBody},
+};
+
+#[cfg(feature = "byebot")]
+mod byebot;
+#[cfg(feature = "hcaptcha")]
+mod hcaptcha;
+#[cfg(feature = "procaptcha")]
+mod procaptcha;
+#[cfg(feature = "recaptcha")]
+mod recaptcha;
+#[cfg(any(feature = "hcaptcha", feature = "recaptcha", feature = "turnstile"))]
+mod siteverify_answer;
+#[cfg(feature = "turnstile")]
+mod turnstile;
+
+/// What one verification sends.
+pub(crate) struct Call<'a> {
+    pub(crate) token: &'a str,
+    pub(crate) secret: &'a Secret,
+    pub(crate) remote_ip: Option<IpAddr>,
+    /// The site key to bind the token to, where the provider binds (hCaptcha).
+    pub(crate) site_key: Option<&'a str>,
+    /// Turnstile's retry key: the same for every attempt of one verification.
+    pub(crate) idempotency_key: Option<&'a str>,
+}
+
+/// A provider's wire format and retry rule.
+pub(crate) struct Codec {
+    pub(crate) encode: fn(&Call<'_>) -> WireBody,
+    pub(crate) decode: fn(&Call<'_>, &WireAnswer) -> Result<Verdict, VerifyError>,
+    /// Whether a retry is safe after the request may have reached the provider. Only
+    /// Turnstile's idempotency key makes it so; elsewhere a retry would find the token spent.
+    pub(crate) idempotent: bool,
+}
+
+/// The codec of `provider`, or `None` when its feature is disabled.
+pub(crate) fn codec(provider: Provider) -> Option<&'static Codec> {
+    match provider {
+        #[cfg(feature = "hcaptcha")]
+        Provider::HCaptcha => Some(&hcaptcha::CODEC),
+        #[cfg(feature = "recaptcha")]
+        Provider::Recaptcha => Some(&recaptcha::CODEC),
+        #[cfg(feature = "turnstile")]
+        Provider::Turnstile => Some(&turnstile::CODEC),
+        #[cfg(feature = "procaptcha")]
+        Provider::Procaptcha => Some(&procaptcha::CODEC),
+        #[cfg(feature = "byebot")]
+        Provider::ByeBot => Some(&byebot::CODEC),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// 429 and 5xx are outages whatever the body says.
+fn outage(answer: &WireAnswer) -> Option<VerifyError> {
+    match answer.status {
+        429 => Some(VerifyError::ProviderUnavailable(Outage::RateLimited {
+            retry_after: answer.retry_after,
+        })),
+        500..=599 => Some(VerifyError::ProviderUnavailable(Outage::Status(
+            answer.status,
+        ))),
+        _ => None,
+    }
+}
+
+/// Parses a JSON answer; anything unreadable is the provider's fault, described without
+/// repeating the body.
+fn parse_json<T: DeserializeOwned>(answer: &WireAnswer) -> Result<T, VerifyError> {
+    serde_json::from_slice(&answer.body).map_err(|e| {
+        let kind = match e.classify() {
+            serde_json::error::Category::Data => "unexpected shape",
+            serde_json::error::Category::Eof => "truncated JSON",
+            serde_json::error::Category::Syntax | serde_json::error::Category::Io => "not JSON",
+        };
+        VerifyError::ProviderError(BadAnswer::Unparseable {
+            status: answer.status,
+            detail: format!("{kind} at line {} column {}", e.line(), e.column()),
+        })
+    })
+}

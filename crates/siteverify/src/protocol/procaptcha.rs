@@ -1,0 +1,102 @@
+//! Prosopo Procaptcha: JSON `secret`, `token`, optional `ip`. Only HTTP 200 with
+//! `verified: true` is a pass.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Call, Codec, outage, parse_json};
+use crate::{
+    BadAnswer, Provider, Verdict, VerifyError,
+    transport::{WireAnswer, WireBody},
+};
+
+pub(super) static CODEC: Codec = Codec {
+    encode,
+    decode,
+    idempotent: false,
+};
+
+fn encode(call: &Call<'_>) -> WireBody {
+    let mut body = Map::new();
+    body.insert("secret".into(), Value::from(call.secret.expose()));
+    body.insert("token".into(), Value::from(call.token));
+    if let Some(ip) = call.remote_ip {
+        body.insert("ip".into(), Value::from(ip.to_string()));
+    }
+    WireBody::Json(Value::Object(body))
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    verified: bool,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    score: Option<f64>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    #[serde(default)]
+    error: Option<ErrorDetail>,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    #[serde(default)]
+    code: Option<Value>,
+}
+
+/// Procaptcha's error bodies are not documented, so their `error.code` is kept when present
+/// and otherwise the status stands in for it.
+fn http_codes(answer: &WireAnswer) -> Vec<String> {
+    let code = serde_json::from_slice::<ErrorAnswer>(&answer.body)
+        .ok()
+        .and_then(|a| a.error)
+        .and_then(|e| e.code)
+        .map(|c| match c {
+            Value::String(s) => s,
+            other => other.to_string(),
+        });
+    let mut codes = vec![format!("http-{}", answer.status)];
+    codes.extend(code);
+    codes
+}
+
+fn decode(_call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
+    if let Some(outage) = outage(answer) {
+        return Err(outage);
+    }
+    match answer.status {
+        200 => {}
+        // A malformed request or a token naming an unknown site key. Our requests are well
+        // formed by construction, so this is the token's doing.
+        400 => {
+            return Err(VerifyError::InvalidToken {
+                provider_codes: http_codes(answer),
+            });
+        }
+        401 | 403 => {
+            return Err(VerifyError::ProviderMisconfigured {
+                provider_codes: http_codes(answer),
+            });
+        }
+        other => {
+            return Err(VerifyError::ProviderError(BadAnswer::UnexpectedStatus(
+                other,
+            )));
+        }
+    }
+    let parsed: Answer = parse_json(answer)?;
+    if !parsed.verified {
+        let provider_codes = parsed.status.into_iter().chain(parsed.reason).collect();
+        return Err(VerifyError::InvalidToken { provider_codes });
+    }
+    let verdict = Verdict::new(Provider::Procaptcha);
+    Ok(match parsed.score {
+        Some(score) => verdict.with_score(score),
+        None => verdict,
+    })
+}

@@ -1,0 +1,225 @@
+use std::{fmt, str::FromStr, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+/// The CAPTCHA services this crate speaks to.
+///
+/// Every variant exists whatever the cargo features; building a verifier for a provider whose
+/// feature is off is a [`ConfigError::ProviderDisabled`](crate::ConfigError::ProviderDisabled),
+/// so a configuration read at run time fails with a clear message instead of a missing variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Provider {
+    /// hCaptcha (`h-captcha-response`).
+    HCaptcha,
+    /// Google reCAPTCHA v2 and v3 (`g-recaptcha-response`).
+    Recaptcha,
+    /// Cloudflare Turnstile (`cf-turnstile-response`).
+    Turnstile,
+    /// Prosopo Procaptcha (`procaptcha-response`).
+    Procaptcha,
+    /// ByeBot, formerly Captchacat (`byebot-token`).
+    ByeBot,
+}
+
+/// Longest token accepted for providers that document no limit. Real tokens are a few KiB at
+/// most; the cap only keeps a hostile client from making us forward megabytes to the provider.
+const UNDOCUMENTED_TOKEN_CAP: usize = 16 * 1024;
+
+impl Provider {
+    /// All providers, in a stable order.
+    pub const ALL: [Provider; 5] = [
+        Provider::HCaptcha,
+        Provider::Recaptcha,
+        Provider::Turnstile,
+        Provider::Procaptcha,
+        Provider::ByeBot,
+    ];
+
+    /// The lowercase name used in configuration (`hcaptcha`, `recaptcha`, `turnstile`,
+    /// `procaptcha`, `byebot`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Provider::HCaptcha => "hcaptcha",
+            Provider::Recaptcha => "recaptcha",
+            Provider::Turnstile => "turnstile",
+            Provider::Procaptcha => "procaptcha",
+            Provider::ByeBot => "byebot",
+        }
+    }
+
+    /// The form field the provider's widget writes the token into.
+    pub const fn widget_field(self) -> &'static str {
+        match self {
+            Provider::HCaptcha => "h-captcha-response",
+            Provider::Recaptcha => "g-recaptcha-response",
+            Provider::Turnstile => "cf-turnstile-response",
+            Provider::Procaptcha => "procaptcha-response",
+            Provider::ByeBot => "byebot-token",
+        }
+    }
+
+    /// The provider's public verify endpoint.
+    pub const fn default_verify_url(self) -> &'static str {
+        match self {
+            Provider::HCaptcha => "https://api.hcaptcha.com/siteverify",
+            Provider::Recaptcha => "https://www.google.com/recaptcha/api/siteverify",
+            Provider::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+            Provider::Procaptcha => "https://api.prosopo.io/siteverify",
+            Provider::ByeBot => "https://challenge.byebot.de/validate_token",
+        }
+    }
+
+    /// The longest token this crate sends to the provider; longer ones are rejected locally
+    /// as `malformed_token`.
+    ///
+    /// Turnstile documents 2048 characters. The others document no limit, so we allow 16 KiB,
+    /// several times the size of any real token.
+    pub const fn max_token_len(self) -> usize {
+        match self {
+            Provider::Turnstile => 2048,
+            _ => UNDOCUMENTED_TOKEN_CAP,
+        }
+    }
+
+    /// How long a token stays redeemable at the provider, where documented.
+    pub const fn token_lifetime(self) -> Option<Duration> {
+        match self {
+            Provider::HCaptcha | Provider::Recaptcha | Provider::Procaptcha => {
+                Some(Duration::from_secs(120))
+            }
+            Provider::Turnstile => Some(Duration::from_secs(300)),
+            Provider::ByeBot => None,
+        }
+    }
+
+    /// Whether the cargo feature of this provider is enabled in this build.
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            Provider::HCaptcha => cfg!(feature = "hcaptcha"),
+            Provider::Recaptcha => cfg!(feature = "recaptcha"),
+            Provider::Turnstile => cfg!(feature = "turnstile"),
+            Provider::Procaptcha => cfg!(feature = "procaptcha"),
+            Provider::ByeBot => cfg!(feature = "byebot"),
+        }
+    }
+
+    /// Whether the provider can ever answer with a score (hCaptcha Enterprise, reCAPTCHA v3,
+    /// Procaptcha paid tiers).
+    pub(crate) const fn reports_score(self) -> bool {
+        matches!(
+            self,
+            Provider::HCaptcha | Provider::Recaptcha | Provider::Procaptcha
+        )
+    }
+
+    /// Whether the provider reports the action the page set on the widget.
+    pub(crate) const fn reports_action(self) -> bool {
+        matches!(self, Provider::Recaptcha | Provider::Turnstile)
+    }
+
+    /// Whether the provider reports the customer data (`cdata`) the page set on the widget.
+    pub(crate) const fn reports_cdata(self) -> bool {
+        matches!(self, Provider::Turnstile)
+    }
+
+    /// Whether the provider reports when the challenge was solved or loaded.
+    pub(crate) const fn reports_challenge_time(self) -> bool {
+        !matches!(self, Provider::Procaptcha)
+    }
+
+    /// Whether the provider reports the hostname the challenge was solved on.
+    pub(crate) const fn reports_hostname(self) -> bool {
+        matches!(
+            self,
+            Provider::HCaptcha | Provider::Recaptcha | Provider::Turnstile
+        )
+    }
+
+    /// Whether a site-key binding can be enforced: hCaptcha checks the `sitekey` we send,
+    /// ByeBot returns the site key so we compare it ourselves.
+    pub(crate) const fn binds_site_key(self) -> bool {
+        matches!(self, Provider::HCaptcha | Provider::ByeBot)
+    }
+
+    /// Turns the provider's raw score into "likelihood of a human", 0.0–1.0.
+    ///
+    /// hCaptcha and Procaptcha report a risk score (1.0 = bot) and are inverted; reCAPTCHA's
+    /// score already means "1.0 = human".
+    pub(crate) fn human_likelihood(self, raw: f64) -> f64 {
+        let human = match self {
+            Provider::HCaptcha | Provider::Procaptcha => 1.0 - raw,
+            _ => raw,
+        };
+        human.clamp(0.0, 1.0)
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The error of [`Provider::from_str`]: the name is none of the five providers.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown CAPTCHA provider `{0}` (expected hcaptcha, recaptcha, turnstile, procaptcha or byebot)"
+)]
+pub struct UnknownProvider(pub String);
+
+impl FromStr for Provider {
+    type Err = UnknownProvider;
+
+    /// Parses a provider name, ignoring ASCII case and surrounding white space.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim();
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(wanted))
+            .ok_or_else(|| UnknownProvider(wanted.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_from_str_and_serde() {
+        for p in Provider::ALL {
+            assert_eq!(p.name().parse::<Provider>().unwrap(), p);
+            assert_eq!(p.name().to_uppercase().parse::<Provider>().unwrap(), p);
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, format!("\"{}\"", p.name()));
+            assert_eq!(serde_json::from_str::<Provider>(&json).unwrap(), p);
+        }
+        let err = "recaptha".parse::<Provider>().unwrap_err();
+        assert!(err.to_string().contains("recaptha"));
+    }
+
+    #[test]
+    fn widget_fields_match_providers_md() {
+        let fields: Vec<_> = Provider::ALL.iter().map(|p| p.widget_field()).collect();
+        assert_eq!(
+            fields,
+            [
+                "h-captcha-response",
+                "g-recaptcha-response",
+                "cf-turnstile-response",
+                "procaptcha-response",
+                "byebot-token"
+            ]
+        );
+    }
+
+    #[test]
+    fn risk_scores_are_inverted_and_clamped() {
+        assert_eq!(Provider::HCaptcha.human_likelihood(0.9), 1.0 - 0.9);
+        assert_eq!(Provider::Procaptcha.human_likelihood(0.25), 0.75);
+        assert_eq!(Provider::Recaptcha.human_likelihood(0.7), 0.7);
+        assert_eq!(Provider::Recaptcha.human_likelihood(1.5), 1.0);
+        assert_eq!(Provider::HCaptcha.human_likelihood(1.5), 0.0);
+    }
+}

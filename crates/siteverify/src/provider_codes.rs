@@ -1,0 +1,113 @@
+//! The providers' `error-codes`, sorted by whose fault they are.
+
+use crate::{Outage, VerifyError};
+
+/// Codes that mean our own request or configuration is wrong: never the user's fault, never
+/// cured by a retry.
+const CONFIGURATION: &[&str] = &[
+    "missing-input-secret",
+    "invalid-input-secret",
+    "sitekey-secret-mismatch",
+    "not-using-dummy-passcode",
+    "not-using-dummy-secret",
+    "bad-request",
+    "missing-remoteip",
+    "invalid-remoteip",
+    "invalid-widget-id",
+    "invalid-parsed-secret",
+    "invalid-idempotency-key",
+];
+
+/// Codes for a token that was good once but is spent or stale.
+const EXPIRED_OR_DUPLICATE: &[&str] = &[
+    "expired-input-response",
+    "already-seen-response",
+    "timeout-or-duplicate",
+    "invalid-or-already-seen-response",
+];
+
+/// Turns a failed answer's codes into an error.
+///
+/// When several codes come together the most actionable one wins: our misconfiguration first
+/// (an operator must fix it whatever the token was), then a provider outage, then the token's
+/// own faults. Unknown codes count as `invalid_token` and are kept verbatim.
+pub(crate) fn classify(codes: Vec<String>) -> VerifyError {
+    let has = |set: &[&str]| codes.iter().any(|c| set.contains(&c.as_str()));
+    if has(CONFIGURATION) {
+        VerifyError::ProviderMisconfigured {
+            provider_codes: codes,
+        }
+    } else if has(&["internal-error"]) {
+        VerifyError::ProviderUnavailable(Outage::InternalError)
+    } else if has(EXPIRED_OR_DUPLICATE) {
+        VerifyError::ExpiredOrDuplicate {
+            provider_codes: codes,
+        }
+    } else if has(&["missing-input-response"]) {
+        VerifyError::MissingToken
+    } else {
+        VerifyError::InvalidToken {
+            provider_codes: codes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(codes: &[&str]) -> &'static str {
+        classify(codes.iter().map(|c| c.to_string()).collect()).code()
+    }
+
+    #[test]
+    fn every_documented_code_has_a_class() {
+        let table = [
+            ("missing-input-secret", "provider_misconfigured"),
+            ("invalid-input-secret", "provider_misconfigured"),
+            ("missing-input-response", "missing_token"),
+            ("invalid-input-response", "invalid_token"),
+            ("expired-input-response", "expired_or_duplicate"),
+            ("already-seen-response", "expired_or_duplicate"),
+            ("bad-request", "provider_misconfigured"),
+            ("missing-remoteip", "provider_misconfigured"),
+            ("invalid-remoteip", "provider_misconfigured"),
+            ("not-using-dummy-passcode", "provider_misconfigured"),
+            ("sitekey-secret-mismatch", "provider_misconfigured"),
+            ("invalid-or-already-seen-response", "expired_or_duplicate"),
+            ("not-using-dummy-secret", "provider_misconfigured"),
+            ("timeout-or-duplicate", "expired_or_duplicate"),
+            ("internal-error", "provider_unavailable"),
+            ("invalid-widget-id", "provider_misconfigured"),
+            ("invalid-parsed-secret", "provider_misconfigured"),
+            ("invalid-idempotency-key", "provider_misconfigured"),
+        ];
+        for (raw, expected) in table {
+            assert_eq!(code_of(&[raw]), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn unknown_codes_are_invalid_tokens_and_kept() {
+        let err = classify(vec!["brand-new-code".into()]);
+        assert_eq!(err.code(), "invalid_token");
+        assert_eq!(err.provider_codes(), ["brand-new-code"]);
+        assert_eq!(code_of(&[]), "invalid_token");
+    }
+
+    #[test]
+    fn configuration_wins_over_the_token() {
+        assert_eq!(
+            code_of(&["invalid-input-response", "invalid-input-secret"]),
+            "provider_misconfigured"
+        );
+        assert_eq!(
+            code_of(&["timeout-or-duplicate", "internal-error"]),
+            "provider_unavailable"
+        );
+        assert_eq!(
+            code_of(&["invalid-input-response", "timeout-or-duplicate"]),
+            "expired_or_duplicate"
+        );
+    }
+}

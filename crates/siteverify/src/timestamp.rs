@@ -1,0 +1,61 @@
+//! Challenge times: providers send ISO-8601 (`challenge_ts`) or unix seconds (ByeBot); the
+//! verdict holds one `SystemTime`.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serializer;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+/// Parses the providers' `challenge_ts`. They differ in precision (`…:09Z`, `…:09.123Z`,
+/// `…:09.000000Z`) and sometimes in offset, all of which RFC 3339 covers; anything else is
+/// treated as "no timestamp" rather than an unreadable answer, because the timestamp only
+/// matters when a maximum age is configured, and then its absence fails closed.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
+    let parsed = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?;
+    Some(SystemTime::from(parsed))
+}
+
+/// Unix seconds to a time, refusing values that do not fit.
+pub(crate) fn from_unix_seconds(seconds: i64) -> Option<SystemTime> {
+    let secs = u64::try_from(seconds).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// Serialises an optional time as an RFC 3339 string (or `null`).
+pub(crate) fn serialize_opt<S: Serializer>(
+    value: &Option<SystemTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value.and_then(|t| OffsetDateTime::from(t).format(&Rfc3339).ok()) {
+        Some(text) => serializer.serialize_some(&text),
+        None => serializer.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_precision_the_providers_use() {
+        let base = UNIX_EPOCH + Duration::from_secs(1_552_330_329);
+        assert_eq!(parse_rfc3339("2019-03-11T18:52:09Z"), Some(base));
+        assert_eq!(
+            parse_rfc3339("2019-03-11T18:52:09.123Z"),
+            Some(base + Duration::from_millis(123))
+        );
+        assert_eq!(parse_rfc3339("2019-03-11T18:52:09.000000Z"), Some(base));
+        assert_eq!(parse_rfc3339("2019-03-11T19:52:09+01:00"), Some(base));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339(""), None);
+    }
+
+    #[test]
+    fn unix_seconds_reject_negative_values() {
+        assert_eq!(from_unix_seconds(-1), None);
+        assert_eq!(
+            from_unix_seconds(10),
+            Some(UNIX_EPOCH + Duration::from_secs(10))
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! One HTTP exchange with a verify endpoint: send, read a capped answer, classify transport
+//! failures. Retries and the overall deadline live in the verifier.
+
+use std::{sync::OnceLock, time::Duration};
+
+use reqwest::{Client, Url, header};
+use tokio::time::Instant;
+
+use crate::{BadAnswer, ConfigError, DEFAULT_CONNECT_TIMEOUT, Outage, VerifyError};
+
+/// The largest provider answer we read. Real answers are a few hundred bytes; a bigger one is
+/// broken or hostile, and reading it would let a bad endpoint use our memory.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// A request body in the provider's format.
+pub(crate) enum WireBody {
+    Form(Vec<(&'static str, String)>),
+    Json(serde_json::Value),
+}
+
+/// A complete answer, read within the cap.
+pub(crate) struct WireAnswer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+/// Why one exchange failed before a complete answer was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransportFailure {
+    /// The attempt's deadline ran out.
+    Timeout,
+    /// No connection: nothing of the request reached the provider.
+    Connect,
+    /// The connection broke after the request may have been sent.
+    ConnectionLost,
+    /// The answer exceeded [`MAX_ANSWER_BYTES`].
+    TooLarge,
+}
+
+impl From<TransportFailure> for VerifyError {
+    fn from(failure: TransportFailure) -> Self {
+        match failure {
+            TransportFailure::Timeout => VerifyError::ProviderUnavailable(Outage::Timeout),
+            TransportFailure::Connect => VerifyError::ProviderUnavailable(Outage::Connect),
+            TransportFailure::ConnectionLost => {
+                VerifyError::ProviderUnavailable(Outage::ConnectionLost)
+            }
+            TransportFailure::TooLarge => VerifyError::ProviderError(BadAnswer::TooLarge {
+                limit: MAX_ANSWER_BYTES,
+            }),
+        }
+    }
+}
+
+/// The client every verifier shares unless told otherwise: one connection pool for the whole
+/// process, so that verifications reuse warm TLS connections instead of paying a handshake each.
+pub(crate) fn shared_client() -> Result<Client, ConfigError> {
+    static SHARED: OnceLock<Result<Client, String>> = OnceLock::new();
+    SHARED
+        .get_or_init(|| build_client(DEFAULT_CONNECT_TIMEOUT).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(ConfigError::HttpClient)
+}
+
+/// A client with our connect timeout. Redirects are not followed: a verify endpoint that
+/// redirects is misconfigured, and following it would resend the secret to another place.
+pub(crate) fn build_client(connect_timeout: Duration) -> Result<Client, reqwest::Error> {
+    Client::builder()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("siteverify/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+}
+
+/// Sends `body` to `url` and reads the answer, all before `deadline`.
+pub(crate) async fn exchange(
+    client: &Client,
+    url: &Url,
+    body: &WireBody,
+    deadline: Instant,
+) -> Result<WireAnswer, TransportFailure> {
+    match tokio::time::timeout_at(deadline, exchange_inner(client, url, body)).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(TransportFailure::Timeout),
+    }
+}
+
+async fn exchange_inner(
+    client: &Client,
+    url: &Url,
+    body: &WireBody,
+) -> Result<WireAnswer, TransportFailure> {
+    let request = client
+        .post(url.clone())
+        .header(header::ACCEPT, "application/json");
+    let request = match body {
+        WireBody::Form(fields) => request.form(fields),
+        WireBody::Json(value) => request.json(value),
+    };
+    let mut response = request.send().await.map_err(classify)?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(TransportFailure::TooLarge);
+    }
+    let mut collected = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if collected.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(TransportFailure::TooLarge);
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(WireAnswer {
+        status,
+        body: collected,
+        retry_after,
+    })
+}
+
+/// Maps a reqwest error to what it means for a retry. Only a connect error proves that no
+/// byte of the request left this machine.
+fn classify(error: reqwest::Error) -> TransportFailure {
+    if error.is_connect() {
+        TransportFailure::Connect
+    } else if error.is_timeout() {
+        TransportFailure::Timeout
+    } else {
+        TransportFailure::ConnectionLost
+    }
+}

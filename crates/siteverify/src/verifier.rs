@@ -1,0 +1,460 @@
+use std::{
+    fmt,
+    future::Future,
+    net::IpAddr,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+
+use reqwest::{Client, Url};
+use tokio::time::Instant;
+use tracing::{Instrument, field::Empty};
+
+use crate::{
+    ConfigError, DEFAULT_CONNECT_TIMEOUT, ErrorClass, MAX_TIMEOUT, Outage, Policy, Provider,
+    Secret, Verdict, VerifierConfig, VerifyError,
+    protocol::{self, Call, Codec},
+    token,
+    transport::{self, TransportFailure},
+};
+
+/// Attempts per verification at most, the first included.
+const MAX_ATTEMPTS: u32 = 3;
+/// Pause before the first retry; doubled before each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Anything that can verify a token: the provider clients of this crate, or your own (a
+/// provider this crate does not know, an in-process fake for tests).
+///
+/// ```
+/// use siteverify::{Provider, Verdict, Verify, VerifyError, VerifyOptions};
+///
+/// /// Accepts the token "human" and nothing else.
+/// struct Fake;
+///
+/// impl Verify for Fake {
+///     async fn verify(&self, token: &str, _: &VerifyOptions) -> Result<Verdict, VerifyError> {
+///         match token {
+///             "human" => Ok(Verdict::new(Provider::Turnstile).with_hostname("localhost")),
+///             _ => Err(VerifyError::InvalidToken { provider_codes: vec![] }),
+///         }
+///     }
+/// }
+/// ```
+pub trait Verify: Send + Sync + 'static {
+    /// Verifies `token` and applies the policy (the options' one, or the verifier's own).
+    fn verify(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send;
+}
+
+impl<V: Verify> Verify for Arc<V> {
+    fn verify(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send {
+        (**self).verify(token, options)
+    }
+}
+
+/// Per-call settings of a verification.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// The client's IP address; sent to the provider only when the verifier is configured to
+    /// [forward it](VerifierConfig::forward_remote_ip).
+    pub remote_ip: Option<IpAddr>,
+    /// A policy for this call, replacing the verifier's own (including the site-key binding
+    /// derived from its configured site key).
+    pub policy: Option<Policy>,
+}
+
+impl VerifyOptions {
+    /// No client IP, the verifier's own policy.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the client's IP address.
+    pub fn with_remote_ip(mut self, ip: IpAddr) -> Self {
+        self.remote_ip = Some(ip);
+        self
+    }
+
+    /// Sets a policy for this call.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+}
+
+/// A client for one provider with one configuration.
+///
+/// Cheap to clone (an `Arc` inside); share one per provider configuration. By default every
+/// verifier in the process uses one pooled HTTP client.
+///
+/// ```no_run
+/// use siteverify::{Policy, Verifier, VerifierConfig, VerifyOptions};
+///
+/// # async fn handler(token: &str) -> Result<(), Box<dyn std::error::Error>> {
+/// let verifier = Verifier::turnstile(
+///     VerifierConfig::new(std::env::var("TURNSTILE_SECRET")?)
+///         .policy(Policy::new().allow_hostname("example.com")?.action("signup")),
+/// )?;
+/// let verdict = verifier.verify(token, &VerifyOptions::new()).await?;
+/// println!("solved on {:?}", verdict.hostname);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    provider: Provider,
+    codec: &'static Codec,
+    secret: Secret,
+    site_key: Option<String>,
+    url: Url,
+    forward_remote_ip: bool,
+    timeout: Duration,
+    policy: Policy,
+    client: Client,
+}
+
+impl Verifier {
+    /// A verifier for `provider`. Fails when the provider's feature is off, the secret is
+    /// empty, the URL or a timeout is invalid, or the policy needs something the provider
+    /// never reports (which would reject every token).
+    pub fn new(provider: Provider, config: VerifierConfig) -> Result<Self, ConfigError> {
+        let codec = protocol::codec(provider).ok_or(ConfigError::ProviderDisabled(provider))?;
+        if config.secret.is_empty() {
+            return Err(ConfigError::EmptySecret(provider));
+        }
+        let url = parse_verify_url(
+            config
+                .verify_url
+                .as_deref()
+                .unwrap_or(provider.default_verify_url()),
+        )?;
+        check_timeout("connect timeout", config.connect_timeout)?;
+        check_timeout("timeout", config.timeout)?;
+
+        let mut policy = config.policy;
+        if policy.expected_site_key().is_none()
+            && provider.binds_site_key()
+            && let Some(site_key) = &config.site_key
+        {
+            policy = policy.site_key(site_key.clone());
+        }
+        policy.validate_for(provider)?;
+
+        let client = match config.http_client {
+            Some(client) => client,
+            None if config.connect_timeout == DEFAULT_CONNECT_TIMEOUT => {
+                transport::shared_client()?
+            }
+            None => transport::build_client(config.connect_timeout)
+                .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                provider,
+                codec,
+                secret: config.secret,
+                site_key: config.site_key,
+                url,
+                forward_remote_ip: config.forward_remote_ip,
+                timeout: config.timeout,
+                policy,
+                client,
+            }),
+        })
+    }
+
+    /// An hCaptcha verifier.
+    #[cfg(feature = "hcaptcha")]
+    pub fn hcaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::new(Provider::HCaptcha, config)
+    }
+
+    /// A reCAPTCHA (v2 or v3) verifier.
+    #[cfg(feature = "recaptcha")]
+    pub fn recaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::new(Provider::Recaptcha, config)
+    }
+
+    /// A Cloudflare Turnstile verifier.
+    #[cfg(feature = "turnstile")]
+    pub fn turnstile(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::new(Provider::Turnstile, config)
+    }
+
+    /// A Prosopo Procaptcha verifier.
+    #[cfg(feature = "procaptcha")]
+    pub fn procaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::new(Provider::Procaptcha, config)
+    }
+
+    /// A ByeBot verifier.
+    #[cfg(feature = "byebot")]
+    pub fn byebot(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::new(Provider::ByeBot, config)
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> Provider {
+        self.inner.provider
+    }
+
+    /// The configured public site key, for rendering the widget.
+    pub fn site_key(&self) -> Option<&str> {
+        self.inner.site_key.as_deref()
+    }
+
+    /// The policy applied when a call brings none.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// Verifies `token` with the provider and applies the policy.
+    ///
+    /// Never takes longer than the configured timeout. Emits one `siteverify` tracing span with
+    /// the provider, the outcome code, the attempts and the latency; the token and the secret
+    /// are never recorded.
+    pub async fn verify(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Result<Verdict, VerifyError> {
+        let span = tracing::info_span!(
+            "siteverify",
+            provider = self.inner.provider.name(),
+            outcome = Empty,
+            attempts = Empty,
+            latency_ms = Empty,
+        );
+        let started = Instant::now();
+        let (result, attempts) = self
+            .verify_unlogged(token, options)
+            .instrument(span.clone())
+            .await;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let outcome = result.as_ref().err().map_or("verified", VerifyError::code);
+        span.record("outcome", outcome);
+        span.record("attempts", attempts);
+        span.record("latency_ms", latency_ms);
+        span.in_scope(|| match &result {
+            Ok(_) => tracing::debug!(outcome, "captcha verified"),
+            Err(e) => match e.class() {
+                ErrorClass::User => tracing::debug!(outcome, error = %e, "captcha rejected"),
+                ErrorClass::Configuration => tracing::error!(
+                    outcome,
+                    error = %e,
+                    provider_codes = ?e.provider_codes(),
+                    "captcha provider rejected our configuration"
+                ),
+                _ => tracing::warn!(outcome, error = %e, "captcha provider failed"),
+            },
+        });
+        result
+    }
+
+    async fn verify_unlogged(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> (Result<Verdict, VerifyError>, u32) {
+        let inner = &*self.inner;
+        let token = match token::precheck(inner.provider, token) {
+            Ok(token) => token,
+            Err(e) => return (Err(e), 0),
+        };
+        let policy = options.policy.as_ref().unwrap_or(&inner.policy);
+        #[cfg(feature = "turnstile")]
+        let idempotency_key = inner
+            .codec
+            .idempotent
+            .then(|| uuid::Uuid::new_v4().to_string());
+        #[cfg(not(feature = "turnstile"))]
+        let idempotency_key: Option<String> = None;
+        let call = Call {
+            token: &token,
+            secret: &inner.secret,
+            remote_ip: options.remote_ip.filter(|_| inner.forward_remote_ip),
+            site_key: policy
+                .expected_site_key()
+                .filter(|_| inner.provider == Provider::HCaptcha),
+            idempotency_key: idempotency_key.as_deref(),
+        };
+        let (verdict, attempts) = self.exchange(&call).await;
+        let result = verdict.and_then(|verdict| {
+            policy.check(&verdict, SystemTime::now())?;
+            Ok(verdict)
+        });
+        (result, attempts)
+    }
+
+    /// Sends the call, retrying where that is safe, all within the deadline.
+    async fn exchange(&self, call: &Call<'_>) -> (Result<Verdict, VerifyError>, u32) {
+        let inner = &*self.inner;
+        let codec = inner.codec;
+        let body = (codec.encode)(call);
+        let deadline = Instant::now() + inner.timeout;
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt == MAX_ATTEMPTS;
+            let now = Instant::now();
+            // An attempt that may be retried after a timeout gets half the time left, so that
+            // the retry still fits in the deadline.
+            let attempt_deadline = if codec.idempotent && !last {
+                now + deadline.saturating_duration_since(now) / 2
+            } else {
+                deadline
+            };
+            let outcome =
+                match transport::exchange(&inner.client, &inner.url, &body, attempt_deadline).await
+                {
+                    Ok(answer) => (codec.decode)(call, &answer),
+                    Err(TransportFailure::Timeout) if Instant::now() >= deadline => {
+                        Err(VerifyError::ProviderUnavailable(Outage::Timeout))
+                    }
+                    Err(failure) => Err(failure.into()),
+                };
+            let retry = match &outcome {
+                Err(e) => !last && retryable(codec, e),
+                Ok(_) => false,
+            };
+            if !retry || Instant::now() + backoff >= deadline {
+                return (outcome, attempt);
+            }
+            tracing::debug!(attempt, error = %outcome.as_ref().err().map(ToString::to_string).unwrap_or_default(), "retrying captcha verification");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+}
+
+/// A retry is safe when the request never left (connect failure) or when the provider
+/// deduplicates it (Turnstile's idempotency key). A 429 is never retried: hammering a provider
+/// that asks us to slow down only makes it worse.
+fn retryable(codec: &Codec, error: &VerifyError) -> bool {
+    match error {
+        VerifyError::ProviderUnavailable(Outage::Connect) => true,
+        VerifyError::ProviderUnavailable(
+            Outage::Timeout | Outage::ConnectionLost | Outage::Status(_) | Outage::InternalError,
+        ) => codec.idempotent,
+        _ => false,
+    }
+}
+
+fn parse_verify_url(text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|e| ConfigError::InvalidVerifyUrl(e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::InvalidVerifyUrl(
+            "the scheme must be http or https".to_owned(),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::InvalidVerifyUrl(
+            "the URL has no host".to_owned(),
+        ));
+    }
+    Ok(url)
+}
+
+fn check_timeout(name: &'static str, value: Duration) -> Result<(), ConfigError> {
+    if value.is_zero() || value > MAX_TIMEOUT {
+        return Err(ConfigError::InvalidTimeout { name });
+    }
+    Ok(())
+}
+
+impl Verify for Verifier {
+    fn verify(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send {
+        Verifier::verify(self, token, options)
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("provider", &self.inner.provider)
+            .field("site_key", &self.inner.site_key)
+            .field("secret", &self.inner.secret)
+            .field("forward_remote_ip", &self.inner.forward_remote_ip)
+            .field("timeout", &self.inner.timeout)
+            .field("policy", &self.inner.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> VerifierConfig {
+        VerifierConfig::new("secret")
+    }
+
+    #[test]
+    fn construction_validates_the_configuration() {
+        assert_eq!(
+            Verifier::new(Provider::HCaptcha, VerifierConfig::new("")).unwrap_err(),
+            ConfigError::EmptySecret(Provider::HCaptcha)
+        );
+        for url in ["not a url", "ftp://x/y", "file:///etc/passwd", "/relative"] {
+            let err = Verifier::new(Provider::Turnstile, config().verify_url(url)).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::InvalidVerifyUrl(_)),
+                "{url}: {err:?}"
+            );
+        }
+        for t in [Duration::ZERO, Duration::from_secs(11)] {
+            assert!(Verifier::new(Provider::Recaptcha, config().timeout(t)).is_err());
+            assert!(Verifier::new(Provider::Recaptcha, config().connect_timeout(t)).is_err());
+        }
+        let score = Policy::new().min_score(0.5).unwrap();
+        assert!(matches!(
+            Verifier::new(Provider::Turnstile, config().policy(score)).unwrap_err(),
+            ConfigError::UnsupportedCheck { .. }
+        ));
+    }
+
+    #[test]
+    fn the_url_never_appears_in_the_error() {
+        let err = Verifier::new(
+            Provider::HCaptcha,
+            config().verify_url("ftp://user:hunter2@x/"),
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn the_site_key_binds_only_where_the_provider_can() {
+        let bound = Verifier::new(Provider::HCaptcha, config().site_key("k")).unwrap();
+        assert_eq!(bound.policy().expected_site_key(), Some("k"));
+        let byebot = Verifier::new(Provider::ByeBot, config().site_key("k")).unwrap();
+        assert_eq!(byebot.policy().expected_site_key(), Some("k"));
+        let turnstile = Verifier::new(Provider::Turnstile, config().site_key("k")).unwrap();
+        assert_eq!(turnstile.policy().expected_site_key(), None);
+        assert_eq!(turnstile.site_key(), Some("k"));
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let verifier = Verifier::new(Provider::HCaptcha, VerifierConfig::new("hunter2")).unwrap();
+        assert!(!format!("{verifier:?}").contains("hunter2"));
+    }
+}
