@@ -2,7 +2,8 @@
 
 use std::net::IpAddr;
 
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::{Map, Value, error::Category};
 
 use crate::{
     BadAnswer, Outage, Provider, Secret, Verdict, VerifyError,
@@ -75,16 +76,47 @@ fn outage(answer: &WireAnswer) -> Option<VerifyError> {
 
 /// Parses a JSON answer; anything unreadable is the provider's fault, described without
 /// repeating the body.
+///
+/// The body must be a JSON object: serde's derived struct decoders also accept arrays, so
+/// `[true]` would otherwise read as `{"success": true}`.
 fn parse_json<T: DeserializeOwned>(answer: &WireAnswer) -> Result<T, VerifyError> {
-    serde_json::from_slice(&answer.body).map_err(|e| {
-        let kind = match e.classify() {
-            serde_json::error::Category::Data => "unexpected shape",
-            serde_json::error::Category::Eof => "truncated JSON",
-            serde_json::error::Category::Syntax | serde_json::error::Category::Io => "not JSON",
-        };
+    let unparseable = |detail: String| {
         VerifyError::ProviderError(BadAnswer::Unparseable {
             status: answer.status,
-            detail: format!("{kind} at line {} column {}", e.line(), e.column()),
+            detail,
         })
-    })
+    };
+    let object: Map<String, Value> = serde_json::from_slice(&answer.body).map_err(|e| {
+        let kind = match e.classify() {
+            Category::Data => "not a JSON object",
+            Category::Eof => "truncated JSON",
+            Category::Syntax | Category::Io => "not JSON",
+        };
+        unparseable(format!("{kind} at line {} column {}", e.line(), e.column()))
+    })?;
+    T::deserialize(Value::Object(object))
+        .map_err(|e| unparseable(format!("unexpected shape: {}", describe_shape_error(&e))))
 }
+
+/// serde's message names the field and the expected type, and for a wrong type also quotes
+/// the value; the quote is cut off so that nothing of the answer is repeated.
+fn describe_shape_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.find("invalid type") {
+        Some(_) => text
+            .split_once(", expected")
+            .map(|(_, expected)| format!("wrong type, expected{expected}"))
+            .unwrap_or_else(|| "wrong type".to_owned()),
+        None => text,
+    }
+}
+
+#[cfg(all(
+    test,
+    feature = "hcaptcha",
+    feature = "recaptcha",
+    feature = "turnstile",
+    feature = "procaptcha",
+    feature = "byebot"
+))]
+mod decode_tests;
