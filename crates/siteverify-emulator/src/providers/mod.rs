@@ -1,0 +1,81 @@
+//! One module per emulated provider: its request fields, test keys and answer shapes.
+
+mod byebot;
+mod hcaptcha;
+mod procaptcha;
+mod recaptcha;
+mod turnstile;
+
+use serde_json::{Value, json};
+
+use crate::input::{Format, Input};
+use crate::provider::Provider;
+use crate::reply::Reply;
+use crate::state::Registry;
+
+/// What the server needs from a provider to answer one verify call.
+pub(crate) trait Endpoint: Sync {
+    /// Whether the provider accepts a body in this format.
+    fn accepts(&self, format: Format) -> bool;
+    /// The token the request names, to look up its fault before processing.
+    fn token(&self, input: &Input) -> Option<String>;
+    /// The answer to a wrong content type or an unparseable body.
+    fn bad_request(&self) -> Reply;
+    /// The answer of [`FaultKind::InternalError`](crate::FaultKind::InternalError).
+    fn internal_error(&self) -> Reply;
+    /// The answer of [`FaultKind::ErrorCodes`](crate::FaultKind::ErrorCodes).
+    fn error_codes(&self, codes: &[String]) -> Reply;
+    /// Verifies the request, consuming the token if it is valid.
+    fn verify(&self, registry: &mut Registry, input: &Input) -> Reply;
+}
+
+pub(crate) fn endpoint(provider: Provider) -> &'static dyn Endpoint {
+    match provider {
+        Provider::HCaptcha => &hcaptcha::HCaptcha,
+        Provider::Recaptcha => &recaptcha::Recaptcha,
+        Provider::Turnstile => &turnstile::Turnstile,
+        Provider::Procaptcha => &procaptcha::Procaptcha,
+        Provider::ByeBot => &byebot::ByeBot,
+    }
+}
+
+/// The documented test site keys of a provider, each with the secret it is registered under.
+pub(crate) fn test_sites(provider: Provider) -> Vec<(&'static str, &'static str)> {
+    match provider {
+        Provider::HCaptcha => hcaptcha::TEST_KEYS
+            .iter()
+            .map(|k| (k.site_key, hcaptcha::TEST_SECRET))
+            .collect(),
+        Provider::Recaptcha => vec![(recaptcha::TEST_SITE_KEY, recaptcha::TEST_SECRET)],
+        Provider::Turnstile => turnstile::TEST_SITE_KEYS
+            .iter()
+            .map(|k| (*k, turnstile::TEST_SECRET_PASS))
+            .collect(),
+        // Procaptcha documents no test secret: the test site keys answer the same for any secret.
+        Provider::Procaptcha => procaptcha::TEST_SITE_KEYS
+            .iter()
+            .map(|k| (*k, Provider::Procaptcha.default_secret()))
+            .collect(),
+        Provider::ByeBot => Vec::new(),
+    }
+}
+
+/// The fixed token a test site key emits, for providers whose test widgets emit one.
+pub(crate) fn fixed_test_token(provider: Provider, site_key: &str) -> Option<&'static str> {
+    match provider {
+        Provider::HCaptcha => hcaptcha::TEST_KEYS
+            .iter()
+            .find(|k| k.site_key == site_key)
+            .map(|k| k.token),
+        Provider::Turnstile => turnstile::TEST_SITE_KEYS
+            .contains(&site_key)
+            .then_some(turnstile::DUMMY_TOKEN),
+        Provider::Recaptcha | Provider::Procaptcha | Provider::ByeBot => None,
+    }
+}
+
+/// The `{"success":false,"error-codes":[…]}` failure of the siteverify family.
+fn siteverify_failure<S: AsRef<str>>(codes: &[S]) -> Value {
+    let codes: Vec<&str> = codes.iter().map(AsRef::as_ref).collect();
+    json!({ "success": false, "error-codes": codes })
+}

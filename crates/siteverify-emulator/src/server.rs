@@ -1,0 +1,259 @@
+//! The HTTP server: routes, handlers and the [`Emulator`] handle.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{self, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::fault::{self, FaultKind};
+use crate::input::Input;
+use crate::provider::Provider;
+use crate::providers;
+use crate::record::RecordedRequest;
+use crate::spec::{MintError, TokenSpec};
+use crate::state::State;
+
+/// Largest verify or `/tokens` body read; real verify bodies are a few KiB at most.
+const MAX_BODY: usize = 1024 * 1024;
+
+/// A running emulator. Dropping it stops the server (in-flight answers still complete);
+/// [`shutdown`](Self::shutdown) also waits for that.
+#[derive(Debug)]
+pub struct Emulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Emulator {
+    /// Starts an emulator on `127.0.0.1` and a free port.
+    pub async fn start() -> io::Result<Emulator> {
+        Emulator::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts an emulator on `addr` (port 0 picks a free port). Must be called inside a tokio
+    /// runtime, which then runs the server.
+    pub async fn bind(addr: SocketAddr) -> io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State::new());
+        let app = router(Arc::clone(&state));
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    // A dropped sender stops the server as well as an explicit signal.
+                    stopped.await.ok();
+                })
+                .await
+        });
+        tracing::debug!(%addr, "siteverify emulator listening");
+        Ok(Emulator {
+            addr,
+            state,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://HOST:PORT` without a trailing slash. An unspecified listen address
+    /// (`0.0.0.0`, `::`) is shown as the loopback address, which is connectable.
+    pub fn base_url(&self) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// The full URL of a provider's emulated verify endpoint.
+    pub fn verify_url(&self, provider: Provider) -> String {
+        format!("{}{}", self.base_url(), provider.verify_path())
+    }
+
+    /// Registers a site: tokens minted for `site_key` verify with `secret`. Registering a
+    /// known site key again moves it to the new secret.
+    pub fn register_site(&self, provider: Provider, site_key: &str, secret: &str) {
+        self.state.lock().register_site(provider, site_key, secret);
+    }
+
+    /// Mints a token, exactly as `POST /tokens` does.
+    pub fn mint(&self, spec: TokenSpec) -> Result<String, MintError> {
+        self.state.lock().mint(&spec)
+    }
+
+    /// Every verify call received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.lock().records()
+    }
+
+    /// Forgets the recorded verify calls.
+    pub fn clear_requests(&self) {
+        self.state.lock().clear_records();
+    }
+
+    /// Stops accepting connections and waits until the in-flight ones are answered.
+    pub async fn shutdown(mut self) {
+        if let Some(signal) = self.shutdown.take() {
+            signal.send(()).ok();
+        }
+        if let Some(task) = self.task.take() {
+            // The serve loop itself never fails after binding; a join error could only be a
+            // cancelled runtime, and there is nothing left to stop then.
+            task.await.ok();
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(signal) = self.shutdown.take() {
+            signal.send(()).ok();
+        }
+    }
+}
+
+fn router(state: Arc<State>) -> Router {
+    let mut router = Router::new();
+    for provider in Provider::ALL {
+        router = router.route(
+            provider.verify_path(),
+            post(
+                move |extract::State(state): extract::State<Arc<State>>, request: Request| {
+                    verify(state, provider, request)
+                },
+            ),
+        );
+    }
+    router
+        .route("/tokens", post(mint))
+        .route("/sites", post(register_site))
+        .route("/requests", get(list_requests).delete(clear_requests))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(state)
+}
+
+async fn verify(state: Arc<State>, provider: Provider, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY).await;
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let input = body
+        .as_ref()
+        .ok()
+        .and_then(|b| Input::parse(content_type.as_deref(), b));
+    let record = RecordedRequest {
+        provider,
+        path: parts.uri.path().to_owned(),
+        content_type,
+        fields: input
+            .as_ref()
+            .map(Input::recorded_fields)
+            .unwrap_or_default(),
+        body: body.as_ref().map(|b| b.to_vec()).unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    };
+
+    let endpoint = providers::endpoint(provider);
+    let (reply, fault) = {
+        let mut registry = state.lock();
+        registry.record(record);
+        let Some(input) = input.filter(|i| endpoint.accepts(i.format)) else {
+            tracing::debug!(%provider, "verify call with a bad body");
+            return endpoint.bad_request().into_response();
+        };
+        let fault = endpoint
+            .token(&input)
+            .and_then(|token| registry.take_fault(provider, &token));
+        match &fault {
+            Some(FaultKind::Status { code: 429 }) => return fault::too_many_requests(),
+            Some(FaultKind::InternalError) => return endpoint.internal_error().into_response(),
+            Some(FaultKind::ErrorCodes { codes }) => {
+                return endpoint.error_codes(codes).into_response();
+            }
+            _ => {}
+        }
+        (endpoint.verify(&mut registry, &input), fault)
+    };
+    // Tokens and secrets stay out of the log, as everywhere in this workspace.
+    tracing::debug!(%provider, status = %reply.status, fault = ?fault, "verify call answered");
+    fault::deliver(reply, fault).await
+}
+
+fn json_error(status: StatusCode, message: impl ToString) -> Response {
+    (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+async fn mint(extract::State(state): extract::State<Arc<State>>, body: Bytes) -> Response {
+    let spec: TokenSpec = match serde_json::from_slice(&body) {
+        Ok(spec) => spec,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("bad token spec: {e}")),
+    };
+    match state.lock().mint(&spec) {
+        Ok(token) => axum::Json(json!({ "token": token })).into_response(),
+        Err(e) => json_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// The body of `POST /sites`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteSpec {
+    provider: Provider,
+    site_key: String,
+    secret: String,
+}
+
+async fn register_site(extract::State(state): extract::State<Arc<State>>, body: Bytes) -> Response {
+    let site: SiteSpec = match serde_json::from_slice(&body) {
+        Ok(site) => site,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("bad site: {e}")),
+    };
+    if site.site_key.is_empty() || site.secret.is_empty() {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "site_key and secret must not be empty",
+        );
+    }
+    state
+        .lock()
+        .register_site(site.provider, &site.site_key, &site.secret);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn list_requests(extract::State(state): extract::State<Arc<State>>) -> Response {
+    axum::Json(state.lock().records()).into_response()
+}
+
+async fn clear_requests(extract::State(state): extract::State<Arc<State>>) -> StatusCode {
+    state.lock().clear_records();
+    StatusCode::NO_CONTENT
+}
