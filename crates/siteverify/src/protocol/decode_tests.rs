@@ -47,7 +47,10 @@ fn hcaptcha_success_with_enterprise_score_and_unknown_fields() {
     .unwrap();
     assert_eq!(verdict.hostname.as_deref(), Some("example.com"));
     assert_eq!(verdict.score, Some(0.9));
-    assert!((verdict.human_score.unwrap() - 0.1).abs() < 1e-9, "risk score inverted");
+    assert!(
+        (verdict.human_score.unwrap() - 0.1).abs() < 1e-9,
+        "risk score inverted"
+    );
     assert_eq!(verdict.site_key.as_deref(), Some("site"));
     assert_eq!(
         verdict.challenge_ts,
@@ -57,7 +60,12 @@ fn hcaptcha_success_with_enterprise_score_and_unknown_fields() {
 
 #[test]
 fn hcaptcha_minimal_success_and_not_provided_hostname() {
-    let verdict = decode(Provider::HCaptcha, 200, r#"{"success":true,"hostname":"not-provided"}"#).unwrap();
+    let verdict = decode(
+        Provider::HCaptcha,
+        200,
+        r#"{"success":true,"hostname":"not-provided"}"#,
+    )
+    .unwrap();
     assert_eq!(verdict.hostname.as_deref(), Some("not-provided"));
     assert_eq!(verdict.challenge_ts, None);
     assert_eq!(verdict.score, None);
@@ -76,10 +84,17 @@ fn hcaptcha_failures_decide_on_the_body_whatever_the_status() {
         );
     }
     assert_eq!(
-        code(decode(Provider::HCaptcha, 200, r#"{"success":false,"error-codes":["invalid-input-secret"]}"#)),
+        code(decode(
+            Provider::HCaptcha,
+            200,
+            r#"{"success":false,"error-codes":["invalid-input-secret"]}"#
+        )),
         "provider_misconfigured"
     );
-    assert_eq!(code(decode(Provider::HCaptcha, 200, r#"{"success":false}"#)), "invalid_token");
+    assert_eq!(
+        code(decode(Provider::HCaptcha, 200, r#"{"success":false}"#)),
+        "invalid_token"
+    );
 }
 
 #[test]
@@ -104,7 +119,11 @@ fn recaptcha_v3_and_android_shapes() {
     assert_eq!(android.apk_package_name.as_deref(), Some("com.example.app"));
 
     assert_eq!(
-        code(decode(Provider::Recaptcha, 200, r#"{"success":false,"error-codes":["timeout-or-duplicate"]}"#)),
+        code(decode(
+            Provider::Recaptcha,
+            200,
+            r#"{"success":false,"error-codes":["timeout-or-duplicate"]}"#
+        )),
         "expired_or_duplicate"
     );
 }
@@ -132,30 +151,60 @@ fn turnstile_success_with_empty_action_cdata_and_metadata() {
     .unwrap();
     assert_eq!(with_cdata.cdata.as_deref(), Some("session-1"));
     assert_eq!(
-        decode(Provider::Turnstile, 200, r#"{"success":false,"error-codes":["internal-error"]}"#),
+        decode(
+            Provider::Turnstile,
+            200,
+            r#"{"success":false,"error-codes":["internal-error"]}"#
+        ),
         Err(VerifyError::ProviderUnavailable(Outage::InternalError))
     );
 }
 
 #[test]
 fn procaptcha_needs_http_200_and_verified_true() {
-    let verdict = decode(Provider::Procaptcha, 200, r#"{"verified":true,"status":"ok","score":0.2}"#).unwrap();
+    let verdict = decode(
+        Provider::Procaptcha,
+        200,
+        r#"{"verified":true,"status":"ok","score":0.2}"#,
+    )
+    .unwrap();
     assert_eq!(verdict.score, Some(0.2));
     assert!((verdict.human_score.unwrap() - 0.8).abs() < 1e-9);
 
-    let refused = decode(Provider::Procaptcha, 200, r#"{"verified":false,"status":"expired"}"#).unwrap_err();
+    let refused = decode(
+        Provider::Procaptcha,
+        200,
+        r#"{"verified":false,"status":"expired"}"#,
+    )
+    .unwrap_err();
     assert_eq!(refused.code(), "invalid_token");
     assert_eq!(refused.provider_codes(), ["expired"]);
 
     // `verified: true` under another status is still not a pass.
-    assert_eq!(code(decode(Provider::Procaptcha, 201, r#"{"verified":true}"#)), "provider_error");
-    let bad = decode(Provider::Procaptcha, 400, r#"{"error":{"message":"unknown site key","code":"SITE_KEY"}}"#)
-        .unwrap_err();
+    assert_eq!(
+        code(decode(Provider::Procaptcha, 201, r#"{"verified":true}"#)),
+        "provider_error"
+    );
+    let bad = decode(
+        Provider::Procaptcha,
+        400,
+        r#"{"error":{"message":"unknown site key","code":"SITE_KEY"}}"#,
+    )
+    .unwrap_err();
     assert_eq!(bad.code(), "invalid_token");
     assert_eq!(bad.provider_codes(), ["http-400", "SITE_KEY"]);
-    assert_eq!(code(decode(Provider::Procaptcha, 403, "")), "provider_misconfigured");
-    assert_eq!(code(decode(Provider::Procaptcha, 500, "boom")), "provider_unavailable");
-    assert_eq!(code(decode(Provider::Procaptcha, 200, r#"{"status":"ok"}"#)), "provider_error");
+    assert_eq!(
+        code(decode(Provider::Procaptcha, 403, "")),
+        "provider_misconfigured"
+    );
+    assert_eq!(
+        code(decode(Provider::Procaptcha, 500, "boom")),
+        "provider_unavailable"
+    );
+    assert_eq!(
+        code(decode(Provider::Procaptcha, 200, r#"{"status":"ok"}"#)),
+        "provider_error"
+    );
 }
 
 #[test]
@@ -173,8 +222,14 @@ fn byebot_status_is_the_verdict() {
         Some(UNIX_EPOCH + Duration::from_secs(1_767_323_045))
     );
     assert_eq!(code(decode(Provider::ByeBot, 400, "")), "invalid_token");
-    assert_eq!(code(decode(Provider::ByeBot, 401, "")), "provider_misconfigured");
-    assert_eq!(code(decode(Provider::ByeBot, 502, "")), "provider_unavailable");
+    assert_eq!(
+        code(decode(Provider::ByeBot, 401, "")),
+        "provider_misconfigured"
+    );
+    assert_eq!(
+        code(decode(Provider::ByeBot, 502, "")),
+        "provider_unavailable"
+    );
     assert_eq!(code(decode(Provider::ByeBot, 302, "")), "provider_error");
     assert_eq!(code(decode(Provider::ByeBot, 200, "")), "provider_error");
 }
@@ -214,7 +269,10 @@ fn garbage_and_wrong_types_are_provider_errors_without_the_body() {
         ] {
             let err = decode(provider, 200, body).unwrap_err();
             assert_eq!(err.code(), "provider_error", "{provider} {body}");
-            assert!(matches!(err, VerifyError::ProviderError(BadAnswer::Unparseable { status: 200, .. })));
+            assert!(matches!(
+                err,
+                VerifyError::ProviderError(BadAnswer::Unparseable { status: 200, .. })
+            ));
             if body.len() > 3 {
                 assert!(!err.to_string().contains(body), "{err}");
             }
@@ -224,15 +282,29 @@ fn garbage_and_wrong_types_are_provider_errors_without_the_body() {
 
 #[test]
 fn null_error_codes_are_tolerated() {
-    assert!(decode(Provider::Recaptcha, 200, r#"{"success":true,"error-codes":null}"#).is_ok());
+    assert!(
+        decode(
+            Provider::Recaptcha,
+            200,
+            r#"{"success":true,"error-codes":null}"#
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn shape_errors_name_the_problem_but_quote_nothing() {
-    let err = decode(Provider::Turnstile, 200, r#"{"success":"quoted-value-xyz"}"#).unwrap_err();
+    let err = decode(
+        Provider::Turnstile,
+        200,
+        r#"{"success":"quoted-value-xyz"}"#,
+    )
+    .unwrap_err();
     let text = err.to_string();
     assert!(!text.contains("quoted-value-xyz"), "{text}");
     assert!(text.contains("expected a boolean"), "{text}");
-    let missing = decode(Provider::Turnstile, 200, r#"{"hostname":"h"}"#).unwrap_err().to_string();
+    let missing = decode(Provider::Turnstile, 200, r#"{"hostname":"h"}"#)
+        .unwrap_err()
+        .to_string();
     assert!(missing.contains("missing field `success`"), "{missing}");
 }

@@ -1,0 +1,13 @@
+//! siteverify against the local emulator of every provider, over real HTTP on loopback.
+
+mod support;
+
+mod byebot;
+mod faults;
+mod hcaptcha;
+mod policy;
+mod procaptcha;
+mod providers;
+mod recaptcha;
+mod redaction;
+mod turnstile;

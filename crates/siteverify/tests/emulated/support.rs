@@ -1,0 +1,62 @@
+use std::time::Duration;
+
+use siteverify::{Provider, Verifier, VerifierConfig, VerifyError, VerifyOptions};
+pub(crate) use siteverify_emulator::{Emulator, Fault, FaultKind, Provider as Emulated, TokenSpec};
+
+pub(crate) fn emulated(provider: Provider) -> Emulated {
+    match provider {
+        Provider::HCaptcha => Emulated::HCaptcha,
+        Provider::Recaptcha => Emulated::Recaptcha,
+        Provider::Turnstile => Emulated::Turnstile,
+        Provider::Procaptcha => Emulated::Procaptcha,
+        Provider::ByeBot => Emulated::ByeBot,
+        other => panic!("no emulator for {other}"),
+    }
+}
+
+pub(crate) async fn emulator() -> Emulator {
+    Emulator::start().await.expect("emulator starts on port 0")
+}
+
+/// The provider's default emulator secret and the emulator's endpoint.
+pub(crate) fn config(emulator: &Emulator, provider: Provider) -> VerifierConfig {
+    let e = emulated(provider);
+    VerifierConfig::new(e.default_secret()).verify_url(emulator.verify_url(e))
+}
+
+pub(crate) fn verifier(emulator: &Emulator, provider: Provider) -> Verifier {
+    Verifier::new(provider, config(emulator, provider)).expect("valid configuration")
+}
+
+pub(crate) fn mint(emulator: &Emulator, spec: TokenSpec) -> String {
+    emulator.mint(spec).expect("token minted")
+}
+
+pub(crate) fn spec(provider: Provider) -> TokenSpec {
+    TokenSpec::new(emulated(provider))
+}
+
+pub(crate) async fn verify(
+    verifier: &Verifier,
+    token: &str,
+) -> Result<siteverify::Verdict, VerifyError> {
+    verifier.verify(token, &VerifyOptions::new()).await
+}
+
+pub(crate) async fn code(verifier: &Verifier, token: &str) -> &'static str {
+    match verify(verifier, token).await {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    }
+}
+
+/// The code a spent or stale token gets from each provider.
+pub(crate) fn spent_code(provider: Provider) -> &'static str {
+    match provider {
+        // Procaptcha and ByeBot do not tell an expired token from a bad one.
+        Provider::Procaptcha | Provider::ByeBot => "invalid_token",
+        _ => "expired_or_duplicate",
+    }
+}
+
+pub(crate) const SHORT: Duration = Duration::from_millis(600);
