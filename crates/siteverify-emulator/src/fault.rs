@@ -13,12 +13,15 @@ use crate::reply::Reply;
 use crate::spec::MintError;
 
 /// A misbehaviour attached to one minted token.
+///
+/// In JSON the kind is flattened into the fault: `{"kind":"delay","ms":300,"times":1}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
     /// What goes wrong.
+    #[serde(flatten)]
     pub kind: FaultKind,
     /// The fault hits the first `times` verify calls naming the token; `None` = every call.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
 }
 

@@ -104,6 +104,7 @@ async fn main() -> ExitCode {
     }
     tracing::info!("shutting down");
     emulator.shutdown().await;
+    tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 

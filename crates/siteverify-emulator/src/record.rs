@@ -22,7 +22,8 @@ pub struct RecordedRequest {
     /// The raw body. Over HTTP (`GET /requests`) it travels as a UTF-8 (lossy) string.
     #[serde(serialize_with = "body_as_text", deserialize_with = "body_from_text")]
     pub body: Vec<u8>,
-    /// Every request header in arrival order, names in lowercase, values UTF-8 (lossy).
+    /// Every request header as received (repeated names grouped together), names in lowercase,
+    /// values UTF-8 (lossy).
     pub headers: Vec<(String, String)>,
 }
 

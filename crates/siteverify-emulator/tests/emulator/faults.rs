@@ -196,13 +196,32 @@ async fn drop_connection_sends_nothing_but_records_and_consumes() {
     let p = Provider::HCaptcha;
     let token = faulty(&emu, p, Fault::first(2, FaultKind::DropConnection));
 
-    let error = client()
+    // One shared client, so the dropped call reuses a pooled keep-alive connection, as a real
+    // verification client's would; it must surface as an error, not as a silent retry.
+    let shared = client();
+    let warm_up = mint(&emu, TokenSpec::new(p));
+    let warm = shared
+        .post(emu.verify_url(p))
+        .form(&[("secret", p.default_secret()), ("response", &warm_up)])
+        .send()
+        .await
+        .expect("warm-up call");
+    assert!(succeeded(p, &Answer::read(warm).await));
+    let error = shared
         .post(emu.verify_url(p))
         .form(&[("secret", p.default_secret()), ("response", &token)])
         .send()
         .await
         .expect_err("the connection is dropped");
     assert!(error.is_request() || error.is_connect(), "{error:?}");
+    let recorded = emu.requests();
+    assert_eq!(
+        recorded.len(),
+        2,
+        "warm-up and the dropped call, no silent retry"
+    );
+    assert_eq!(recorded[1].field("response"), Some(token.as_str()));
+    emu.clear_requests();
 
     // A raw client sees the connection end without a single response byte.
     let body = format!("secret={}&response={token}", p.default_secret());
@@ -227,7 +246,7 @@ async fn drop_connection_sends_nothing_but_records_and_consumes() {
     );
 
     let recorded = emu.requests();
-    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded.len(), 1);
     assert!(
         recorded
             .iter()

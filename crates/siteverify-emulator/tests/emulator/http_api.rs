@@ -80,7 +80,7 @@ async fn tokens_can_be_minted_over_http() {
         "provider": "turnstile",
         "hostname": "ci.example",
         "action": "login",
-        "fault": { "kind": { "kind": "delay", "ms": 10 }, "times": 1 }
+        "fault": { "kind": "delay", "ms": 10, "times": 1 }
     });
     let answer = post_json(&url, &spec).await;
     assert_eq!(answer.status, 200);
@@ -99,15 +99,27 @@ async fn tokens_can_be_minted_over_http() {
         .fault(Fault::once(FaultKind::ErrorCodes {
             codes: vec!["x".into()],
         }));
-    let answer = post_json(&url, &serde_json::to_value(&typed).expect("serialize")).await;
+    let typed_json = serde_json::to_value(&typed).expect("serialize");
+    assert_eq!(
+        typed_json,
+        json!({
+            "provider": "hcaptcha",
+            "score": 0.5,
+            "fault": { "kind": "error_codes", "codes": ["x"], "times": 1 }
+        })
+    );
+    let answer = post_json(&url, &typed_json).await;
     assert_eq!(answer.status, 200);
+    let spec: TokenSpec = serde_json::from_value(typed_json).expect("round trip");
+    assert_eq!(spec, typed);
 
     for bad in [
         json!({ "provider": "hcaptcha", "site_key": "nobody" }),
         json!({ "provider": "nobody" }),
         json!({ "provider": "hcaptcha", "score": 1.5 }),
         json!({ "provider": "hcaptcha", "sitekey": "typo" }),
-        json!({ "provider": "hcaptcha", "fault": { "kind": { "kind": "status", "code": 42 } } }),
+        json!({ "provider": "hcaptcha", "fault": { "kind": "status", "code": 42 } }),
+        json!({ "provider": "hcaptcha", "fault": { "kind": "explode" } }),
     ] {
         let answer = post_json(&url, &bad).await;
         assert_eq!(answer.status, 400, "{bad}");
@@ -305,4 +317,13 @@ async fn shutdown_and_drop_stop_the_server() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert!(stopped, "dropping the handle stops the server");
+}
+
+#[test]
+fn public_types_are_thread_safe() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Emulator>();
+    assert_send_sync::<TokenSpec>();
+    assert_send_sync::<RecordedRequest>();
+    assert_send_sync::<MintError>();
 }
