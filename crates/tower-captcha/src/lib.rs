@@ -1,0 +1,1 @@
+//! Tower/Axum middleware that demands a solved CAPTCHA on chosen routes.
