@@ -1,0 +1,682 @@
+use std::{collections::HashMap, env::VarError, time::Duration};
+
+use siteverify::{ConfigError, MAX_TIMEOUT, Policy, Provider, Verifier, VerifierConfig};
+
+/// One provider's configuration, for twelve-factor deployments (environment) and config files
+/// (serde).
+///
+/// # From the environment
+///
+/// [`from_env`](Self::from_env) reads these variables, each name being the prefix, an `_`, and
+/// the suffix (`CAPTCHA` and `CAPTCHA_` both give `CAPTCHA_PROVIDER`):
+///
+/// | suffix | value |
+/// |---|---|
+/// | `PROVIDER` | required: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha` or `byebot` (any case) |
+/// | `SECRET` | required: the provider secret (ByeBot: the API key) |
+/// | `SITEKEY` | the widget's site key |
+/// | `VERIFY_URL` | full `http(s)://` URL of the verify endpoint, instead of the provider's |
+/// | `HOSTNAMES` | comma-separated allowed hostnames, `*.example.com` for every subdomain |
+/// | `ACTION` | the expected action (reCAPTCHA v3, Turnstile) |
+/// | `MIN_SCORE` | the minimum human likelihood, `0.0`–`1.0` |
+/// | `MAX_AGE_SECS` | the oldest challenge accepted, in seconds |
+/// | `TIMEOUT_MS` | deadline of a whole verification, 1–10000 ms (default 5000) |
+/// | `CONNECT_TIMEOUT_MS` | time allowed to connect, 1–10000 ms (default 2000) |
+/// | `FORWARD_IP` | send the client's IP address to the provider: `true`/`false`, `1`/`0`, `yes`/`no` |
+///
+/// Surrounding white space is ignored (a secret mounted from a file often ends in a newline),
+/// and a variable that is empty counts as unset. Other variables with the prefix are left
+/// alone, as other parts of the application may share it.
+///
+/// ```
+/// use tower_captcha::CaptchaConfig;
+///
+/// let config = CaptchaConfig::from_vars(
+///     "CAPTCHA",
+///     [
+///         ("CAPTCHA_PROVIDER", "turnstile"),
+///         ("CAPTCHA_SECRET", "my-secret"),
+///         ("CAPTCHA_HOSTNAMES", "example.com, *.example.com"),
+///     ],
+/// )?;
+/// let verifier = config.build_verifier()?;
+/// assert_eq!(verifier.provider(), siteverify::Provider::Turnstile);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # From a configuration file
+///
+/// The provider sits beside the fields of [`VerifierConfig`], policy included; a misspelt key
+/// is refused rather than silently ignored:
+///
+/// ```
+/// let config: tower_captcha::CaptchaConfig = serde_json::from_str(r#"{
+///     "provider": "turnstile",
+///     "secret": "my-secret",
+///     "hostnames": ["example.com"],
+///     "action": "signup",
+///     "timeout_ms": 3000
+/// }"#)?;
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Clone, Debug, serde::Deserialize)]
+#[non_exhaustive]
+pub struct CaptchaConfig {
+    /// The provider that verifies the tokens.
+    pub provider: Provider,
+    /// Secret, endpoint, timeouts and the default policy.
+    #[serde(flatten)]
+    pub verifier: VerifierConfig,
+}
+
+/// A configuration variable is missing or invalid.
+///
+/// The message names the full variable and never repeats a secret.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvError {
+    /// A required variable is unset or empty.
+    #[error("{var} is not set")]
+    Missing {
+        /// The full variable name, e.g. `CAPTCHA_SECRET`.
+        var: String,
+    },
+    /// A variable's value cannot be used.
+    #[error("{var} is invalid: {reason}")]
+    Invalid {
+        /// The full variable name, e.g. `CAPTCHA_MIN_SCORE`.
+        var: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl EnvError {
+    /// The full name of the variable at fault.
+    pub fn var(&self) -> &str {
+        match self {
+            EnvError::Missing { var } | EnvError::Invalid { var, .. } => var,
+        }
+    }
+
+    fn invalid(var: &str, reason: impl Into<String>) -> Self {
+        EnvError::Invalid {
+            var: var.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+const PROVIDER: &str = "PROVIDER";
+const SECRET: &str = "SECRET";
+const SITEKEY: &str = "SITEKEY";
+const VERIFY_URL: &str = "VERIFY_URL";
+const HOSTNAMES: &str = "HOSTNAMES";
+const ACTION: &str = "ACTION";
+const MIN_SCORE: &str = "MIN_SCORE";
+const MAX_AGE_SECS: &str = "MAX_AGE_SECS";
+const TIMEOUT_MS: &str = "TIMEOUT_MS";
+const CONNECT_TIMEOUT_MS: &str = "CONNECT_TIMEOUT_MS";
+const FORWARD_IP: &str = "FORWARD_IP";
+
+const SUFFIXES: [&str; 11] = [
+    PROVIDER,
+    SECRET,
+    SITEKEY,
+    VERIFY_URL,
+    HOSTNAMES,
+    ACTION,
+    MIN_SCORE,
+    MAX_AGE_SECS,
+    TIMEOUT_MS,
+    CONNECT_TIMEOUT_MS,
+    FORWARD_IP,
+];
+
+impl CaptchaConfig {
+    /// A configuration for `provider`.
+    pub fn new(provider: Provider, verifier: VerifierConfig) -> Self {
+        Self { provider, verifier }
+    }
+
+    /// Reads the configuration from the process environment; see the [type docs](Self) for
+    /// the variables.
+    pub fn from_env(prefix: &str) -> Result<Self, EnvError> {
+        Self::parse(prefix, &mut |var| env_value(var, std::env::var(var)))
+    }
+
+    /// Reads the configuration from these name–value pairs, as [`from_env`](Self::from_env)
+    /// reads the environment. When a name occurs twice, the last value wins.
+    pub fn from_vars<I, K, V>(prefix: &str, vars: I) -> Result<Self, EnvError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        let known: Vec<String> = SUFFIXES.iter().map(|s| var_name(prefix, s)).collect();
+        // Only our own variables are kept: the caller may well pass the whole environment.
+        let mut values = HashMap::new();
+        for (name, value) in vars {
+            if let Some(var) = known.iter().find(|known| *known == name.as_ref()) {
+                values.insert(var.clone(), value.into());
+            }
+        }
+        Self::parse(prefix, &mut |var| Ok(values.remove(var)))
+    }
+
+    /// Builds the verifier. Fails when the provider's feature is off, the URL or a timeout is
+    /// invalid, or the policy asks for something the provider never reports (a minimum score
+    /// with Turnstile, say), which would reject every token.
+    pub fn build_verifier(&self) -> Result<Verifier, ConfigError> {
+        Verifier::new(self.provider, self.verifier.clone())
+    }
+
+    fn parse(
+        prefix: &str,
+        lookup: &mut dyn FnMut(&str) -> Result<Option<String>, EnvError>,
+    ) -> Result<Self, EnvError> {
+        let mut get = |suffix: &str| -> Result<(String, Option<String>), EnvError> {
+            let var = var_name(prefix, suffix);
+            let value = lookup(&var)?
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty());
+            Ok((var, value))
+        };
+
+        let provider = match get(PROVIDER)? {
+            (var, None) => return Err(EnvError::Missing { var }),
+            (var, Some(name)) => name
+                .parse::<Provider>()
+                .map_err(|unknown| EnvError::invalid(&var, unknown.to_string()))?,
+        };
+        let secret = match get(SECRET)? {
+            (var, None) => return Err(EnvError::Missing { var }),
+            (_, Some(secret)) => secret,
+        };
+
+        let mut policy = Policy::new();
+        if let (var, Some(list)) = get(HOSTNAMES)? {
+            let mut count = 0;
+            for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                count += 1;
+                // The pattern is not quoted: the message should never carry a value.
+                policy = policy.allow_hostname(entry).map_err(|_| {
+                    EnvError::invalid(
+                        &var,
+                        format!(
+                            "hostname #{count} is neither a hostname nor `*.` followed by a domain"
+                        ),
+                    )
+                })?;
+            }
+            // Set but naming no host is a mistake, and ignoring it would drop the hostname
+            // check without a word.
+            if count == 0 {
+                return Err(EnvError::invalid(&var, "lists no hostname"));
+            }
+        }
+        if let (_, Some(action)) = get(ACTION)? {
+            policy = policy.action(action);
+        }
+        if let (var, Some(text)) = get(MIN_SCORE)? {
+            let minimum: f64 = text
+                .parse()
+                .map_err(|_| EnvError::invalid(&var, "not a number"))?;
+            policy = policy
+                .min_score(minimum)
+                .map_err(|e| EnvError::invalid(&var, e.to_string()))?;
+        }
+        if let (var, Some(text)) = get(MAX_AGE_SECS)? {
+            let secs: u64 = text
+                .parse()
+                .map_err(|_| EnvError::invalid(&var, "not a whole number of seconds"))?;
+            policy = policy.max_age(Duration::from_secs(secs));
+        }
+
+        let mut config = VerifierConfig::new(secret).policy(policy);
+        if let (_, Some(site_key)) = get(SITEKEY)? {
+            config = config.site_key(site_key);
+        }
+        if let (var, Some(url)) = get(VERIFY_URL)? {
+            // Only the scheme is checked here, to name the variable; the verifier parses the
+            // whole URL. The URL is never quoted, as it may carry credentials.
+            let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+            if !scheme
+                .is_some_and(|s| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
+            {
+                return Err(EnvError::invalid(
+                    &var,
+                    "must be an absolute http:// or https:// URL",
+                ));
+            }
+            config = config.verify_url(url);
+        }
+        if let (var, Some(text)) = get(TIMEOUT_MS)? {
+            config = config.timeout(parse_timeout(&var, &text)?);
+        }
+        if let (var, Some(text)) = get(CONNECT_TIMEOUT_MS)? {
+            config = config.connect_timeout(parse_timeout(&var, &text)?);
+        }
+        if let (var, Some(text)) = get(FORWARD_IP)? {
+            config = config.forward_remote_ip(parse_bool(&var, &text)?);
+        }
+        Ok(Self::new(provider, config))
+    }
+}
+
+/// `CAPTCHA` + `SECRET` → `CAPTCHA_SECRET`; a prefix that already ends in `_` (or is empty)
+/// gets no second one.
+fn var_name(prefix: &str, suffix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('_') {
+        format!("{prefix}{suffix}")
+    } else {
+        format!("{prefix}_{suffix}")
+    }
+}
+
+fn env_value(var: &str, value: Result<String, VarError>) -> Result<Option<String>, EnvError> {
+    match value {
+        Ok(value) => Ok(Some(value)),
+        Err(VarError::NotPresent) => Ok(None),
+        Err(VarError::NotUnicode(_)) => Err(EnvError::invalid(var, "not valid Unicode")),
+    }
+}
+
+/// Checked here rather than left to the verifier so that the error names the variable.
+fn parse_timeout(var: &str, text: &str) -> Result<Duration, EnvError> {
+    let max = MAX_TIMEOUT.as_millis();
+    let out_of_range = || EnvError::invalid(var, format!("must be between 1 and {max} ms"));
+    let ms: u64 = text.parse().map_err(|_| out_of_range())?;
+    if ms == 0 || u128::from(ms) > max {
+        return Err(out_of_range());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn parse_bool(var: &str, text: &str) -> Result<bool, EnvError> {
+    let is = |word: &str| text.eq_ignore_ascii_case(word);
+    if is("true") || is("1") || is("yes") {
+        Ok(true)
+    } else if is("false") || is("0") || is("no") {
+        Ok(false)
+    } else {
+        Err(EnvError::invalid(
+            var,
+            "expected true, false, 1, 0, yes or no",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use siteverify::VerifyOptions;
+    use siteverify_emulator::{Emulator, Provider as Emulated, TokenSpec};
+
+    use super::*;
+
+    const SECRET_VALUE: &str = "sk-live-DO-NOT-LEAK-7f3a";
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("CAPTCHA_PROVIDER", "recaptcha"),
+            ("CAPTCHA_SECRET", SECRET_VALUE),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut vars = base();
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    fn error_for(extra: &[(&'static str, &'static str)]) -> EnvError {
+        CaptchaConfig::from_vars("CAPTCHA", with(extra)).unwrap_err()
+    }
+
+    fn assert_invalid(var: &'static str, value: &'static str) {
+        let err = error_for(&[(var, value)]);
+        assert!(
+            matches!(err, EnvError::Invalid { .. }),
+            "{var}={value}: {err:?}"
+        );
+        assert_eq!(err.var(), var);
+        let text = err.to_string();
+        assert!(text.starts_with(&format!("{var} is invalid: ")), "{text}");
+        assert!(!text.contains(SECRET_VALUE), "{text}");
+    }
+
+    #[test]
+    fn every_variable_is_parsed() {
+        let config = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            with(&[
+                ("CAPTCHA_SITEKEY", "site-key"),
+                (
+                    "CAPTCHA_VERIFY_URL",
+                    "http://127.0.0.1:9/recaptcha/api/siteverify",
+                ),
+                ("CAPTCHA_HOSTNAMES", " example.com, ,*.example.org,"),
+                ("CAPTCHA_ACTION", "signup"),
+                ("CAPTCHA_MIN_SCORE", "0.7"),
+                ("CAPTCHA_MAX_AGE_SECS", "120"),
+                ("CAPTCHA_TIMEOUT_MS", "3000"),
+                ("CAPTCHA_CONNECT_TIMEOUT_MS", "250"),
+                ("CAPTCHA_FORWARD_IP", "Yes"),
+            ]),
+        )
+        .unwrap();
+        let expected = CaptchaConfig::new(
+            Provider::Recaptcha,
+            VerifierConfig::new(SECRET_VALUE)
+                .site_key("site-key")
+                .verify_url("http://127.0.0.1:9/recaptcha/api/siteverify")
+                .timeout(Duration::from_millis(3000))
+                .connect_timeout(Duration::from_millis(250))
+                .forward_remote_ip(true)
+                .policy(
+                    Policy::new()
+                        .allow_hostname("example.com")
+                        .unwrap()
+                        .allow_hostname("*.example.org")
+                        .unwrap()
+                        .action("signup")
+                        .min_score(0.7)
+                        .unwrap()
+                        .max_age(Duration::from_secs(120)),
+                ),
+        );
+        // VerifierConfig has no accessors nor PartialEq; its Debug shows every field but the
+        // secret and the URL, which the emulator test below covers.
+        assert_eq!(format!("{config:?}"), format!("{expected:?}"));
+        let verifier = config.build_verifier().unwrap();
+        assert_eq!(verifier.site_key(), Some("site-key"));
+        assert_eq!(verifier.policy().minimum_score(), Some(0.7));
+    }
+
+    #[test]
+    fn only_provider_and_secret_are_required() {
+        let config = CaptchaConfig::from_vars("CAPTCHA", base()).unwrap();
+        let expected = CaptchaConfig::new(Provider::Recaptcha, VerifierConfig::new(SECRET_VALUE));
+        assert_eq!(format!("{config:?}"), format!("{expected:?}"));
+    }
+
+    #[tokio::test]
+    async fn secret_url_and_ip_forwarding_reach_the_provider() {
+        let emulator = Emulator::start().await.unwrap();
+        let url = emulator.verify_url(Emulated::Turnstile);
+        let config = CaptchaConfig::from_vars(
+            "APP_CAPTCHA_",
+            [
+                ("APP_CAPTCHA_PROVIDER", "TURNSTILE"),
+                ("APP_CAPTCHA_SECRET", Emulated::Turnstile.default_secret()),
+                ("APP_CAPTCHA_VERIFY_URL", url.as_str()),
+                ("APP_CAPTCHA_HOSTNAMES", "example.com"),
+                ("APP_CAPTCHA_ACTION", "signup"),
+                ("APP_CAPTCHA_FORWARD_IP", "true"),
+            ],
+        )
+        .unwrap();
+        let verifier = config.build_verifier().unwrap();
+        let token = emulator
+            .mint(
+                TokenSpec::new(Emulated::Turnstile)
+                    .hostname("example.com")
+                    .action("signup"),
+            )
+            .unwrap();
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+        let verdict = verifier
+            .verify(&token, &VerifyOptions::new().with_remote_ip(ip))
+            .await
+            .unwrap();
+        assert_eq!(verdict.hostname.as_deref(), Some("example.com"));
+        let requests = emulator.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(
+            requests[0].field("secret"),
+            Some(Emulated::Turnstile.default_secret())
+        );
+        assert_eq!(requests[0].field("remoteip"), Some("203.0.113.7"));
+        emulator.shutdown().await;
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_invalid("CAPTCHA_PROVIDER", "recaptha");
+        assert_invalid("CAPTCHA_MIN_SCORE", "abc");
+        assert_invalid("CAPTCHA_MIN_SCORE", "1.5");
+        assert_invalid("CAPTCHA_MIN_SCORE", "NaN");
+        assert_invalid("CAPTCHA_HOSTNAMES", "a b");
+        assert_invalid("CAPTCHA_HOSTNAMES", "example.com,a b");
+        assert_invalid("CAPTCHA_HOSTNAMES", " , ");
+        assert_invalid("CAPTCHA_MAX_AGE_SECS", "-1");
+        assert_invalid("CAPTCHA_TIMEOUT_MS", "0");
+        assert_invalid("CAPTCHA_TIMEOUT_MS", "10001");
+        assert_invalid("CAPTCHA_CONNECT_TIMEOUT_MS", "2s");
+        assert_invalid("CAPTCHA_FORWARD_IP", "maybe");
+        assert_invalid("CAPTCHA_VERIFY_URL", "ftp://example.com/x");
+        assert_invalid("CAPTCHA_VERIFY_URL", "example.com/siteverify");
+    }
+
+    #[test]
+    fn values_are_not_quoted_in_errors() {
+        let err = error_for(&[("CAPTCHA_HOSTNAMES", "example.com, bad host")]);
+        assert_eq!(
+            err.to_string(),
+            "CAPTCHA_HOSTNAMES is invalid: hostname #2 is neither a hostname nor `*.` followed by a domain"
+        );
+        let err = error_for(&[("CAPTCHA_VERIFY_URL", "gopher://user:pw@proxy")]);
+        assert!(!err.to_string().contains("pw"), "{err}");
+        // The provider name is the one value worth echoing: it is short and never secret.
+        let err = error_for(&[("CAPTCHA_PROVIDER", "recaptha")]);
+        assert!(err.to_string().contains("recaptha"), "{err}");
+    }
+
+    #[test]
+    fn provider_and_secret_are_required() {
+        let missing = |vars: &[(&str, &str)]| {
+            CaptchaConfig::from_vars("CAPTCHA", vars.iter().copied()).unwrap_err()
+        };
+        let err = missing(&[("CAPTCHA_SECRET", "s")]);
+        assert_eq!(
+            err,
+            EnvError::Missing {
+                var: "CAPTCHA_PROVIDER".into()
+            }
+        );
+        let err = missing(&[("CAPTCHA_PROVIDER", "hcaptcha")]);
+        assert_eq!(err.to_string(), "CAPTCHA_SECRET is not set");
+        assert_eq!(err.var(), "CAPTCHA_SECRET");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let err = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            [("CAPTCHA_PROVIDER", "hcaptcha"), ("CAPTCHA_SECRET", "")],
+        )
+        .unwrap_err();
+        assert!(matches!(err, EnvError::Missing { .. }), "{err:?}");
+        let err = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            [("CAPTCHA_PROVIDER", "  "), ("CAPTCHA_SECRET", "s")],
+        )
+        .unwrap_err();
+        assert!(matches!(err, EnvError::Missing { .. }), "{err:?}");
+        let blank = [
+            "CAPTCHA_SITEKEY",
+            "CAPTCHA_VERIFY_URL",
+            "CAPTCHA_HOSTNAMES",
+            "CAPTCHA_ACTION",
+            "CAPTCHA_MIN_SCORE",
+            "CAPTCHA_MAX_AGE_SECS",
+            "CAPTCHA_TIMEOUT_MS",
+            "CAPTCHA_CONNECT_TIMEOUT_MS",
+            "CAPTCHA_FORWARD_IP",
+        ]
+        .map(|var| (var, ""));
+        let config = CaptchaConfig::from_vars("CAPTCHA", with(&blank)).unwrap();
+        let expected = CaptchaConfig::new(Provider::Recaptcha, VerifierConfig::new(SECRET_VALUE));
+        assert_eq!(format!("{config:?}"), format!("{expected:?}"));
+    }
+
+    #[test]
+    fn the_prefix_gets_one_underscore() {
+        for prefix in ["MY_CAPTCHA", "MY_CAPTCHA_"] {
+            let config = CaptchaConfig::from_vars(
+                prefix,
+                [
+                    ("MY_CAPTCHA_PROVIDER", "hcaptcha"),
+                    ("MY_CAPTCHA_SECRET", "s"),
+                    ("MY_CAPTCHA_SITEKEY", "k"),
+                    // Not ours: wrong prefix, doubled underscore, unknown suffix.
+                    ("CAPTCHA_MIN_SCORE", "abc"),
+                    ("MY_CAPTCHA__ACTION", "x"),
+                    ("MY_CAPTCHA_WIDGET_THEME", "dark"),
+                ],
+            )
+            .unwrap();
+            assert_eq!(config.provider, Provider::HCaptcha, "{prefix}");
+            assert_eq!(config.build_verifier().unwrap().site_key(), Some("k"));
+        }
+        assert_eq!(var_name("", "SECRET"), "SECRET");
+    }
+
+    #[test]
+    fn the_last_of_repeated_names_wins() {
+        let config =
+            CaptchaConfig::from_vars("CAPTCHA", with(&[("CAPTCHA_PROVIDER", "hcaptcha")])).unwrap();
+        assert_eq!(config.provider, Provider::HCaptcha);
+    }
+
+    #[test]
+    fn owned_strings_are_accepted() {
+        let vars: Vec<(String, String)> = base()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert!(CaptchaConfig::from_vars("CAPTCHA", vars).is_ok());
+    }
+
+    #[test]
+    fn not_unicode_is_invalid() {
+        assert_eq!(env_value("X_SECRET", Err(VarError::NotPresent)), Ok(None));
+        assert_eq!(env_value("X_SECRET", Ok("v".into())), Ok(Some("v".into())));
+        #[cfg(unix)]
+        {
+            use std::{ffi::OsString, os::unix::ffi::OsStringExt};
+            let raw = OsString::from_vec(b"secret\xff".to_vec());
+            let err = env_value("X_SECRET", Err(VarError::NotUnicode(raw))).unwrap_err();
+            assert_eq!(err.to_string(), "X_SECRET is invalid: not valid Unicode");
+        }
+    }
+
+    #[test]
+    fn from_env_reads_the_process_environment() {
+        // A prefix nobody sets, so the test needs no set_var (unsafe, and racy between tests).
+        let err = CaptchaConfig::from_env("TOWER_CAPTCHA_TEST_UNSET_9F2C").unwrap_err();
+        assert_eq!(
+            err,
+            EnvError::Missing {
+                var: "TOWER_CAPTCHA_TEST_UNSET_9F2C_PROVIDER".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_secret_never_shows() {
+        let config = CaptchaConfig::from_vars("CAPTCHA", base()).unwrap();
+        assert!(!format!("{config:?}").contains(SECRET_VALUE));
+        assert!(!format!("{config:#?}").contains(SECRET_VALUE));
+        let bad = [
+            ("CAPTCHA_PROVIDER", "nope"),
+            ("CAPTCHA_MIN_SCORE", "2"),
+            ("CAPTCHA_TIMEOUT_MS", "x"),
+            ("CAPTCHA_HOSTNAMES", "a b"),
+        ];
+        for pair in bad {
+            let err = error_for(&[pair]);
+            assert!(!err.to_string().contains(SECRET_VALUE), "{err}");
+            assert!(!format!("{err:?}").contains(SECRET_VALUE), "{err:?}");
+        }
+        let config = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            with(&[
+                ("CAPTCHA_MIN_SCORE", "0.5"),
+                ("CAPTCHA_PROVIDER", "turnstile"),
+            ]),
+        )
+        .unwrap();
+        let err = config.build_verifier().unwrap_err();
+        assert!(!err.to_string().contains(SECRET_VALUE), "{err}");
+        assert!(!format!("{err:?}").contains(SECRET_VALUE), "{err:?}");
+    }
+
+    #[test]
+    fn deserialises_from_a_config_file() {
+        let config: CaptchaConfig = serde_json::from_str(
+            r#"{"provider":"turnstile","secret":"s","hostnames":["example.com"],"action":"signup","timeout_ms":3000}"#,
+        )
+        .unwrap();
+        let expected = CaptchaConfig::new(
+            Provider::Turnstile,
+            VerifierConfig::new("s")
+                .timeout(Duration::from_millis(3000))
+                .policy(
+                    Policy::new()
+                        .allow_hostname("example.com")
+                        .unwrap()
+                        .action("signup"),
+                ),
+        );
+        assert_eq!(format!("{config:?}"), format!("{expected:?}"));
+        assert!(config.build_verifier().is_ok());
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_through_the_flatten() {
+        let err = serde_json::from_str::<CaptchaConfig>(
+            r#"{"provider":"recaptcha","secret":"s","min_scor":0.5}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("min_scor"), "{err}");
+        for bad in [
+            r#"{"secret":"s"}"#,
+            r#"{"provider":"recaptcha"}"#,
+            r#"{"provider":"recaptha","secret":"s"}"#,
+            r#"{"provider":"recaptcha","secret":"s","min_score":1.5}"#,
+            r#"{"provider":"recaptcha","secret":"s","hostnames":["a b"]}"#,
+            r#"{"provider":"recaptcha","secret":"s","provder":"x"}"#,
+        ] {
+            assert!(serde_json::from_str::<CaptchaConfig>(bad).is_err(), "{bad}");
+        }
+        let ok: CaptchaConfig = serde_json::from_str(
+            r#"{"provider":"recaptcha","secret":"s","min_score":1,"max_age_secs":60}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.build_verifier().unwrap().policy().minimum_score(),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn a_policy_the_provider_cannot_satisfy_fails_to_build() {
+        let config = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            [
+                ("CAPTCHA_PROVIDER", "turnstile"),
+                ("CAPTCHA_SECRET", "s"),
+                ("CAPTCHA_MIN_SCORE", "0.5"),
+            ],
+        )
+        .unwrap();
+        let err = config.build_verifier().unwrap_err();
+        assert!(
+            matches!(err, ConfigError::UnsupportedCheck { .. }),
+            "{err:?}"
+        );
+    }
+}
