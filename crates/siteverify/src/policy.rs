@@ -131,8 +131,11 @@ impl Policy {
     }
 
     /// Checks that `provider` reports everything this policy needs, so that a configuration
-    /// that would reject every token fails at start-up instead.
-    pub(crate) fn validate_for(&self, provider: Provider) -> Result<(), ConfigError> {
+    /// that would reject every token fails at start-up instead. [`Verifier::new`] calls it;
+    /// call it yourself for a policy you pass per call.
+    ///
+    /// [`Verifier::new`]: crate::Verifier::new
+    pub fn validate_for(&self, provider: Provider) -> Result<(), ConfigError> {
         let unsupported = |check, what| ConfigError::UnsupportedCheck {
             provider,
             check,

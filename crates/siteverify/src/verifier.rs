@@ -48,6 +48,13 @@ pub trait Verify: Send + Sync + 'static {
         token: &str,
         options: &VerifyOptions,
     ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send;
+
+    /// The provider this verifier speaks for, if it is one of this crate's. Middleware uses it
+    /// to look for the token under the provider's widget field name; `None` (the default)
+    /// means "any of the known names".
+    fn provider(&self) -> Option<Provider> {
+        None
+    }
 }
 
 impl<V: Verify> Verify for Arc<V> {
@@ -57,6 +64,10 @@ impl<V: Verify> Verify for Arc<V> {
         options: &VerifyOptions,
     ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send {
         (**self).verify(token, options)
+    }
+
+    fn provider(&self) -> Option<Provider> {
+        (**self).provider()
     }
 }
 
@@ -68,8 +79,9 @@ pub struct VerifyOptions {
     /// [forward it](VerifierConfig::forward_remote_ip).
     pub remote_ip: Option<IpAddr>,
     /// A policy for this call, replacing the verifier's own (including the site-key binding
-    /// derived from its configured site key).
-    pub policy: Option<Policy>,
+    /// derived from its configured site key). Shared, so that a route's policy is not copied
+    /// for every request.
+    pub policy: Option<Arc<Policy>>,
 }
 
 impl VerifyOptions {
@@ -85,8 +97,8 @@ impl VerifyOptions {
     }
 
     /// Sets a policy for this call.
-    pub fn with_policy(mut self, policy: Policy) -> Self {
-        self.policy = Some(policy);
+    pub fn with_policy(mut self, policy: impl Into<Arc<Policy>>) -> Self {
+        self.policy = Some(policy.into());
         self
     }
 }
@@ -274,7 +286,7 @@ impl Verifier {
             Ok(token) => token,
             Err(e) => return (Err(e), 0),
         };
-        let policy = options.policy.as_ref().unwrap_or(&inner.policy);
+        let policy = options.policy.as_deref().unwrap_or(&inner.policy);
         #[cfg(feature = "turnstile")]
         let idempotency_key = inner
             .codec
@@ -383,6 +395,10 @@ impl Verify for Verifier {
         options: &VerifyOptions,
     ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send {
         Verifier::verify(self, token, options)
+    }
+
+    fn provider(&self) -> Option<Provider> {
+        Some(self.inner.provider)
     }
 }
 

@@ -1,0 +1,181 @@
+//! Finding the token in a request without losing a byte of it.
+
+mod form;
+mod json;
+mod multipart;
+
+use http::{HeaderMap, header, request::Parts};
+use http_body::Body;
+
+use crate::{
+    Rejection, TokenSource, TokenSources,
+    middleware::body::{BoxError, Buffered, CaptchaBody, ReadError},
+};
+
+/// The kinds of body the layer can look into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyKind {
+    Form,
+    Multipart,
+    Json,
+}
+
+/// Looks for the token: headers and query first, then the body if its type is one a source
+/// reads. Whatever happens, the body comes back whole, ready for the inner service.
+pub(crate) async fn find_token<B>(
+    parts: &Parts,
+    body: B,
+    sources: &TokenSources,
+    limit: usize,
+) -> (Result<String, Rejection>, CaptchaBody<B>)
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    match without_body(parts, sources) {
+        Some(found) => return (found, CaptchaBody::untouched(body)),
+        None if !sources.iter().any(TokenSource::reads_body) => {
+            return (Err(Rejection::MissingToken), CaptchaBody::untouched(body));
+        }
+        None => {}
+    }
+    let Some(kind) = body_kind(&parts.headers) else {
+        return (Err(Rejection::MissingToken), CaptchaBody::untouched(body));
+    };
+    let wanted = |source: &TokenSource| {
+        matches!(
+            (kind, source),
+            (BodyKind::Form, TokenSource::FormField(_))
+                | (BodyKind::Multipart, TokenSource::MultipartField(_))
+                | (BodyKind::Json, TokenSource::Json(_))
+        )
+    };
+    if !sources.iter().any(wanted) {
+        return (Err(Rejection::MissingToken), CaptchaBody::untouched(body));
+    }
+    if kind == BodyKind::Multipart {
+        return multipart::find(&parts.headers, body, sources, limit).await;
+    }
+
+    // Urlencoded and JSON bodies must be read whole; refuse a declared length over the limit
+    // before reading a byte of it.
+    if content_length(&parts.headers).is_some_and(|len| len > limit as u64) {
+        return (
+            Err(Rejection::BodyTooLarge { limit }),
+            CaptchaBody::untouched(body),
+        );
+    }
+    let mut buffered = Buffered::new(body);
+    if let Err(e) = buffered.read_to_end(limit).await {
+        return (Err(read_rejection(e, limit)), buffered.into_body());
+    }
+    let found = {
+        let bytes = buffered.contiguous();
+        match kind {
+            BodyKind::Form => form::find(&bytes, sources),
+            _ => json::find(&bytes, sources),
+        }
+    };
+    (found, buffered.into_body())
+}
+
+fn read_rejection(error: ReadError, limit: usize) -> Rejection {
+    match error {
+        ReadError::TooLarge => Rejection::BodyTooLarge { limit },
+        ReadError::Body(e) => {
+            // The client's stream failed (an aborted upload, bad chunking): worth a debug line,
+            // and the message of a body error never holds the body itself.
+            tracing::debug!(error = %e, "request body failed while looking for the captcha token");
+            Rejection::MalformedBody("the request body could not be read")
+        }
+    }
+}
+
+/// Header and query sources, in order. `None` when none of them holds a token.
+fn without_body(parts: &Parts, sources: &TokenSources) -> Option<Result<String, Rejection>> {
+    for source in sources.iter() {
+        match source {
+            TokenSource::Header(name) => {
+                // The first line wins when a header is repeated.
+                let Some(value) = parts.headers.get(name) else {
+                    continue;
+                };
+                if value.is_empty() {
+                    continue;
+                }
+                return Some(match value.to_str() {
+                    Ok(token) => Ok(token.to_owned()),
+                    Err(_) => Err(Rejection::MalformedToken(
+                        "the token header is not visible ASCII",
+                    )),
+                });
+            }
+            TokenSource::QueryParam(name) => {
+                let query = parts.uri.query().unwrap_or_default().as_bytes();
+                if let Some(found) = form::first(query, name) {
+                    return Some(Ok(found));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The body kind from `content-type`, by its essence (type/subtype, case-insensitive).
+fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-www-form-urlencoded" => Some(BodyKind::Form),
+        "multipart/form-data" => Some(BodyKind::Multipart),
+        "application/json" => Some(BodyKind::Json),
+        other if other.starts_with("application/") && other.ends_with("+json") => {
+            Some(BodyKind::Json)
+        }
+        _ => None,
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(content_type: &str) -> Option<BodyKind> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, content_type.parse().unwrap());
+        body_kind(&headers)
+    }
+
+    #[test]
+    fn content_types_are_matched_by_essence() {
+        assert_eq!(
+            kind("application/x-www-form-urlencoded"),
+            Some(BodyKind::Form)
+        );
+        assert_eq!(
+            kind("Application/X-WWW-Form-Urlencoded; charset=UTF-8"),
+            Some(BodyKind::Form)
+        );
+        assert_eq!(
+            kind("multipart/form-data; boundary=x"),
+            Some(BodyKind::Multipart)
+        );
+        assert_eq!(kind("application/json"), Some(BodyKind::Json));
+        assert_eq!(kind("application/vnd.api+json"), Some(BodyKind::Json));
+        assert_eq!(kind("text/plain"), None);
+        assert_eq!(kind("application/jsonx"), None);
+        assert_eq!(body_kind(&HeaderMap::new()), None);
+    }
+}

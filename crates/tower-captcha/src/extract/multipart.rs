@@ -1,0 +1,142 @@
+//! `multipart/form-data`: parsed incrementally, stopping as soon as the token field is complete,
+//! so an upload whose token comes first is never buffered whole.
+
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{HeaderMap, header};
+use http_body::Body;
+
+use crate::{
+    Rejection, TokenSource, TokenSources,
+    middleware::body::{BoxError, Buffered, CaptchaBody, Pulled},
+};
+
+/// Pulls through the body until a multipart token field is complete.
+pub(super) async fn find<B>(
+    headers: &HeaderMap,
+    body: B,
+    sources: &TokenSources,
+    limit: usize,
+) -> (Result<String, Rejection>, CaptchaBody<B>)
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok());
+    let Some(boundary) = boundary else {
+        return (
+            Err(Rejection::MalformedBody(
+                "the multipart body has no boundary",
+            )),
+            CaptchaBody::untouched(body),
+        );
+    };
+    let names: Vec<&str> = sources
+        .iter()
+        .filter_map(|s| match s {
+            TokenSource::MultipartField(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+
+    let mut buffered = Buffered::new(body);
+    let mut over_limit = false;
+    let found = {
+        // The parser borrows the buffer through the tee; every chunk it pulls stays in the
+        // buffer, so the inner service gets it back, and what the parser never pulled is
+        // still unread in the body.
+        let tee = Tee {
+            buffered: &mut buffered,
+            limit,
+            over_limit: &mut over_limit,
+        };
+        let mut multipart = multer::Multipart::new(tee, boundary);
+        scan(&mut multipart, &names).await
+    };
+    let found = match found {
+        Err(_) if over_limit => Err(Rejection::BodyTooLarge { limit }),
+        other => other,
+    };
+    (found, buffered.into_body())
+}
+
+/// Reads fields until one of `names` (the first source first) has a non-empty value.
+async fn scan(multipart: &mut multer::Multipart<'_>, names: &[&str]) -> Result<String, Rejection> {
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => return Err(Rejection::MissingToken),
+            Err(e) => return Err(multer_rejection(&e)),
+        };
+        if !field.name().is_some_and(|n| names.contains(&n)) {
+            // Not ours: `next_field` skips the rest of it.
+            continue;
+        }
+        let mut value = Vec::new();
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => value.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => return Err(multer_rejection(&e)),
+            }
+        }
+        if value.is_empty() {
+            continue;
+        }
+        return String::from_utf8(value)
+            .map_err(|_| Rejection::MalformedToken("the multipart token field is not UTF-8"));
+    }
+}
+
+fn multer_rejection(error: &multer::Error) -> Rejection {
+    match error {
+        multer::Error::StreamReadFailed(_) => {
+            Rejection::MalformedBody("the request body could not be read")
+        }
+        _ => Rejection::MalformedBody("the multipart body is malformed"),
+    }
+}
+
+/// The body as a stream for multer, keeping what passes through and enforcing the limit.
+struct Tee<'a, B> {
+    buffered: &'a mut Buffered<B>,
+    limit: usize,
+    over_limit: &'a mut bool,
+}
+
+impl<B> Stream for Tee<'_, B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match std::task::ready!(this.buffered.poll_pull(cx)) {
+                Ok(Pulled::Data(data)) => {
+                    if this.buffered.len() > this.limit {
+                        *this.over_limit = true;
+                        return Poll::Ready(Some(Err(
+                            "token field not found within the limit".into()
+                        )));
+                    }
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                Ok(Pulled::Trailers) => continue,
+                Ok(Pulled::End) => return Poll::Ready(None),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+        }
+    }
+}

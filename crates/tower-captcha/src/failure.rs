@@ -1,0 +1,154 @@
+use bytes::Bytes;
+use http::{HeaderValue, Response, header};
+use http_body_util::Full;
+
+use crate::Rejection;
+
+/// Builds the response for a refused request.
+///
+/// Implemented for closures `Fn(&Rejection) -> http::Response<B>`, so an HTML page or a
+/// redirect back to the form is one line:
+///
+/// ```
+/// # #[cfg(feature = "axum")] {
+/// use axum::response::{IntoResponse, Redirect};
+/// use tower_captcha::Rejection;
+///
+/// let back_to_form = |rejection: &Rejection| {
+///     Redirect::to(&format!("/signup?captcha={}", rejection.code())).into_response()
+/// };
+/// # let _ = back_to_form;
+/// # }
+/// ```
+pub trait FailureHandler: Send + Sync + 'static {
+    /// The response body.
+    type Body;
+
+    /// The response for `rejection`. The layer adds the rejection to its extensions.
+    fn failure_response(&self, rejection: &Rejection) -> Response<Self::Body>;
+}
+
+impl<F, B> FailureHandler for F
+where
+    F: Fn(&Rejection) -> Response<B> + Send + Sync + 'static,
+{
+    type Body = B;
+
+    fn failure_response(&self, rejection: &Rejection) -> Response<B> {
+        self(rejection)
+    }
+}
+
+/// The default failure response, the stable contract:
+/// `{"error":"captcha_failed","reason":"<code>"}` with the rejection's status and
+/// `content-type: application/json`. The score is never in it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JsonFailure {
+    hide_reason: bool,
+}
+
+impl JsonFailure {
+    /// The contract with the reason.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Says `"reason":"failed"` whatever the reason, for sites that prefer to tell bots
+    /// nothing. The status still follows the rejection, and the rejection is still in the
+    /// response's extensions for your own logging.
+    pub fn hide_reason(mut self, hide: bool) -> Self {
+        self.hide_reason = hide;
+        self
+    }
+}
+
+impl FailureHandler for JsonFailure {
+    type Body = Full<Bytes>;
+
+    fn failure_response(&self, rejection: &Rejection) -> Response<Full<Bytes>> {
+        let reason = if self.hide_reason {
+            "failed"
+        } else {
+            rejection.code()
+        };
+        // The codes are fixed snake_case words, so no JSON escaping is needed.
+        let body = format!(r#"{{"error":"captcha_failed","reason":"{reason}"}}"#);
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = rejection.status();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+    use siteverify::VerifyError;
+
+    use super::*;
+
+    async fn body(response: Response<Full<Bytes>>) -> String {
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_contract_body_and_status() {
+        let rejection = Rejection::Verification(VerifyError::ScoreBelowThreshold {
+            score: 0.123,
+            minimum: 0.5,
+        });
+        let response = JsonFailure::new().failure_response(&rejection);
+        assert_eq!(response.status(), 403);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let text = body(response).await;
+        assert_eq!(
+            text,
+            r#"{"error":"captcha_failed","reason":"score_below_threshold"}"#
+        );
+        assert!(!text.contains("0.123"));
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["reason"], "score_below_threshold");
+    }
+
+    #[tokio::test]
+    async fn the_reason_can_be_hidden() {
+        let response = JsonFailure::new()
+            .hide_reason(true)
+            .failure_response(&Rejection::BodyTooLarge { limit: 10 });
+        assert_eq!(response.status(), 413);
+        assert_eq!(
+            body(response).await,
+            r#"{"error":"captcha_failed","reason":"failed"}"#
+        );
+    }
+
+    #[test]
+    fn every_rejection_has_its_contract_status() {
+        let cases = [
+            (Rejection::MissingToken, "missing_token", 400),
+            (Rejection::MalformedToken("x"), "malformed_token", 400),
+            (Rejection::MalformedBody("x"), "malformed_body", 400),
+            (Rejection::BodyTooLarge { limit: 1 }, "body_too_large", 413),
+            (
+                Rejection::Verification(VerifyError::MissingToken),
+                "missing_token",
+                400,
+            ),
+            (
+                Rejection::Verification(VerifyError::ProviderMisconfigured {
+                    provider_codes: vec![],
+                }),
+                "provider_misconfigured",
+                500,
+            ),
+        ];
+        for (rejection, code, status) in cases {
+            assert_eq!(rejection.code(), code);
+            assert_eq!(rejection.status().as_u16(), status, "{code}");
+        }
+    }
+}

@@ -1,0 +1,223 @@
+use std::{fmt, sync::Arc};
+
+use http::Method;
+use siteverify::{ConfigError, Policy, Verifier, VerifierConfig, Verify};
+use tower_layer::Layer;
+
+use super::service::CaptchaService;
+use crate::{ClientIp, ClientIpSource, FailureHandler, JsonFailure, SkipPredicate, TokenSources};
+
+/// How much of a body the layer reads to find the token, by default: 64 KiB, far more than a
+/// signup form, far less than an upload. Multipart bodies may be larger; their token field
+/// must come within this many bytes.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// A [`Layer`] that demands a solved CAPTCHA before the wrapped service sees a request.
+///
+/// Cheap to clone. Built for one provider with [`CaptchaLayer::turnstile`] and friends (or
+/// for any [`Verify`] with [`CaptchaLayer::new`]), then tuned with the builder methods. Give
+/// each route its own layer for its own policy.
+///
+/// ```
+/// use axum::{Router, routing::post};
+/// use siteverify::{Policy, VerifierConfig};
+/// use tower_captcha::{CaptchaLayer, Verified, Verdict};
+///
+/// async fn signup(Verified(verdict): Verified<Verdict>) -> String {
+///     format!("welcome, human from {:?}", verdict.hostname)
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let guard = CaptchaLayer::recaptcha(VerifierConfig::new("my-secret"))?
+///     .policy(Policy::new().action("signup").min_score(0.5)?)?;
+/// let app: Router = Router::new().route("/signup", post(signup).layer(guard));
+/// # Ok(())
+/// # }
+/// ```
+pub struct CaptchaLayer<V = Verifier, F = JsonFailure> {
+    verifier: Arc<V>,
+    failure: Arc<F>,
+    settings: Settings,
+}
+
+/// Everything but the verifier and the failure handler.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) provider: Option<siteverify::Provider>,
+    pub(crate) sources: TokenSources,
+    pub(crate) body_limit: usize,
+    pub(crate) skip_methods: Vec<Method>,
+    pub(crate) skip_if: Option<Arc<dyn SkipPredicate>>,
+    pub(crate) client_ip: Arc<dyn ClientIpSource>,
+    pub(crate) policy: Option<Arc<Policy>>,
+    pub(crate) observe: bool,
+}
+
+impl<V: Verify> CaptchaLayer<V, JsonFailure> {
+    /// A layer around any verifier: one of this crate's, your own provider, or an in-process
+    /// fake for tests. Tokens are looked for under the provider's widget field name (all five
+    /// known names when the verifier names no provider); failures get the JSON contract.
+    pub fn new(verifier: V) -> Self {
+        let provider = verifier.provider();
+        Self {
+            verifier: Arc::new(verifier),
+            failure: Arc::new(JsonFailure::new()),
+            settings: Settings {
+                provider,
+                sources: TokenSources::for_provider(provider),
+                body_limit: DEFAULT_BODY_LIMIT,
+                skip_methods: vec![Method::GET, Method::HEAD, Method::OPTIONS],
+                skip_if: None,
+                client_ip: Arc::new(ClientIp::Off),
+                policy: None,
+                observe: false,
+            },
+        }
+    }
+}
+
+impl CaptchaLayer<Verifier, JsonFailure> {
+    /// A layer verifying with hCaptcha.
+    #[cfg(feature = "hcaptcha")]
+    pub fn hcaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Verifier::hcaptcha(config).map(Self::new)
+    }
+
+    /// A layer verifying with reCAPTCHA v2 or v3.
+    #[cfg(feature = "recaptcha")]
+    pub fn recaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Verifier::recaptcha(config).map(Self::new)
+    }
+
+    /// A layer verifying with Cloudflare Turnstile.
+    #[cfg(feature = "turnstile")]
+    pub fn turnstile(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Verifier::turnstile(config).map(Self::new)
+    }
+
+    /// A layer verifying with Prosopo Procaptcha.
+    #[cfg(feature = "procaptcha")]
+    pub fn procaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Verifier::procaptcha(config).map(Self::new)
+    }
+
+    /// A layer verifying with ByeBot.
+    #[cfg(feature = "byebot")]
+    pub fn byebot(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Verifier::byebot(config).map(Self::new)
+    }
+}
+
+impl<V> CaptchaLayer<V, JsonFailure> {
+    /// Answers failures with `"reason":"failed"` whatever the reason, telling bots nothing.
+    pub fn hide_reason(mut self) -> Self {
+        self.failure = Arc::new(JsonFailure::new().hide_reason(true));
+        self
+    }
+}
+
+impl<V, F> CaptchaLayer<V, F> {
+    /// Where to look for the token, replacing the defaults.
+    pub fn sources(mut self, sources: TokenSources) -> Self {
+        self.settings.sources = sources;
+        self
+    }
+
+    /// How many body bytes the layer reads to find the token (default [`DEFAULT_BODY_LIMIT`]).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.settings.body_limit = bytes;
+        self
+    }
+
+    /// The methods that pass without a CAPTCHA, replacing the default GET, HEAD and OPTIONS.
+    /// Keep OPTIONS in the list: a CORS preflight carries no token and must never be blocked.
+    pub fn skip_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.settings.skip_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// Lets more requests through unverified.
+    pub fn skip_if(mut self, predicate: impl SkipPredicate) -> Self {
+        self.settings.skip_if = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Where the client's IP comes from, to forward it to the provider (default: off). It is
+    /// only sent when the verifier is configured to forward it.
+    pub fn client_ip(mut self, source: impl ClientIpSource) -> Self {
+        self.settings.client_ip = Arc::new(source);
+        self
+    }
+
+    /// This route's policy, replacing the verifier's own. Fails when the verifier's provider
+    /// never reports something the policy needs (a score from Turnstile, say), which would
+    /// reject every request.
+    pub fn policy(mut self, policy: Policy) -> Result<Self, ConfigError> {
+        if let Some(provider) = self.settings.provider {
+            policy.validate_for(provider)?;
+        }
+        self.settings.policy = Some(Arc::new(policy));
+        Ok(self)
+    }
+
+    /// Observe mode: never refuses. The handler gets a [`CaptchaOutcome`](crate::CaptchaOutcome)
+    /// in the request extensions, verified or rejected, and decides.
+    pub fn observe(mut self) -> Self {
+        self.settings.observe = true;
+        self
+    }
+
+    /// Answers failures with `handler` instead of the JSON contract.
+    pub fn on_failure<F2: FailureHandler>(self, handler: F2) -> CaptchaLayer<V, F2> {
+        CaptchaLayer {
+            verifier: self.verifier,
+            failure: Arc::new(handler),
+            settings: self.settings,
+        }
+    }
+}
+
+impl<S, V, F> Layer<S> for CaptchaLayer<V, F> {
+    type Service = CaptchaService<S, V, F>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CaptchaService::new(
+            inner,
+            self.verifier.clone(),
+            self.failure.clone(),
+            self.settings.clone(),
+        )
+    }
+}
+
+impl<V, F> Clone for CaptchaLayer<V, F> {
+    fn clone(&self) -> Self {
+        Self {
+            verifier: self.verifier.clone(),
+            failure: self.failure.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<V: fmt::Debug, F> fmt::Debug for CaptchaLayer<V, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptchaLayer")
+            .field("verifier", &self.verifier)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("sources", &self.sources)
+            .field("body_limit", &self.body_limit)
+            .field("skip_methods", &self.skip_methods)
+            .field("skip_if", &self.skip_if.is_some())
+            .field("policy", &self.policy)
+            .field("observe", &self.observe)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,206 @@
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::Either;
+use siteverify::{ErrorClass, Verdict, Verify, VerifyOptions};
+use tower::Service;
+use tracing::{Instrument, field::Empty};
+
+use super::{
+    body::{BoxError, CaptchaBody},
+    future::ResponseFuture,
+    layer::Settings,
+};
+use crate::{CaptchaOutcome, FailureHandler, Rejection, extract};
+
+/// The service [`CaptchaLayer`](super::CaptchaLayer) wraps around yours.
+pub struct CaptchaService<S, V, F> {
+    inner: S,
+    shared: Arc<Shared<V, F>>,
+}
+
+struct Shared<V, F> {
+    verifier: Arc<V>,
+    failure: Arc<F>,
+    settings: Settings,
+}
+
+impl<S, V, F> CaptchaService<S, V, F> {
+    pub(crate) fn new(inner: S, verifier: Arc<V>, failure: Arc<F>, settings: Settings) -> Self {
+        Self {
+            inner,
+            shared: Arc::new(Shared {
+                verifier,
+                failure,
+                settings,
+            }),
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: Clone, V, F> Clone for CaptchaService<S, V, F> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<S, V, F> std::fmt::Debug for CaptchaService<S, V, F>
+where
+    S: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptchaService")
+            .field("inner", &self.inner)
+            .field("settings", &self.shared.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, V, F, B, ResBody> Service<Request<B>> for CaptchaService<S, V, F>
+where
+    S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    ResBody: 'static,
+    V: Verify,
+    F: FailureHandler,
+    F::Body: 'static,
+{
+    type Response = Response<Either<ResBody, F::Body>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, F::Body, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let settings = &self.shared.settings;
+        if settings.skip_methods.contains(request.method())
+            || request.extensions().get::<Verdict>().is_some()
+        {
+            return self.pass(request);
+        }
+        let request = match &settings.skip_if {
+            Some(predicate) => {
+                let (parts, body) = request.into_parts();
+                let skip = predicate.skip(&parts);
+                let request = Request::from_parts(parts, body);
+                if skip {
+                    return self.pass(request);
+                }
+                request
+            }
+            None => request,
+        };
+        // The inner service that was driven to readiness is the one that must be called; a
+        // fresh clone takes its place here.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture::guarded(Box::pin(guard(self.shared.clone(), inner, request)))
+    }
+}
+
+impl<S, V, F> CaptchaService<S, V, F> {
+    fn pass<B, ResBody>(
+        &mut self,
+        request: Request<B>,
+    ) -> ResponseFuture<S::Future, ResBody, F::Body, S::Error>
+    where
+        S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>>,
+        F: FailureHandler,
+    {
+        ResponseFuture::passthrough(self.inner.call(request.map(CaptchaBody::untouched)))
+    }
+}
+
+/// Finds and verifies the token, then calls `inner` or answers the failure.
+async fn guard<S, V, F, B, ResBody>(
+    shared: Arc<Shared<V, F>>,
+    mut inner: S,
+    request: Request<B>,
+) -> Result<Response<Either<ResBody, F::Body>>, S::Error>
+where
+    S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    V: Verify,
+    F: FailureHandler,
+{
+    let settings = &shared.settings;
+    let span = tracing::info_span!(
+        "captcha",
+        provider = settings.provider.map_or("custom", |p| p.name()),
+        outcome = Empty,
+        latency_ms = Empty,
+    );
+    let started = Instant::now();
+    let (mut parts, body) = request.into_parts();
+    let (outcome, body) = async {
+        let (found, body) =
+            extract::find_token(&parts, body, &settings.sources, settings.body_limit).await;
+        let outcome = match found {
+            Ok(token) => {
+                let mut options = VerifyOptions::new();
+                options.remote_ip = settings.client_ip.client_ip(&parts);
+                options.policy = settings.policy.clone();
+                shared
+                    .verifier
+                    .verify(&token, &options)
+                    .await
+                    .map_err(Rejection::from)
+            }
+            Err(rejection) => Err(rejection),
+        };
+        (outcome, body)
+    }
+    .instrument(span.clone())
+    .await;
+
+    let code = outcome.as_ref().err().map_or("verified", Rejection::code);
+    span.record("outcome", code);
+    span.record(
+        "latency_ms",
+        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    );
+    if let Err(rejection) = &outcome
+        && rejection.class() == ErrorClass::User
+    {
+        span.in_scope(|| tracing::debug!(outcome = code, "captcha refused"));
+    }
+
+    match outcome {
+        Ok(verdict) => {
+            parts
+                .extensions
+                .insert(CaptchaOutcome::Verified(verdict.clone()));
+            parts.extensions.insert(verdict);
+        }
+        Err(rejection) if settings.observe => {
+            parts.extensions.insert(CaptchaOutcome::Rejected(rejection));
+        }
+        Err(rejection) => {
+            let mut response = shared.failure.failure_response(&rejection);
+            response.extensions_mut().insert(rejection);
+            return Ok(response.map(Either::Right));
+        }
+    }
+    let response = inner.call(Request::from_parts(parts, body)).await?;
+    Ok(response.map(Either::Left))
+}

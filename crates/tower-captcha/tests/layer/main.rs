@@ -1,0 +1,10 @@
+//! The layer in front of real axum apps bound on port 0, verifying against the emulator.
+
+mod support;
+
+mod bad_input;
+mod integrity;
+mod outcomes;
+mod providers;
+mod skipping;
+mod sources;

@@ -1,0 +1,98 @@
+//! The layer's tracing span, in a process of its own: tracing caches per call site whether
+//! anyone listens, and tests on other threads without a subscriber would race this one.
+
+use std::{
+    io,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{Router, routing::post};
+use siteverify_emulator::{Emulator, Provider as Emulated, TokenSpec};
+use tower_captcha::{CaptchaLayer, Provider, Verifier, VerifierConfig};
+
+const FIELD: &str = "cf-turnstile-response";
+
+async fn echo(body: String) -> String {
+    body
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+#[test]
+fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_token() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // A current-thread runtime, so that every event is recorded by this thread's subscriber.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tokens = runtime.block_on(async {
+        let emulator = Emulator::start().await.unwrap();
+        let config = VerifierConfig::new(Emulated::Turnstile.default_secret())
+            .verify_url(emulator.verify_url(Emulated::Turnstile));
+        let guard = CaptchaLayer::new(Verifier::new(Provider::Turnstile, config).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(
+            axum::serve(listener, Router::new().route("/", post(echo).layer(guard))).into_future(),
+        );
+        let url = format!("http://{addr}/");
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let good = emulator.mint(TokenSpec::new(Emulated::Turnstile)).unwrap();
+        client.post(&url).header(FIELD, &good).send().await.unwrap();
+        client.post(&url).header(FIELD, &good).send().await.unwrap();
+        client.post(&url).send().await.unwrap();
+        vec![good]
+    });
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let closes: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("tower_captcha::middleware::service: close"))
+        .collect();
+    assert_eq!(closes.len(), 3, "{logs}");
+    assert!(
+        closes[0].contains("provider=\"turnstile\"") || closes[0].contains("provider=turnstile"),
+        "{logs}"
+    );
+    assert!(
+        closes
+            .iter()
+            .any(|l| l.contains("outcome=\"verified\"") || l.contains("outcome=verified")),
+        "{logs}"
+    );
+    assert!(
+        closes.iter().any(|l| l.contains("expired_or_duplicate")),
+        "{logs}"
+    );
+    assert!(closes.iter().any(|l| l.contains("missing_token")), "{logs}");
+    assert!(closes.iter().all(|l| l.contains("latency_ms=")), "{logs}");
+    for token in tokens {
+        assert!(!logs.contains(&token), "token leaked: {logs}");
+    }
+}
