@@ -1,4 +1,111 @@
 //! Tower/Axum middleware that demands a solved CAPTCHA on chosen routes.
+//!
+//! Put a [`CaptchaLayer`] on a signup, login, checkout or contact route. For every request it
+//! finds the token the widget left (a header, an urlencoded or multipart form field, or a JSON
+//! property), verifies it with the provider (hCaptcha, reCAPTCHA v2/v3, Turnstile,
+//! Procaptcha, ByeBot), applies the route's [`Policy`], and then either answers with a stable
+//! failure response or hands the request on, byte for byte, with the [`Verdict`] in its
+//! extensions for the [`Verified<Verdict>`](Verified) extractor.
+//!
+//! # A signup form
+//!
+//! This runs as it is: it verifies against the local emulator of the `siteverify-emulator`
+//! crate. In production, leave out `verify_url` and use your secret (or build the layer with
+//! [`CaptchaLayer::from_config`] and [`CaptchaConfig::from_env`]).
+//!
+//! ```
+//! use axum::{Form, Router, routing::post};
+//! use serde::Deserialize;
+//! use tower_captcha::{CaptchaLayer, Policy, Verdict, Verified, VerifierConfig};
+//! # use siteverify_emulator::{Emulator, Provider as Emulated, TokenSpec};
+//!
+//! #[derive(Deserialize)]
+//! struct Signup {
+//!     email: String,
+//! }
+//!
+//! // Only humans get here; the body is intact, so `Form` still sees every field.
+//! async fn signup(Verified(verdict): Verified<Verdict>, Form(form): Form<Signup>) -> String {
+//!     format!("welcome {}, solved on {:?}", form.email, verdict.hostname)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let emulator = Emulator::start().await?;
+//! # let verify_url = emulator.verify_url(Emulated::Turnstile);
+//! # let secret = Emulated::Turnstile.default_secret();
+//! let guard = CaptchaLayer::turnstile(
+//!     VerifierConfig::new(secret)
+//!         .verify_url(verify_url) // the emulator; omit in production
+//!         .policy(Policy::new().allow_hostname("example.com")?.action("signup")),
+//! )?;
+//! let app = Router::new().route("/signup", post(signup).layer(guard));
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let url = format!("http://{}/signup", listener.local_addr()?);
+//! tokio::spawn(async move { axum::serve(listener, app).await });
+//!
+//! // What the browser sends once the widget is solved.
+//! # let token = emulator.mint(TokenSpec::new(Emulated::Turnstile).hostname("example.com").action("signup"))?;
+//! let client = reqwest::Client::new();
+//! let form = [("email", "ada@example.com"), ("cf-turnstile-response", token.as_str())];
+//! let response = client.post(&url).form(&form).send().await?;
+//! assert_eq!(response.text().await?, "welcome ada@example.com, solved on Some(\"example.com\")");
+//!
+//! // Tokens are single use; failures follow the stable contract.
+//! let replay = client.post(&url).form(&form).send().await?;
+//! assert_eq!(replay.status(), 403);
+//! assert_eq!(replay.text().await?, r#"{"error":"captcha_failed","reason":"expired_or_duplicate"}"#);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Where the token is looked for
+//!
+//! By default the provider's widget field name (`cf-turnstile-response`, `h-captcha-response`,
+//! `g-recaptcha-response`, `procaptcha-response`, `byebot-token`) as a header, an urlencoded
+//! field, a multipart field and a top-level JSON property. Headers come first and read no
+//! body. A body is read only when its content type matches a source, and only up to
+//! [`DEFAULT_BODY_LIMIT`] (64 KiB, configurable): a larger urlencoded or JSON body is refused
+//! with 413 (before reading, when `Content-Length` says so). Multipart is parsed
+//! incrementally and reading stops at the token field, so an upload whose token comes first
+//! streams through whatever its size. See [`TokenSources`] for headers, JSON pointers and
+//! query parameters of your own. When a field appears twice, its first value is used.
+//!
+//! # What passes without a token
+//!
+//! GET, HEAD and OPTIONS (a CORS preflight must never be blocked), anything a
+//! [`skip_if`](CaptchaLayer::skip_if) predicate lets through, and requests that already carry a
+//! [`Verdict`] (a second, nested layer does not verify again).
+//!
+//! # Failures
+//!
+//! | reason | status |
+//! |---|---|
+//! | `missing_token`, `malformed_token`, `malformed_body` | 400 |
+//! | `body_too_large` | 413 |
+//! | `invalid_token`, `expired_or_duplicate`, `hostname_mismatch`, `action_mismatch`, `cdata_mismatch`, `sitekey_mismatch`, `score_missing`, `score_below_threshold`, `challenge_too_old` | 403 |
+//! | `provider_misconfigured` | 500 |
+//! | `provider_error` | 502 |
+//! | `provider_unavailable` | 503 |
+//!
+//! The body is `{"error":"captcha_failed","reason":"<code>"}`; the score is never in it.
+//! [`hide_reason`](CaptchaLayer::hide_reason) says `"failed"` instead, and
+//! [`on_failure`](CaptchaLayer::on_failure) takes your own response (an HTML page, a redirect
+//! back to the form). The [`Rejection`] is in the failure response's extensions either way.
+//! In [observe mode](CaptchaLayer::observe) nothing is refused: the handler reads a
+//! [`CaptchaOutcome`] and decides.
+//!
+//! # Observability
+//!
+//! One `captcha` tracing span per guarded request, with the provider, the outcome code and
+//! the latency (and, nested, the `siteverify` span of the provider call). Tokens and secrets
+//! are never recorded.
+//!
+//! # Features
+//!
+//! `axum` (on by default) adds the extractors and reads the peer address from axum's
+//! `ConnectInfo`. One feature per provider, all on by default.
 
 mod extract;
 mod failure;

@@ -77,6 +77,12 @@ impl<V: Verify> CaptchaLayer<V, JsonFailure> {
 }
 
 impl CaptchaLayer<Verifier, JsonFailure> {
+    /// A layer for the provider a [`CaptchaConfig`](crate::CaptchaConfig) names, as read from
+    /// the environment or a configuration file.
+    pub fn from_config(config: &crate::CaptchaConfig) -> Result<Self, ConfigError> {
+        config.build_verifier().map(Self::new)
+    }
+
     /// A layer verifying with hCaptcha.
     #[cfg(feature = "hcaptcha")]
     pub fn hcaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {

@@ -136,3 +136,49 @@ async fn the_peer_address_can_be_forwarded() {
     assert_eq!(response.status(), 200);
     assert_eq!(emulator.requests()[0].field("remoteip"), Some("127.0.0.1"));
 }
+
+#[tokio::test]
+async fn a_layer_built_from_environment_variables_guards_a_route() {
+    let emulator = emulator().await;
+    let vars = [
+        ("CAPTCHA_PROVIDER", "hcaptcha".to_owned()),
+        (
+            "CAPTCHA_SECRET",
+            Emulated::HCaptcha.default_secret().to_owned(),
+        ),
+        (
+            "CAPTCHA_SITEKEY",
+            Emulated::HCaptcha.default_site_key().to_owned(),
+        ),
+        (
+            "CAPTCHA_VERIFY_URL",
+            emulator.verify_url(Emulated::HCaptcha),
+        ),
+        ("CAPTCHA_HOSTNAMES", "example.com".to_owned()),
+    ];
+    let config = tower_captcha::CaptchaConfig::from_vars("CAPTCHA", vars).unwrap();
+    let guard = CaptchaLayer::from_config(&config).unwrap();
+    let url = serve(Router::new().route("/", post(echo).layer(guard))).await;
+    for (host, expected) in [
+        ("example.com", (200, "ok")),
+        ("evil.test", (403, "hostname_mismatch")),
+    ] {
+        let token = mint(&emulator, TokenSpec::new(Emulated::HCaptcha).hostname(host));
+        let response = client()
+            .post(&url)
+            .form(&[("h-captcha-response", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome(response).await,
+            (expected.0, expected.1.to_owned()),
+            "{host}"
+        );
+    }
+    // The configured site key was sent to hCaptcha for binding.
+    assert_eq!(
+        emulator.requests()[0].field("sitekey"),
+        Some(Emulated::HCaptcha.default_site_key())
+    );
+}
