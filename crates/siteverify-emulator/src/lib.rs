@@ -40,13 +40,18 @@
 //! | `POST /turnstile/v0/siteverify` | JSON or form: `secret`, `response`, `remoteip?`, `idempotency_key?` | Turnstile JSON |
 //! | `POST /procaptcha/siteverify` | JSON: `secret`, `token`, `ip?`, `email?` | `{"verified":…,"status":…}` |
 //! | `POST /byebot/validate_token` | JSON: `api_key`, `token` | 200 JSON, or 400 with no body |
-//! | `POST /tokens` | JSON [`TokenSpec`] | 200 `{"token":"…"}`, 400 `{"error":"…"}` |
+//! | `POST /tokens` | JSON [`TokenSpec`] | 200 `{"token":"…"}`, 400 `{"error":"…"}` (CORS: any origin) |
+//! | `OPTIONS /tokens` | | 204 CORS preflight |
+//! | `GET /widget.js` | | the [widget script](#the-widget-script) (CORS: any origin) |
 //! | `POST /sites` | JSON `{"provider","site_key","secret"}` | 204, 400 `{"error":"…"}` |
 //! | `GET /requests` | | JSON array of [`RecordedRequest`] (body as a string) |
 //! | `DELETE /requests` | | 204 |
 //! | `GET /health` | | 200 `ok` |
 //!
-//! Every verify call is recorded before it is answered. A wrong content type or an
+//! Only `/tokens` and `/widget.js` carry CORS headers (`access-control-allow-origin: *`; the
+//! preflight allows `POST, OPTIONS` and the `content-type` header): the page that uses the
+//! widget script lives on another origin. The verify endpoints get none, since the real ones
+//! are called server to server. Every verify call is recorded before it is answered. A wrong content type or an
 //! unparseable body gets the provider's bad-request answer: hCaptcha, reCAPTCHA and Turnstile
 //! HTTP 200 `{"success":false,"error-codes":["bad-request"]}`, Procaptcha HTTP 400 JSON error,
 //! ByeBot HTTP 400 with no body.
@@ -89,6 +94,80 @@
 //! "Consumes" means the provider processed the call: the token is spent and a Turnstile
 //! `idempotency_key` has its answer stored, so a retry with the key gets the same answer.
 //!
+//! # The widget script
+//!
+//! `GET /widget.js` serves a small script (plain JavaScript, embedded in the binary) that stands
+//! in for the providers' widget scripts in demos and browser tests. It follows the page contract
+//! of the real widgets, so the same HTML works with the real script or with this one:
+//!
+//! ```html
+//! <form method="post" action="/signup">
+//!   <input name="email">
+//!   <div class="cf-turnstile" data-sitekey="emulator-turnstile-site-key"></div>
+//!   <button>Sign up</button>
+//! </form>
+//! <!-- real: https://challenges.cloudflare.com/turnstile/v0/api.js -->
+//! <script src="http://127.0.0.1:8787/widget.js" async defer></script>
+//! ```
+//!
+//! The script finds the emulator through its own `src`, so it works wherever the emulator
+//! runs. The page's site keys must be known to the emulator: the `emulator-<p>-site-key`
+//! defaults, the documented test keys, or keys added with `POST /sites`.
+//!
+//! **Containers.** On `DOMContentLoaded` (at once if the DOM is already loaded) every container
+//! is rendered:
+//!
+//! | container | hidden field | provider |
+//! |---|---|---|
+//! | `.h-captcha` | `h-captcha-response` | `hcaptcha` |
+//! | `.g-recaptcha` | `g-recaptcha-response` | `recaptcha` |
+//! | `.cf-turnstile` | `cf-turnstile-response` (or `data-response-field-name`) | `turnstile` |
+//! | `.procaptcha` | `procaptcha-response` | `procaptcha` |
+//! | `.byebot-captcha` | `byebot-token` | `byebot` |
+//!
+//! ByeBot documents no container class; `.byebot-captcha` is our choice. A container reads
+//! `data-sitekey`, `data-action`, `data-cdata`, `data-callback` and `data-error-callback` (names
+//! of global functions).
+//!
+//! **DOM contract**, for browser tests. Inside a `div` container the script appends
+//! `<div class="emulator-widget">` holding:
+//! - `<button type="button" class="emulator-human" data-emulator="human" role="checkbox">` with
+//!   the text `I am human`;
+//! - `<button type="button" class="emulator-bot" data-emulator="bot">` with `Simulate a bot`;
+//! - `<span class="emulator-status" data-emulator="status" role="status">`, empty at first;
+//! - `<input type="hidden" name="FIELD">` (the real hCaptcha and reCAPTCHA use a hidden
+//!   `textarea`; the form submits the same).
+//!
+//! The container's `data-emulator-state` is `idle`, then `pending` → `solved` or `error`, or
+//! `bot`. "I am human" POSTs `{provider, site_key, hostname: location.hostname, action?, cdata?}`
+//! (plus `score: 0.9` for reCAPTCHA) to `/tokens`; on success the field holds the token, the
+//! status reads `Verified`, `aria-checked` becomes `true` and the callback gets the token. On
+//! failure the field is emptied, the status reads `Error: …` and the error callback gets the
+//! message. "Simulate a bot" writes a token the emulator never minted (`bot-` + 32 hex digits;
+//! Procaptcha `0x` + 32 hex digits, so it is not refused as malformed first), sets the status
+//! `Bot token set` and calls the callback: only the server can tell, and verification fails as
+//! invalid. A container that is a `button` or `input` (reCAPTCHA v3's "bind to the submit
+//! button" pattern) renders nothing: its click is the human solve, the hidden field goes into
+//! its form, and the callback is expected to submit.
+//!
+//! **JavaScript API**, defined only where the page has no real one (an object with `render`):
+//! `grecaptcha`, `hcaptcha` and `turnstile` each get `render(container, params)` (returns the
+//! widget id, its index), `getResponse(id?)`, `reset(id?)`, `ready(cb)` and `execute(id?)`,
+//! which solves a rendered widget. `grecaptcha.execute(siteKey, {action})` mints a fresh v3
+//! token (score 0.9, that action) without touching any field. Query parameters:
+//! `widget.js?onload=fnName` calls that global once the script is ready, `render=explicit`
+//! skips the automatic rendering. reCAPTCHA's documented pre-load queue
+//! (`___grecaptcha_cfg.fns`) is run.
+//!
+//! **Not emulated:** challenges, invisible and compact sizes, themes and languages (the widget
+//! always looks the same), the reCAPTCHA v3 badge, token expiry and `data-expired-callback`,
+//! hCaptcha's reCAPTCHA compatibility (its extra `g-recaptcha-response` field and
+//! `window.grecaptcha`), hCaptcha's `execute({async: true})` result object, Turnstile's
+//! `data-response-field="false"`, `remove()` and the other less common API members, and the
+//! Procaptcha and ByeBot JavaScript APIs. Load either the real script or this one, never both.
+//! A page with a strict Content-Security-Policy must allow the emulator's origin in
+//! `script-src` and `connect-src`, and inline styles (the widget adds one `<style>` element).
+//!
 //! # Our choices where the providers are silent
 //!
 //! - Checks run in this order: bad body, missing secret, missing token, (hCaptcha) invalid
@@ -128,6 +207,7 @@ mod server;
 mod spec;
 mod state;
 mod token;
+mod widget;
 
 pub use fault::{Fault, FaultKind};
 pub use provider::{Provider, UnknownProvider};

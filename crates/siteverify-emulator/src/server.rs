@@ -22,6 +22,7 @@ use crate::providers;
 use crate::record::RecordedRequest;
 use crate::spec::{MintError, TokenSpec};
 use crate::state::State;
+use crate::widget;
 
 /// Largest verify or `/tokens` body read; real verify bodies are a few KiB at most.
 const MAX_BODY: usize = 1024 * 1024;
@@ -143,7 +144,8 @@ fn router(state: Arc<State>) -> Router {
         );
     }
     router
-        .route("/tokens", post(mint))
+        .route("/tokens", post(mint).options(widget::tokens_preflight))
+        .route("/widget.js", get(widget::script))
         .route("/sites", post(register_site))
         .route("/requests", get(list_requests).delete(clear_requests))
         .route("/health", get(|| async { "ok" }))
@@ -212,8 +214,16 @@ fn json_error(status: StatusCode, message: impl ToString) -> Response {
     (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
 }
 
+/// `POST /tokens`. The widget script calls it from the page's origin, so every answer, errors
+/// included, carries the CORS header: the script shows the error text.
 async fn mint(extract::State(state): extract::State<Arc<State>>, body: Bytes) -> Response {
-    let spec: TokenSpec = match serde_json::from_slice(&body) {
+    let mut response = mint_response(&state, &body);
+    widget::allow_any_origin(&mut response);
+    response
+}
+
+fn mint_response(state: &State, body: &[u8]) -> Response {
+    let spec: TokenSpec = match serde_json::from_slice(body) {
         Ok(spec) => spec,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("bad token spec: {e}")),
     };

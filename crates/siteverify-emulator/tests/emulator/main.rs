@@ -7,6 +7,7 @@ mod http_api;
 mod procaptcha;
 mod recaptcha;
 mod turnstile;
+mod widget;
 
 use serde_json::Value;
 use siteverify_emulator::{Emulator, Provider, TokenSpec};
