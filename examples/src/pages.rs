@@ -1,0 +1,122 @@
+//! The HTML of the demo: the form, the success page and the failure page.
+
+use axum::response::{Html, IntoResponse, Response};
+use siteverify::Provider;
+use tower_captcha::Rejection;
+
+use crate::Widget;
+
+/// The container class each provider's script looks for.
+fn container_class(provider: Provider) -> &'static str {
+    match provider {
+        Provider::HCaptcha => "h-captcha",
+        Provider::Recaptcha => "g-recaptcha",
+        Provider::Turnstile => "cf-turnstile",
+        Provider::Procaptcha => "procaptcha",
+        _ => "byebot-captcha",
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1f2933}\
+label{display:block;margin:.8rem 0 .2rem}input[type=email],input[type=password]{width:100%;padding:.5rem;box-sizing:border-box}\
+button[type=submit]{margin-top:1rem;padding:.6rem 1.4rem}.captcha{margin-top:1rem}.note{color:#52606d;font-size:.9rem}";
+
+/// The signup form with the provider's widget.
+pub(crate) fn signup_page(widget: &Widget) -> String {
+    let module = if widget.provider == Provider::Procaptcha {
+        " type=\"module\""
+    } else {
+        ""
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign up: tower-captcha demo</title>
+<style>{STYLE}</style>
+<script src="{script}"{module} async defer></script>
+</head>
+<body>
+<h1>Create your account</h1>
+<p class="note">Protected by {provider} through <code>tower-captcha</code>.</p>
+<form id="signup" method="post" action="/signup">
+  <label for="email">Email</label>
+  <input id="email" name="email" type="email" required autocomplete="email">
+  <label for="password">Password</label>
+  <input id="password" name="password" type="password" required autocomplete="new-password">
+  <div class="captcha {class}" data-sitekey="{site_key}" data-action="signup"></div>
+  <button id="submit" type="submit">Sign up</button>
+</form>
+<p class="note">The same guard answers JSON at <code>POST /api/signup</code>, multipart uploads at
+<code>POST /avatar</code>, and a stricter policy at <code>POST /checkout</code>.</p>
+</body>
+</html>
+"#,
+        script = escape(&widget.script),
+        provider = widget.provider,
+        class = container_class(widget.provider),
+        site_key = escape(&widget.site_key),
+    )
+}
+
+/// The page after a successful signup.
+pub(crate) fn welcome_page(email: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Welcome</title><style>{STYLE}</style></head>\
+         <body><h1 id=\"welcome\">Welcome, {}!</h1><p>Your account is ready.</p></body></html>",
+        escape(email)
+    )
+}
+
+/// The failure handler of the form route: a page that says why and links back to the form.
+pub(crate) fn failure_page(rejection: &Rejection) -> Response {
+    let why = match rejection.code() {
+        "missing_token" => "Please complete the CAPTCHA before submitting the form.",
+        "expired_or_duplicate" => "The CAPTCHA expired or was already used. Please solve it again.",
+        "provider_unavailable" | "provider_error" => {
+            "We could not check the CAPTCHA right now. Please try again in a moment."
+        }
+        "provider_misconfigured" => "The CAPTCHA is misconfigured on our side. We are on it.",
+        "body_too_large" => "The form was too large.",
+        _ => "We could not verify that you are human. Please try again.",
+    };
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Please try again</title><style>{STYLE}</style></head>\
+         <body><h1>Please try again</h1><p id=\"reason\" data-code=\"{code}\">{why}</p>\
+         <p class=\"note\">Reason: <code>{code}</code></p><p><a id=\"back\" href=\"/\">Back to the form</a></p></body></html>",
+        code = rejection.code(),
+    );
+    (rejection.status(), Html(page)).into_response()
+}
+
+/// Escapes text for HTML content and attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_input_is_escaped() {
+        assert_eq!(
+            escape(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert!(welcome_page("<script>alert(1)</script>@x").contains("&lt;script&gt;"));
+    }
+}
