@@ -36,7 +36,7 @@ pub const RECAPTCHA_V3_DEFAULT_MIN_SCORE: f64 = 0.5;
 /// In a configuration file (serde), the same reads:
 /// `{"hostnames": ["example.com", "*.example.com"], "action": "signup", "min_score": 0.5,
 /// "max_age_secs": 120}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "PolicySpec", into = "PolicySpec")]
 pub struct Policy {
     hostnames: Vec<HostnamePattern>,
@@ -49,8 +49,15 @@ pub struct Policy {
 
 impl Policy {
     /// A policy that checks nothing beyond the provider's answer.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self {
+            hostnames: Vec::new(),
+            action: None,
+            cdata: None,
+            min_score: None,
+            site_key: None,
+            max_age: None,
+        }
     }
 
     /// Allows a hostname: an exact name (`example.com`) or a wildcard for every subdomain at
@@ -164,36 +171,81 @@ impl Policy {
 
     /// Applies the policy to a verdict the provider accepted.
     pub fn check(&self, verdict: &Verdict, now: SystemTime) -> Result<(), VerifyError> {
-        if let Some(expected) = &self.site_key {
+        self.check_over(&EMPTY, verdict, now)
+    }
+
+    /// This policy laid over `base`: every check this policy leaves unset (no hostnames, no
+    /// action, …) comes from `base`. A route's policy is layered over its verifier's this way,
+    /// so that adding an action to a route cannot switch off the configured hostname
+    /// allowlist or site-key binding.
+    pub fn layered_over(&self, base: &Policy) -> Policy {
+        Policy {
+            hostnames: if self.hostnames.is_empty() {
+                base.hostnames.clone()
+            } else {
+                self.hostnames.clone()
+            },
+            action: self.action.clone().or_else(|| base.action.clone()),
+            cdata: self.cdata.clone().or_else(|| base.cdata.clone()),
+            min_score: self.min_score.or(base.min_score),
+            site_key: self.site_key.clone().or_else(|| base.site_key.clone()),
+            max_age: self.max_age.or(base.max_age),
+        }
+    }
+
+    /// The site key to bind tokens to, this policy's or else `base`'s.
+    pub(crate) fn site_key_over<'a>(&'a self, base: &'a Policy) -> Option<&'a str> {
+        self.site_key.as_deref().or(base.site_key.as_deref())
+    }
+
+    /// [`check`](Self::check) of [`layered_over`](Self::layered_over)`(base)`, without
+    /// building the layered policy.
+    pub fn check_over(
+        &self,
+        base: &Policy,
+        verdict: &Verdict,
+        now: SystemTime,
+    ) -> Result<(), VerifyError> {
+        let hostnames = if self.hostnames.is_empty() {
+            &base.hostnames
+        } else {
+            &self.hostnames
+        };
+        let action = self.action.as_ref().or(base.action.as_ref());
+        let cdata = self.cdata.as_ref().or(base.cdata.as_ref());
+        let min_score = self.min_score.or(base.min_score);
+        let max_age = self.max_age.or(base.max_age);
+
+        if let Some(expected) = self.site_key_over(base) {
             // hCaptcha checked the binding itself; the verdict carries the key only where the
             // provider reported one back.
             if let Some(actual) = &verdict.site_key
                 && actual != expected
             {
                 return Err(VerifyError::SitekeyMismatch {
-                    expected: expected.clone(),
+                    expected: expected.to_owned(),
                     actual: Some(actual.clone()),
                 });
             }
             if verdict.site_key.is_none() && verdict.provider == Provider::ByeBot {
                 return Err(VerifyError::SitekeyMismatch {
-                    expected: expected.clone(),
+                    expected: expected.to_owned(),
                     actual: None,
                 });
             }
         }
-        if !self.hostnames.is_empty() {
+        if !hostnames.is_empty() {
             let allowed = verdict
                 .hostname
                 .as_deref()
-                .is_some_and(|host| self.hostnames.iter().any(|p| p.matches(host)));
+                .is_some_and(|host| hostnames.iter().any(|p| p.matches(host)));
             if !allowed {
                 return Err(VerifyError::HostnameMismatch {
                     hostname: verdict.hostname.clone(),
                 });
             }
         }
-        if let Some(expected) = &self.action
+        if let Some(expected) = action
             && !verdict
                 .action
                 .as_deref()
@@ -204,12 +256,12 @@ impl Policy {
                 actual: verdict.action.clone(),
             });
         }
-        if let Some(expected) = &self.cdata
+        if let Some(expected) = cdata
             && verdict.cdata.as_deref() != Some(expected.as_str())
         {
             return Err(VerifyError::CdataMismatch);
         }
-        if let Some(max_age) = self.max_age {
+        if let Some(max_age) = max_age {
             // A challenge time in the future is clock skew between us and the provider, not
             // an old token: count it as age zero.
             let age = verdict
@@ -219,7 +271,7 @@ impl Policy {
                 return Err(VerifyError::ChallengeTooOld { age, max_age });
             }
         }
-        let minimum = self.min_score.or((verdict.provider == Provider::Recaptcha
+        let minimum = min_score.or((verdict.provider == Provider::Recaptcha
             && verdict.score.is_some())
         .then_some(RECAPTCHA_V3_DEFAULT_MIN_SCORE));
         if let Some(minimum) = minimum {
@@ -232,6 +284,15 @@ impl Policy {
             }
         }
         Ok(())
+    }
+}
+
+/// The policy that checks nothing, for layering over.
+static EMPTY: Policy = Policy::new();
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -346,7 +407,8 @@ impl TryFrom<PolicySpec> for Policy {
             cdata: spec.cdata,
             site_key: spec.site_key,
             max_age: spec.max_age_secs.map(Duration::from_secs),
-            ..Policy::default()
+            hostnames: Vec::new(),
+            min_score: None,
         };
         for host in &spec.hostnames {
             policy = policy.allow_hostname(host)?;
@@ -560,6 +622,47 @@ mod tests {
         assert_eq!(
             Policy::new().check(&Verdict::new(Provider::Recaptcha), at(0)),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn a_route_policy_inherits_what_it_leaves_unset() {
+        let base = Policy::new()
+            .allow_hostname("example.com")
+            .unwrap()
+            .site_key("site-a")
+            .min_score(0.3)
+            .unwrap();
+        let route = Policy::new().action("checkout").min_score(0.9).unwrap();
+        let layered = route.layered_over(&base);
+        assert_eq!(layered.hostnames(), base.hostnames());
+        assert_eq!(layered.expected_site_key(), Some("site-a"));
+        assert_eq!(layered.minimum_score(), Some(0.9));
+        assert_eq!(layered.expected_action(), Some("checkout"));
+
+        let evil = Verdict::new(Provider::Recaptcha)
+            .with_hostname("evil.test")
+            .with_action("checkout")
+            .with_score(0.95);
+        assert_eq!(
+            route.check(&evil, at(0)),
+            Ok(()),
+            "alone, the route checks no hostname"
+        );
+        assert_eq!(
+            route.check_over(&base, &evil, at(0)).unwrap_err().code(),
+            "hostname_mismatch"
+        );
+        assert_eq!(
+            layered.check(&evil, at(0)).unwrap_err().code(),
+            "hostname_mismatch"
+        );
+        let good = evil.clone().with_hostname("example.com");
+        assert_eq!(route.check_over(&base, &good, at(0)), Ok(()));
+        let meek = good.with_score(0.5);
+        assert_eq!(
+            route.check_over(&base, &meek, at(0)).unwrap_err().code(),
+            "score_below_threshold"
         );
     }
 

@@ -55,6 +55,12 @@ pub trait Verify: Send + Sync + 'static {
     fn provider(&self) -> Option<Provider> {
         None
     }
+
+    /// The policy this verifier applies when a call brings none, and under any a call
+    /// brings. Middleware uses it to check a request another layer already verified.
+    fn policy(&self) -> Option<&Policy> {
+        None
+    }
 }
 
 impl<V: Verify> Verify for Arc<V> {
@@ -69,6 +75,10 @@ impl<V: Verify> Verify for Arc<V> {
     fn provider(&self) -> Option<Provider> {
         (**self).provider()
     }
+
+    fn policy(&self) -> Option<&Policy> {
+        (**self).policy()
+    }
 }
 
 /// Per-call settings of a verification.
@@ -78,9 +88,10 @@ pub struct VerifyOptions {
     /// The client's IP address; sent to the provider only when the verifier is configured to
     /// [forward it](VerifierConfig::forward_remote_ip).
     pub remote_ip: Option<IpAddr>,
-    /// A policy for this call, replacing the verifier's own (including the site-key binding
-    /// derived from its configured site key). Shared, so that a route's policy is not copied
-    /// for every request.
+    /// A policy for this call, laid over the verifier's own (see
+    /// [`Policy::layered_over`]): what it sets wins, what it leaves unset (the hostname
+    /// allowlist, the site-key binding, …) still comes from the verifier. Shared, so that a
+    /// route's policy is not copied for every request.
     pub policy: Option<Arc<Policy>>,
 }
 
@@ -286,7 +297,8 @@ impl Verifier {
             Ok(token) => token,
             Err(e) => return (Err(e), 0),
         };
-        let policy = options.policy.as_deref().unwrap_or(&inner.policy);
+        static NONE: Policy = Policy::new();
+        let route = options.policy.as_deref().unwrap_or(&NONE);
         #[cfg(feature = "turnstile")]
         let idempotency_key = inner
             .codec
@@ -298,14 +310,14 @@ impl Verifier {
             token: &token,
             secret: &inner.secret,
             remote_ip: options.remote_ip.filter(|_| inner.forward_remote_ip),
-            site_key: policy
-                .expected_site_key()
+            site_key: route
+                .site_key_over(&inner.policy)
                 .filter(|_| inner.provider == Provider::HCaptcha),
             idempotency_key: idempotency_key.as_deref(),
         };
         let (verdict, attempts) = self.exchange(&call).await;
         let result = verdict.and_then(|verdict| {
-            policy.check(&verdict, SystemTime::now())?;
+            route.check_over(&inner.policy, &verdict, SystemTime::now())?;
             Ok(verdict)
         });
         (result, attempts)
@@ -399,6 +411,10 @@ impl Verify for Verifier {
 
     fn provider(&self) -> Option<Provider> {
         Some(self.inner.provider)
+    }
+
+    fn policy(&self) -> Option<&Policy> {
+        Some(&self.inner.policy)
     }
 }
 

@@ -14,10 +14,14 @@ use http::request::Parts;
 /// # }
 /// use tower_captcha::CaptchaLayer;
 ///
-/// // Signed-in users (a session cookie set by your auth layer) are not asked again.
-/// let layer = CaptchaLayer::new(Fake).skip_if(|parts: &http::request::Parts| {
-///     parts.headers.get("cookie").is_some_and(|c| c.as_bytes().starts_with(b"session="))
-/// });
+/// /// What your authentication layer (which runs first) puts into the request once it has
+/// /// checked the session. Never decide on a raw header or cookie here: a bot sends those too.
+/// #[derive(Clone)]
+/// struct SignedIn;
+///
+/// // Signed-in users are not asked again.
+/// let layer = CaptchaLayer::new(Fake)
+///     .skip_if(|parts: &http::request::Parts| parts.extensions.get::<SignedIn>().is_some());
 /// ```
 pub trait SkipPredicate: Send + Sync + 'static {
     /// `true` to let the request through unverified.

@@ -14,6 +14,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// A [`Layer`] that demands a solved CAPTCHA before the wrapped service sees a request.
 ///
+/// Put it on the routes it guards, with `MethodRouter::layer` or `Router::route_layer`
+/// (`Router::layer` would also answer unknown paths with `missing_token` instead of 404). A
+/// `CorsLayer` belongs outside it, so that failure responses carry CORS headers too.
+///
 /// Cheap to clone. Built for one provider with [`CaptchaLayer::turnstile`] and friends (or
 /// for any [`Verify`] with [`CaptchaLayer::new`]), then tuned with the builder methods. Give
 /// each route its own layer for its own policy.
@@ -59,6 +63,7 @@ impl<V: Verify> CaptchaLayer<V, JsonFailure> {
     /// known names when the verifier names no provider); failures get the JSON contract.
     pub fn new(verifier: V) -> Self {
         let provider = verifier.provider();
+        let policy = verifier.policy().cloned().map(Arc::new);
         Self {
             verifier: Arc::new(verifier),
             failure: Arc::new(JsonFailure::new()),
@@ -69,10 +74,28 @@ impl<V: Verify> CaptchaLayer<V, JsonFailure> {
                 skip_methods: vec![Method::GET, Method::HEAD, Method::OPTIONS],
                 skip_if: None,
                 client_ip: Arc::new(ClientIp::Off),
-                policy: None,
+                policy,
                 observe: false,
             },
         }
+    }
+}
+
+impl<V: Verify, F> CaptchaLayer<V, F> {
+    /// This route's policy, laid over the verifier's (see [`Policy::layered_over`]): what it
+    /// sets wins, what it leaves unset (the configured hostname allowlist, the site-key
+    /// binding, …) still applies. Fails when the provider never reports something the policy
+    /// needs (a score from Turnstile, say), which would reject every request.
+    pub fn policy(mut self, policy: Policy) -> Result<Self, ConfigError> {
+        let layered = match self.verifier.policy() {
+            Some(base) => policy.layered_over(base),
+            None => policy,
+        };
+        if let Some(provider) = self.settings.provider {
+            layered.validate_for(provider)?;
+        }
+        self.settings.policy = Some(Arc::new(layered));
+        Ok(self)
     }
 }
 
@@ -153,17 +176,6 @@ impl<V, F> CaptchaLayer<V, F> {
     pub fn client_ip(mut self, source: impl ClientIpSource) -> Self {
         self.settings.client_ip = Arc::new(source);
         self
-    }
-
-    /// This route's policy, replacing the verifier's own. Fails when the verifier's provider
-    /// never reports something the policy needs (a score from Turnstile, say), which would
-    /// reject every request.
-    pub fn policy(mut self, policy: Policy) -> Result<Self, ConfigError> {
-        if let Some(provider) = self.settings.provider {
-            policy.validate_for(provider)?;
-        }
-        self.settings.policy = Some(Arc::new(policy));
-        Ok(self)
     }
 
     /// Observe mode: never refuses. The handler gets a [`CaptchaOutcome`](crate::CaptchaOutcome)

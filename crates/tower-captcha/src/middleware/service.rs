@@ -1,7 +1,7 @@
 use std::{
     sync::Arc,
     task::{Context, Poll},
-    time::Instant,
+    time::{Instant, SystemTime},
 };
 
 use http::{Request, Response};
@@ -91,9 +91,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let settings = &self.shared.settings;
-        if settings.skip_methods.contains(request.method())
-            || request.extensions().get::<Verdict>().is_some()
-        {
+        if settings.skip_methods.contains(request.method()) {
             return self.pass(request);
         }
         let request = match &settings.skip_if {
@@ -153,12 +151,27 @@ where
     let started = Instant::now();
     let (mut parts, body) = request.into_parts();
     let (outcome, body) = async {
+        // Another layer of the same provider verified this request already (an app-wide guard
+        // around this route's, say). Its token is spent, so this layer checks the verdict
+        // against its own, possibly stricter, policy instead of asking the provider again.
+        if let Some(verdict) = parts.extensions.get::<Verdict>()
+            && settings.provider.is_none_or(|p| p == verdict.provider)
+        {
+            let checked = match &settings.policy {
+                Some(policy) => policy.check(verdict, SystemTime::now()),
+                None => Ok(()),
+            };
+            let outcome = checked.map(|()| verdict.clone()).map_err(Rejection::from);
+            return (outcome, CaptchaBody::untouched(body));
+        }
         let (found, body) =
             extract::find_token(&parts, body, &settings.sources, settings.body_limit).await;
         let outcome = match found {
             Ok(token) => {
                 let mut options = VerifyOptions::new();
                 options.remote_ip = settings.client_ip.client_ip(&parts);
+                // Already layered over the verifier's policy when the layer was built; the
+                // verifier layers it again, which changes nothing.
                 options.policy = settings.policy.clone();
                 shared
                     .verifier

@@ -182,3 +182,44 @@ async fn a_layer_built_from_environment_variables_guards_a_route() {
         Some(Emulated::HCaptcha.default_site_key())
     );
 }
+
+#[tokio::test]
+async fn a_route_policy_keeps_the_configured_hostnames_and_site_key() {
+    let emulator = emulator().await;
+    let site_key = Emulated::HCaptcha.default_site_key();
+    let verifier = Verifier::new(
+        Provider::HCaptcha,
+        config(&emulator, Provider::HCaptcha)
+            .site_key(site_key)
+            .policy(Policy::new().allow_hostname("example.com").unwrap()),
+    )
+    .unwrap();
+    // The route only adds a maximum age.
+    let guard = CaptchaLayer::new(verifier)
+        .policy(Policy::new().max_age(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let url = serve(Router::new().route("/", post(echo).layer(guard))).await;
+    for (host, expected) in [
+        ("evil.test", (403, "hostname_mismatch")),
+        ("example.com", (200, "ok")),
+    ] {
+        let token = mint(&emulator, TokenSpec::new(Emulated::HCaptcha).hostname(host));
+        let response = client()
+            .post(&url)
+            .form(&[("h-captcha-response", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome(response).await,
+            (expected.0, expected.1.to_owned()),
+            "{host}"
+        );
+    }
+    assert!(
+        emulator
+            .requests()
+            .iter()
+            .all(|r| r.field("sitekey") == Some(site_key))
+    );
+}

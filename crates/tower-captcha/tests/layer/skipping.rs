@@ -85,3 +85,47 @@ async fn nested_layers_verify_once() {
         "the inner layer saw the verdict and skipped"
     );
 }
+
+#[tokio::test]
+async fn a_stricter_inner_layer_still_applies_its_policy_to_a_verified_request() {
+    let emulator = emulator().await;
+    let lenient = layer(&emulator, tower_captcha::Provider::Recaptcha)
+        .policy(tower_captcha::Policy::new().min_score(0.3).unwrap())
+        .unwrap();
+    let strict = layer(&emulator, tower_captcha::Provider::Recaptcha)
+        .policy(
+            tower_captcha::Policy::new()
+                .action("checkout")
+                .min_score(0.9)
+                .unwrap(),
+        )
+        .unwrap();
+    let app = Router::new()
+        .route("/checkout", any(echo).layer(strict))
+        .route("/comment", any(echo))
+        .layer(lenient);
+    let url = serve(app).await;
+    let cases = [
+        ("/comment", "login", 0.4, 200),
+        ("/checkout", "login", 0.4, 403),
+        ("/checkout", "checkout", 0.5, 403),
+        ("/checkout", "checkout", 0.95, 200),
+    ];
+    for (path, action, score, status) in cases {
+        let token = mint(
+            &emulator,
+            TokenSpec::new(Emulated::Recaptcha)
+                .action(action)
+                .score(score),
+        );
+        let response = client()
+            .post(format!("{url}{path}"))
+            .form(&[("g-recaptcha-response", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{path} {action} {score}");
+    }
+    // Each request was verified with the provider once, by the outer layer.
+    assert_eq!(emulator.requests().len(), cases.len());
+}
