@@ -132,4 +132,4 @@ pub use siteverify::{
 pub use skip::SkipPredicate;
 pub use sources::{InvalidSource, JsonPath, TokenSource, TokenSources};
 #[cfg(feature = "axum")]
-pub use verified::{MissingCaptchaLayer, Verified};
+pub use verified::{NotVerified, Verified};

@@ -105,8 +105,10 @@ pub struct InvalidSource(String);
 /// Header and query sources are tried first, in their order, and touch no body. Then, only if
 /// the request's content type matches a configured body source, the body is read (up to the
 /// layer's limit) and its sources are tried in their order. The first source that holds a
-/// token wins; within one source, the first occurrence of a field wins (so that multipart
-/// parsing can stop as soon as the token field is complete).
+/// token wins; within one source, the first non-empty occurrence of a field wins. Multipart
+/// is the exception to source order: the first configured field in the body wins, because
+/// parsing stops as soon as a token field is complete rather than reading on in case a
+/// higher-ranked one follows.
 ///
 /// ```
 /// use tower_captcha::TokenSources;

@@ -95,4 +95,8 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
     for token in tokens {
         assert!(!logs.contains(&token), "token leaked: {logs}");
     }
+    assert!(
+        !logs.contains(Emulated::Turnstile.default_secret()),
+        "secret leaked: {logs}"
+    );
 }

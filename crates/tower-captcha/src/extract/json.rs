@@ -85,7 +85,10 @@ impl<'de> Visitor<'de> for Seek<'_> {
         let mut found = Found::Absent;
         while let Some(Key(key)) = map.next_key()? {
             // The first occurrence of a repeated key wins, as for forms and multipart.
-            if key == head.as_str() && found == Found::Absent {
+            // An empty value counts as absent, as in forms, so that a later one can still win.
+            let open = matches!(&found, Found::Absent)
+                || matches!(&found, Found::Token(t) if t.is_empty());
+            if key == head.as_str() && open {
                 found = map.next_value_seed(Seek {
                     path: rest,
                     top: false,
@@ -99,7 +102,12 @@ impl<'de> Visitor<'de> for Seek<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
         let (head, rest) = (&self.path[0], &self.path[1..]);
-        let wanted: Option<usize> = head.parse().ok();
+        // RFC 6901 array indexes: "0", or digits without a leading zero (no "+1", no "01").
+        let canonical = head == "0"
+            || (!head.starts_with('0')
+                && !head.is_empty()
+                && head.bytes().all(|b| b.is_ascii_digit()));
+        let wanted: Option<usize> = canonical.then(|| head.parse().ok()).flatten();
         let mut found = Found::Absent;
         let mut index = 0;
         loop {
@@ -240,6 +248,8 @@ mod tests {
             "token:tok"
         );
         assert_eq!(code(r#"{"t":"first","t":"second"}"#, &s), "token:first");
+        assert_eq!(code(r#"{"t":"","t":"second"}"#, &s), "token:second");
+        assert_eq!(code(r#"{"t":null,"t":"second"}"#, &s), "token:second");
         assert_eq!(code(r#"{"t":"esc\"aped"}"#, &s), "token:esc\"aped");
         assert_eq!(code(r#"{"\u0074":"escaped-key"}"#, &s), "token:escaped-key");
         assert_eq!(code(r#"{"other":"x"}"#, &s), "missing_token");
@@ -283,6 +293,14 @@ mod tests {
         assert_eq!(code(r#"{"captcha":"flat"}"#, &s), "missing_token");
         let s = TokenSources::new().json_pointer("/1/t").unwrap();
         assert_eq!(code(r#"[{"t":"a"},{"t":"b"}]"#, &s), "token:b");
+        for bad in ["/01/t", "/+1/t"] {
+            let s = TokenSources::new().json_pointer(bad).unwrap();
+            assert_eq!(
+                code(r#"[{"t":"a"},{"t":"b"}]"#, &s),
+                "malformed_body",
+                "{bad}"
+            );
+        }
         assert_eq!(code(r#"[{"t":"a"}]"#, &s), "missing_token");
     }
 

@@ -9,7 +9,7 @@ use http_body::Body;
 
 use crate::{
     Rejection, TokenSource, TokenSources,
-    middleware::body::{BoxError, Buffered, CaptchaBody, ReadError},
+    middleware::body::{BodyFailure, BoxError, Buffered, CaptchaBody, ReadError},
 };
 
 /// The kinds of body the layer can look into.
@@ -82,8 +82,10 @@ where
 
 fn read_rejection(error: ReadError, limit: usize) -> Rejection {
     match error {
-        ReadError::TooLarge => Rejection::BodyTooLarge { limit },
-        ReadError::Body(e) => {
+        ReadError::TooLarge | ReadError::Body(BodyFailure::OverOuterLimit, _) => {
+            Rejection::BodyTooLarge { limit }
+        }
+        ReadError::Body(BodyFailure::Broken, e) => {
             // The client's stream failed (an aborted upload, bad chunking): worth a debug line,
             // and the message of a body error never holds the body itself.
             tracing::debug!(error = %e, "request body failed while looking for the captcha token");

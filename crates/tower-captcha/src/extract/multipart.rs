@@ -13,7 +13,7 @@ use http_body::Body;
 
 use crate::{
     Rejection, TokenSource, TokenSources,
-    middleware::body::{BoxError, Buffered, CaptchaBody, Pulled},
+    middleware::body::{BodyFailure, BoxError, Buffered, CaptchaBody, Pulled},
 };
 
 /// Pulls through the body until a multipart token field is complete.
@@ -58,18 +58,23 @@ where
             buffered: &mut buffered,
             limit,
             over_limit: &mut over_limit,
+            yielded: false,
         };
         let mut multipart = multer::Multipart::new(tee, boundary);
         scan(&mut multipart, &names).await
     };
     let found = match found {
-        Err(_) if over_limit => Err(Rejection::BodyTooLarge { limit }),
+        Err(_) if over_limit || buffered.failure() == Some(BodyFailure::OverOuterLimit) => {
+            Err(Rejection::BodyTooLarge { limit })
+        }
         other => other,
     };
     (found, buffered.into_body())
 }
 
-/// Reads fields until one of `names` (the first source first) has a non-empty value.
+/// Reads fields until one of `names` has a non-empty value. The first such field in the body
+/// wins, whatever the order of the sources: waiting for a later, higher-ranked one would mean
+/// reading on past a token we already have.
 async fn scan(multipart: &mut multer::Multipart<'_>, names: &[&str]) -> Result<String, Rejection> {
     loop {
         let mut field = match multipart.next_field().await {
@@ -107,10 +112,20 @@ fn multer_rejection(error: &multer::Error) -> Rejection {
 }
 
 /// The body as a stream for multer, keeping what passes through and enforcing the limit.
+///
+/// multer pulls from its stream until the stream is pending, and only then parses. Left to
+/// itself it would drain every frame that is ready (an in-memory body, a fast HTTP/2 window)
+/// before looking for the token, and a token at the very start of a large upload would trip
+/// the limit. So the tee hands over one frame at a time, pretending to be pending after each
+/// (and waking itself at once), and counts the limit in bytes pulled before each frame.
+/// Past the limit it pulls no more and reports the end of the stream: multer still parses
+/// what it holds (a token in the first bytes of one huge frame is found), and only a token
+/// that is not there becomes `body_too_large`.
 struct Tee<'a, B> {
     buffered: &'a mut Buffered<B>,
     limit: usize,
     over_limit: &'a mut bool,
+    yielded: bool,
 }
 
 impl<B> Stream for Tee<'_, B>
@@ -122,15 +137,18 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if std::mem::take(&mut this.yielded) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if this.buffered.len() >= this.limit {
+            *this.over_limit = true;
+            return Poll::Ready(None);
+        }
         loop {
             match std::task::ready!(this.buffered.poll_pull(cx)) {
                 Ok(Pulled::Data(data)) => {
-                    if this.buffered.len() > this.limit {
-                        *this.over_limit = true;
-                        return Poll::Ready(Some(Err(
-                            "token field not found within the limit".into()
-                        )));
-                    }
+                    this.yielded = true;
                     return Poll::Ready(Some(Ok(data)));
                 }
                 Ok(Pulled::Trailers) => continue,

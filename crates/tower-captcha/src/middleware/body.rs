@@ -32,6 +32,10 @@ pin_project! {
         Replayed {
             chunks: VecDeque<Bytes>,
             trailers: Option<HeaderMap>,
+            // The client's stream failed while the layer read it. The failure is replayed
+            // after the buffered bytes, so that the inner service never mistakes a cut-off
+            // body (a prefix of a form is still a valid form) for a complete one.
+            failed: bool,
             // Boxed so the partly read body can be moved into the rebuilt request: only
             // requests whose body was read pay for the allocation.
             rest: Option<Pin<Box<B>>>,
@@ -65,10 +69,14 @@ where
             KindProj::Replayed {
                 chunks,
                 trailers,
+                failed,
                 rest,
             } => {
                 if let Some(chunk) = chunks.pop_front() {
                     return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                }
+                if std::mem::take(failed) {
+                    return Poll::Ready(Some(Err("the request body failed before its end".into())));
                 }
                 match rest {
                     Some(body) => match poll_to_bytes(body.as_mut(), cx) {
@@ -90,9 +98,11 @@ where
             Kind::Replayed {
                 chunks,
                 trailers,
+                failed,
                 rest,
             } => {
                 chunks.is_empty()
+                    && !failed
                     && trailers.is_none()
                     && rest.as_ref().is_none_or(|b| b.is_end_stream())
             }
@@ -102,8 +112,19 @@ where
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Untouched { body } => body.size_hint(),
-            Kind::Replayed { chunks, rest, .. } => {
+            Kind::Replayed {
+                chunks,
+                rest,
+                failed,
+                ..
+            } => {
                 let buffered: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+                if *failed {
+                    // How much would have come is unknown.
+                    let mut hint = SizeHint::new();
+                    hint.set_lower(buffered);
+                    return hint;
+                }
                 let rest = rest
                     .as_ref()
                     .map(|b| b.size_hint())
@@ -143,6 +164,7 @@ pub(crate) struct Buffered<B> {
     chunks: VecDeque<Bytes>,
     len: usize,
     trailers: Option<HeaderMap>,
+    failure: Option<BodyFailure>,
     rest: Option<Pin<Box<B>>>,
 }
 
@@ -156,6 +178,7 @@ where
             chunks: VecDeque::new(),
             len: 0,
             trailers: None,
+            failure: None,
             rest: Some(Box::pin(body)),
         }
     }
@@ -163,6 +186,11 @@ where
     /// Bytes pulled so far.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// How the client's stream failed, if it did.
+    pub(crate) fn failure(&self) -> Option<BodyFailure> {
+        self.failure
     }
 
     /// Whether the whole body has been read.
@@ -200,6 +228,11 @@ where
             },
             Some(Err(e)) => {
                 self.rest = None;
+                self.failure = Some(if e.is::<http_body_util::LengthLimitError>() {
+                    BodyFailure::OverOuterLimit
+                } else {
+                    BodyFailure::Broken
+                });
                 return Poll::Ready(Err(e));
             }
         };
@@ -214,7 +247,12 @@ where
     /// Reads the whole body, refusing to go past `limit` bytes.
     pub(crate) async fn read_to_end(&mut self, limit: usize) -> Result<(), ReadError> {
         while !self.is_complete() {
-            self.pull().await.map_err(ReadError::Body)?;
+            if let Err(e) = self.pull().await {
+                return Err(ReadError::Body(
+                    self.failure.unwrap_or(BodyFailure::Broken),
+                    e,
+                ));
+            }
             if self.len > limit {
                 return Err(ReadError::TooLarge);
             }
@@ -245,6 +283,7 @@ where
             kind: Kind::Replayed {
                 chunks: self.chunks,
                 trailers: self.trailers,
+                failed: self.failure.is_some(),
                 rest: self.rest,
             },
         }
@@ -262,13 +301,23 @@ pub(crate) enum Pulled {
     End,
 }
 
+/// How a client's stream failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyFailure {
+    /// A body limit outside this layer (axum's `DefaultBodyLimit`, tower-http's
+    /// `RequestBodyLimitLayer`) cut it off.
+    OverOuterLimit,
+    /// It broke: an aborted upload, bad chunked encoding.
+    Broken,
+}
+
 /// Why a body could not be read for the token.
 #[derive(Debug)]
 pub(crate) enum ReadError {
     /// More than the limit.
     TooLarge,
-    /// The client's stream failed (aborted upload, bad chunked encoding).
-    Body(BoxError),
+    /// The client's stream failed.
+    Body(BodyFailure, BoxError),
 }
 
 #[cfg(test)]
@@ -336,12 +385,46 @@ mod tests {
         assert_eq!(collected.to_bytes(), "data");
     }
 
+    #[tokio::test]
+    async fn a_failed_stream_is_replayed_as_a_failure_not_a_short_body() {
+        let frames: Vec<Result<Frame<Bytes>, BoxError>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"amount=10"))),
+            Err("connection reset".into()),
+        ];
+        let mut buffered = Buffered::new(StreamBody::new(futures_util::stream::iter(frames)));
+        assert!(matches!(
+            buffered.read_to_end(100).await,
+            Err(ReadError::Body(BodyFailure::Broken, _))
+        ));
+        let mut body = buffered.into_body();
+        assert!(!body.is_end_stream());
+        assert_eq!(body.size_hint().exact(), None);
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, "amount=10");
+        assert!(
+            body.frame().await.unwrap().is_err(),
+            "the failure, not the end"
+        );
+        assert!(body.collect().await.is_ok(), "then the end");
+    }
+
+    #[tokio::test]
+    async fn an_outer_length_limit_is_recognised() {
+        let limited = http_body_util::Limited::new(Full::new(Bytes::from_static(b"0123456789")), 4);
+        let mut buffered = Buffered::new(limited);
+        assert!(matches!(
+            buffered.read_to_end(100).await,
+            Err(ReadError::Body(BodyFailure::OverOuterLimit, _))
+        ));
+    }
+
     #[test]
     fn size_hint_counts_the_buffered_bytes() {
         let body = CaptchaBody::<Full<Bytes>> {
             kind: Kind::Replayed {
                 chunks: VecDeque::from([Bytes::from_static(b"abc")]),
                 trailers: None,
+                failed: false,
                 rest: Some(Box::pin(Full::new(Bytes::from_static(b"defg")))),
             },
         };

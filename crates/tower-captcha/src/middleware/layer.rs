@@ -8,8 +8,10 @@ use super::service::CaptchaService;
 use crate::{ClientIp, ClientIpSource, FailureHandler, JsonFailure, SkipPredicate, TokenSources};
 
 /// How much of a body the layer reads to find the token, by default: 64 KiB, far more than a
-/// signup form, far less than an upload. Multipart bodies may be larger; their token field
-/// must come within this many bytes.
+/// signup form, far less than an upload. Multipart bodies may be larger: the layer reads them
+/// frame by frame as they arrive and stops once it has read this many bytes, so the token
+/// field must come early. Browsers send fields in page order: put the widget before any file
+/// input, or send the token in a header from script.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// A [`Layer`] that demands a solved CAPTCHA before the wrapped service sees a request.

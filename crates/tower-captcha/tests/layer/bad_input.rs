@@ -143,13 +143,30 @@ async fn a_body_over_the_limit_is_refused_with_and_without_content_length() {
 async fn a_multipart_token_beyond_the_limit_is_refused() {
     let emulator = emulator().await;
     let url = app(&emulator).await;
-    let form = reqwest::multipart::Form::new()
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(vec![0u8; 4096]).file_name("a.bin"),
+    let boundary = "token-last";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&[b'x'; 64 * 1024]);
+    body.extend_from_slice(
+        format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"{FIELD}\"\r\n\r\n{}\r\n--{boundary}--\r\n", turnstile_token(&emulator))
+            .as_bytes(),
+    );
+    // Small chunks, so that the server sees the body arrive piece by piece: the layer stops
+    // pulling once it has read its 1 KiB limit without finding the token.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        body.chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let response = client()
+        .post(&url)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
         )
-        .text(FIELD, turnstile_token(&emulator));
-    let response = client().post(&url).multipart(form).send().await.unwrap();
+        .body(reqwest::Body::wrap_stream(stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(outcome(response).await, (413, "body_too_large".into()));
 }
 
@@ -187,4 +204,31 @@ async fn a_non_ascii_header_token_is_malformed() {
         .await
         .unwrap();
     assert_eq!(outcome(response).await, (400, "malformed_token".into()));
+}
+
+#[tokio::test]
+async fn in_observe_mode_an_aborted_upload_never_looks_complete_to_the_handler() {
+    async fn read(request: axum::extract::Request) -> String {
+        match axum::body::to_bytes(request.into_body(), usize::MAX).await {
+            Ok(bytes) => format!("complete body of {} bytes", bytes.len()),
+            Err(_) => "the body failed".to_owned(),
+        }
+    }
+    let emulator = emulator().await;
+    let url =
+        serve(Router::new().route("/", post(read).layer(turnstile(&emulator).observe()))).await;
+    let addr = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 100\r\n\r\namount=10"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.contains("the body failed"), "{answer}");
 }

@@ -156,6 +156,23 @@ proptest! {
     }
 }
 
+/// A multipart body with the token field first, then a file.
+fn token_first_upload(boundary: &str, token: &str, file: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(file.len() + 512);
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{FIELD}\"\r\n\r\n{token}\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    body
+}
+
 #[tokio::test]
 async fn an_8_mib_upload_with_the_token_first_streams_through_the_default_limit() {
     let emulator = emulator().await;
@@ -164,40 +181,16 @@ async fn an_8_mib_upload_with_the_token_first_streams_through_the_default_limit(
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     let boundary = "big-upload-boundary";
-    let mut body = Vec::with_capacity(file.len() + 512);
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{FIELD}\"\r\n\r\n{}\r\n",
-            turnstile_token(&emulator)
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n").as_bytes(),
-    );
-    body.extend_from_slice(&file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let expected = fingerprint(&body);
     for chunked in [false, true] {
-        // Tokens are single use: each upload gets its own, of the same length.
-        let token = turnstile_token(&emulator);
-        let mut fresh = Vec::with_capacity(file.len() + 512);
-        fresh.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{FIELD}\"\r\n\r\n{token}\r\n").as_bytes(),
-        );
-        fresh.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n\r\n").as_bytes(),
-        );
-        fresh.extend_from_slice(&file);
-        fresh.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        let expected_fresh = fingerprint(&fresh);
-        assert_eq!(expected_fresh.split(':').next(), expected.split(':').next());
+        // Tokens are single use: each upload gets its own.
+        let body = token_first_upload(boundary, &turnstile_token(&emulator), &file);
+        let expected = fingerprint(&body);
         let request = client().post(&url).header(
             "content-type",
             format!("multipart/form-data; boundary={boundary}"),
         );
         let request = if chunked {
-            let chunks: Vec<Result<Bytes, std::io::Error>> = fresh
+            let chunks: Vec<Result<Bytes, std::io::Error>> = body
                 .chunks(64 * 1024)
                 .map(|c| Ok(Bytes::copy_from_slice(c)))
                 .collect();
@@ -205,10 +198,43 @@ async fn an_8_mib_upload_with_the_token_first_streams_through_the_default_limit(
                 chunks,
             )))
         } else {
-            request.body(fresh)
+            request.body(body)
         };
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200, "chunked={chunked}");
-        assert_eq!(response.headers()["x-fingerprint"], expected_fresh.as_str());
+        assert_eq!(response.headers()["x-fingerprint"], expected.as_str());
+    }
+}
+
+/// In-memory bodies whose frames are all ready at once (as behind an HTTP/2 window or a
+/// buffering proxy): the parser must still stop at the token instead of draining the body.
+#[tokio::test]
+async fn ready_frames_and_one_huge_frame_do_not_trip_the_limit() {
+    use http_body_util::{BodyExt, StreamBody};
+    use tower::ServiceExt;
+
+    let emulator = emulator().await;
+    let app = Router::new().route("/", post(echo).layer(turnstile(&emulator)));
+    let boundary = "ready-frames";
+    let file = vec![7u8; 1024 * 1024];
+    for frame_size in [16 * 1024, 2 * 1024 * 1024] {
+        let body = token_first_upload(boundary, &turnstile_token(&emulator), &file);
+        let frames: Vec<Result<http_body::Frame<Bytes>, std::convert::Infallible>> = body
+            .chunks(frame_size)
+            .map(|c| Ok(http_body::Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        let request = axum::http::Request::post("/")
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(axum::body::Body::new(StreamBody::new(
+                futures_util::stream::iter(frames),
+            )))
+            .unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200, "frames of {frame_size} bytes");
+        let echoed = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(fingerprint(&echoed), fingerprint(&body));
     }
 }
