@@ -133,3 +133,8 @@ pub use skip::SkipPredicate;
 pub use sources::{InvalidSource, JsonPath, TokenSource, TokenSources};
 #[cfg(feature = "axum")]
 pub use verified::{NotVerified, Verified};
+
+/// The README's Rust snippets, compiled as doctests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
