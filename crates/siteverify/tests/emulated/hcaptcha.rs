@@ -131,15 +131,5 @@ async fn every_documented_error_code_maps_to_its_class() {
         ("not-using-dummy-secret", "provider_misconfigured"),
         ("some-future-code", "invalid_token"),
     ];
-    let emulator = emulator().await;
-    let verifier = verifier(&emulator, Provider::HCaptcha);
-    for (raw, expected) in table {
-        let token = mint(
-            &emulator,
-            spec(Provider::HCaptcha).fault(FaultKind::ErrorCodes {
-                codes: vec![raw.to_owned()],
-            }),
-        );
-        assert_eq!(code(&verifier, &token).await, expected, "{raw}");
-    }
+    assert_error_codes(Provider::HCaptcha, &table).await;
 }

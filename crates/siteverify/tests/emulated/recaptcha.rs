@@ -78,16 +78,5 @@ async fn every_documented_error_code_maps_to_its_class() {
         ("bad-request", "provider_misconfigured"),
         ("timeout-or-duplicate", "expired_or_duplicate"),
     ];
-    let emulator = emulator().await;
-    let verifier = verifier(&emulator, Provider::Recaptcha);
-    for (raw, expected) in table {
-        let token = mint(
-            &emulator,
-            spec(Provider::Recaptcha).fault(FaultKind::ErrorCodes {
-                codes: vec![raw.to_owned()],
-            }),
-        );
-        let err = verify(&verifier, &token).await.unwrap_err();
-        assert_eq!(err.code(), expected, "{raw}");
-    }
+    assert_error_codes(Provider::Recaptcha, &table).await;
 }

@@ -4,14 +4,10 @@ use siteverify::{Provider, Verifier, VerifierConfig, VerifyError, VerifyOptions}
 pub(crate) use siteverify_emulator::{Emulator, Fault, FaultKind, Provider as Emulated, TokenSpec};
 
 pub(crate) fn emulated(provider: Provider) -> Emulated {
-    match provider {
-        Provider::HCaptcha => Emulated::HCaptcha,
-        Provider::Recaptcha => Emulated::Recaptcha,
-        Provider::Turnstile => Emulated::Turnstile,
-        Provider::Procaptcha => Emulated::Procaptcha,
-        Provider::ByeBot => Emulated::ByeBot,
-        other => panic!("no emulator for {other}"),
-    }
+    provider
+        .name()
+        .parse()
+        .expect("the emulator knows every provider")
 }
 
 pub(crate) async fn emulator() -> Emulator {
@@ -60,3 +56,19 @@ pub(crate) fn spent_code(provider: Provider) -> &'static str {
 }
 
 pub(crate) const SHORT: Duration = Duration::from_millis(600);
+
+/// Mints one token per raw provider code, answered with exactly that code, and checks the code
+/// each becomes.
+pub(crate) async fn assert_error_codes(provider: Provider, table: &[(&str, &str)]) {
+    let emulator = emulator().await;
+    let verifier = verifier(&emulator, provider);
+    for (raw, expected) in table {
+        let token = mint(
+            &emulator,
+            spec(provider).fault(FaultKind::ErrorCodes {
+                codes: vec![(*raw).to_owned()],
+            }),
+        );
+        assert_eq!(code(&verifier, &token).await, *expected, "{provider} {raw}");
+    }
+}

@@ -76,17 +76,7 @@ async fn every_documented_error_code_maps_to_its_class() {
         ("invalid-parsed-secret", "provider_misconfigured"),
         ("invalid-idempotency-key", "provider_misconfigured"),
     ];
-    let emulator = emulator().await;
-    let verifier = verifier(&emulator, Provider::Turnstile);
-    for (raw, expected) in table {
-        let token = mint(
-            &emulator,
-            spec(Provider::Turnstile).fault(FaultKind::ErrorCodes {
-                codes: vec![raw.to_owned()],
-            }),
-        );
-        assert_eq!(code(&verifier, &token).await, expected, "{raw}");
-    }
+    assert_error_codes(Provider::Turnstile, &table).await;
 }
 
 #[tokio::test]

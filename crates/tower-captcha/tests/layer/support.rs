@@ -14,14 +14,10 @@ pub(crate) use siteverify_emulator::{Emulator, Provider as Emulated, TokenSpec};
 use tower_captcha::{CaptchaLayer, Provider, Verdict, Verified, VerifierConfig};
 
 pub(crate) fn emulated(provider: Provider) -> Emulated {
-    match provider {
-        Provider::HCaptcha => Emulated::HCaptcha,
-        Provider::Recaptcha => Emulated::Recaptcha,
-        Provider::Turnstile => Emulated::Turnstile,
-        Provider::Procaptcha => Emulated::Procaptcha,
-        Provider::ByeBot => Emulated::ByeBot,
-        other => panic!("no emulator for {other}"),
-    }
+    provider
+        .name()
+        .parse()
+        .expect("the emulator knows every provider")
 }
 
 pub(crate) async fn emulator() -> Emulator {
