@@ -245,3 +245,42 @@ fn tower_captcha_config<I: IntoIterator<Item = (&'static str, String)>>(
 ) -> tower_captcha::CaptchaConfig {
     tower_captcha::CaptchaConfig::from_vars("CAPTCHA", vars).unwrap()
 }
+
+#[tokio::test]
+async fn captcha_fail_open_lets_signups_through_while_the_provider_is_down() {
+    // The provider's endpoint refuses connections: it is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let vars = |fail_open: &str| {
+        [
+            ("CAPTCHA_PROVIDER", "turnstile".to_owned()),
+            ("CAPTCHA_SECRET", "s".to_owned()),
+            ("CAPTCHA_SITEKEY", "k".to_owned()),
+            (
+                "CAPTCHA_VERIFY_URL",
+                format!("http://127.0.0.1:{port}/siteverify"),
+            ),
+            ("CAPTCHA_TIMEOUT_MS", "300".to_owned()),
+            ("CAPTCHA_FAIL_OPEN", fail_open.to_owned()),
+        ]
+    };
+    for (fail_open, status) in [("false", 503), ("true", 200)] {
+        let demo = Demo::real(&tower_captcha_config(vars(fail_open)), None).unwrap();
+        let running = start(demo).await;
+        let body = serde_json::json!({ "email": "a@b.c", "cf-turnstile-response": "0.some-token" });
+        let response = client()
+            .post(format!("{}/api/signup", running.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "CAPTCHA_FAIL_OPEN={fail_open}");
+        if status == 200 {
+            let answer: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(answer["verdict"]["degraded"], true);
+        }
+    }
+}

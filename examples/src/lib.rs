@@ -87,7 +87,7 @@ impl Demo {
             "CAPTCHA_PROVIDER is not set: verifying against the built-in emulator (no account, no network)"
         );
         Ok(Self {
-            router: router(verifier, &widget)?,
+            router: router(verifier, &widget, false)?,
             widget,
             emulator: Some(emulator),
         })
@@ -110,15 +110,16 @@ impl Demo {
             "verifying with the real provider"
         );
         Ok(Self {
-            router: router(verifier, &widget)?,
+            router: router(verifier, &widget, config.fail_open)?,
             widget,
             emulator: None,
         })
     }
 }
 
-/// The app: the page, the guarded routes, each with its own layer.
-pub fn router(verifier: Verifier, widget: &Widget) -> Result<Router, Error> {
+/// The app: the page, the guarded routes, each with its own layer. `fail_open` lets requests
+/// through, marked degraded, while the provider is down (`CAPTCHA_FAIL_OPEN`).
+pub fn router(verifier: Verifier, widget: &Widget, fail_open: bool) -> Result<Router, Error> {
     let provider = verifier.provider();
     let base = verifier.policy().clone();
     let signup_policy = route_policy(&base, provider, "signup", 0.5)?;
@@ -126,9 +127,14 @@ pub fn router(verifier: Verifier, widget: &Widget) -> Result<Router, Error> {
 
     let form_guard = CaptchaLayer::new(verifier.clone())
         .policy(signup_policy.clone())?
+        .fail_open(fail_open)
         .on_failure(pages::failure_page);
-    let api_guard = CaptchaLayer::new(verifier.clone()).policy(signup_policy)?;
-    let checkout_guard = CaptchaLayer::new(verifier).policy(checkout_policy)?;
+    let api_guard = CaptchaLayer::new(verifier.clone())
+        .policy(signup_policy)?
+        .fail_open(fail_open);
+    let checkout_guard = CaptchaLayer::new(verifier)
+        .policy(checkout_policy)?
+        .fail_open(fail_open);
 
     let page = pages::signup_page(widget);
     Ok(Router::new()

@@ -11,6 +11,13 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// No timeout may exceed this: a signup form that hangs longer than that has failed anyway.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound on verifications in flight per verifier: plenty for a small site (a
+/// verification takes tens of milliseconds), and a cap on what a flood can pile up.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 128;
+/// Default run of consecutive provider failures that opens the circuit breaker.
+pub const DEFAULT_BREAKER_THRESHOLD: u32 = 5;
+/// Default time the circuit breaker stays open before it lets a probe through.
+pub const DEFAULT_BREAKER_COOL_DOWN: Duration = Duration::from_secs(30);
 
 /// How to talk to one provider: secret, endpoint, timeouts, and the default policy.
 ///
@@ -51,6 +58,10 @@ pub struct VerifierConfig {
     pub(crate) timeout: Duration,
     pub(crate) policy: Policy,
     pub(crate) http_client: Option<reqwest::Client>,
+    pub(crate) max_in_flight: usize,
+    pub(crate) breaker_threshold: u32,
+    pub(crate) breaker_cool_down: Duration,
+    pub(crate) deny_test_keys: bool,
 }
 
 impl VerifierConfig {
@@ -66,6 +77,10 @@ impl VerifierConfig {
             timeout: DEFAULT_TIMEOUT,
             policy: Policy::new(),
             http_client: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            breaker_threshold: DEFAULT_BREAKER_THRESHOLD,
+            breaker_cool_down: DEFAULT_BREAKER_COOL_DOWN,
+            deny_test_keys: false,
         }
     }
 
@@ -111,6 +126,31 @@ impl VerifierConfig {
         self
     }
 
+    /// At most this many verifications in flight on this verifier (default
+    /// [`DEFAULT_MAX_IN_FLIGHT`]); past it a verification fails at once with
+    /// `provider_unavailable` instead of queueing without end.
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = max;
+        self
+    }
+
+    /// The circuit breaker of the verify endpoint: after `threshold` provider failures in a
+    /// row it answers at once for `cool_down`, then lets one probe through (defaults
+    /// [`DEFAULT_BREAKER_THRESHOLD`], [`DEFAULT_BREAKER_COOL_DOWN`]). Verifiers of the same
+    /// endpoint share one breaker, set up by the first of them.
+    pub fn circuit_breaker(mut self, threshold: u32, cool_down: Duration) -> Self {
+        self.breaker_threshold = threshold;
+        self.breaker_cool_down = cool_down;
+        self
+    }
+
+    /// Refuses to build a verifier with a provider's documented test key or test secret,
+    /// which accept every token. Without it such a key only logs a warning in release builds.
+    pub fn deny_test_keys(mut self, deny: bool) -> Self {
+        self.deny_test_keys = deny;
+        self
+    }
+
     /// Uses this HTTP client instead of the shared default one (for a proxy, custom roots, …).
     /// Its own timeouts stay in force beside ours; [`connect_timeout`](Self::connect_timeout)
     /// does not apply to it.
@@ -134,6 +174,10 @@ impl fmt::Debug for VerifierConfig {
                 "http_client",
                 &self.http_client.as_ref().map(|_| "[custom]"),
             )
+            .field("max_in_flight", &self.max_in_flight)
+            .field("breaker_threshold", &self.breaker_threshold)
+            .field("breaker_cool_down", &self.breaker_cool_down)
+            .field("deny_test_keys", &self.deny_test_keys)
             .finish()
     }
 }
@@ -152,6 +196,14 @@ struct ConfigSpec {
     connect_timeout_ms: Option<u64>,
     #[serde(default)]
     timeout_ms: Option<u64>,
+    #[serde(default)]
+    max_in_flight: Option<usize>,
+    #[serde(default)]
+    breaker_threshold: Option<u32>,
+    #[serde(default)]
+    breaker_cool_down_ms: Option<u64>,
+    #[serde(default)]
+    deny_test_keys: bool,
     #[serde(flatten)]
     policy: Policy,
     /// What neither we nor the policy know: serde's `flatten` would drop it silently, and a
@@ -178,6 +230,16 @@ impl TryFrom<ConfigSpec> for VerifierConfig {
         if let Some(ms) = spec.timeout_ms {
             config.timeout = Duration::from_millis(ms);
         }
+        if let Some(max) = spec.max_in_flight {
+            config.max_in_flight = max;
+        }
+        if let Some(threshold) = spec.breaker_threshold {
+            config.breaker_threshold = threshold;
+        }
+        if let Some(ms) = spec.breaker_cool_down_ms {
+            config.breaker_cool_down = Duration::from_millis(ms);
+        }
+        config.deny_test_keys = spec.deny_test_keys;
         Ok(config)
     }
 }

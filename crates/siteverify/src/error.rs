@@ -149,6 +149,32 @@ impl VerifyError {
         }
     }
 
+    /// Whether this is the provider failing on its own: timeouts, connection failures, 5xx,
+    /// `internal-error`, an unreadable answer, and the open circuit breaker those cause. These
+    /// are what a fail-open layer may let through. Not a 429 and not our own in-flight bound,
+    /// which a flood of requests can provoke; not a bad token; not our misconfiguration.
+    pub fn is_provider_outage(&self) -> bool {
+        match self {
+            VerifyError::ProviderError(_) => true,
+            VerifyError::ProviderUnavailable(outage) => {
+                !matches!(outage, Outage::RateLimited { .. } | Outage::Overloaded)
+            }
+            _ => false,
+        }
+    }
+
+    /// How long the client should wait before trying again, when known (a provider's
+    /// `Retry-After`, an open circuit breaker).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            VerifyError::ProviderUnavailable(Outage::RateLimited { retry_after }) => *retry_after,
+            VerifyError::ProviderUnavailable(Outage::CircuitOpen { retry_after }) => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+
     /// The provider's raw error codes, where the provider sent any.
     pub fn provider_codes(&self) -> &[String] {
         match self {
@@ -247,6 +273,14 @@ pub enum Outage {
     },
     /// The provider answered with its `internal-error` code.
     InternalError,
+    /// The circuit breaker is open after a run of provider failures: nothing was sent.
+    CircuitOpen {
+        /// When the breaker lets a probe through.
+        retry_after: Duration,
+    },
+    /// Too many verifications in flight on this verifier: nothing was sent. Like a 429, a
+    /// flood of requests can cause it, so it is never treated as a harmless outage.
+    Overloaded,
 }
 
 impl fmt::Display for Outage {
@@ -258,6 +292,8 @@ impl fmt::Display for Outage {
             Outage::Status(status) => write!(f, "HTTP {status}"),
             Outage::RateLimited { .. } => f.write_str("rate limited (HTTP 429)"),
             Outage::InternalError => f.write_str("internal-error"),
+            Outage::CircuitOpen { .. } => f.write_str("circuit breaker open"),
+            Outage::Overloaded => f.write_str("too many verifications in flight"),
         }
     }
 }
@@ -296,6 +332,10 @@ pub enum ConfigError {
     /// The policy itself is invalid.
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    /// A provider's documented test key or secret is configured and test keys are refused
+    /// ([`VerifierConfig::deny_test_keys`](crate::VerifierConfig::deny_test_keys)).
+    #[error("a {0} test key or test secret is configured: test keys accept every token")]
+    TestKey(Provider),
     /// The HTTP client could not be built.
     #[error("the HTTP client could not be built: {0}")]
     HttpClient(String),
@@ -416,6 +456,41 @@ mod tests {
             assert_eq!(err.http_status(), status, "{code}");
             assert_eq!(err.class(), class, "{code}");
         }
+    }
+
+    #[test]
+    fn only_provider_failures_are_outages() {
+        let outage = |o| VerifyError::ProviderUnavailable(o);
+        assert!(outage(Outage::Timeout).is_provider_outage());
+        assert!(outage(Outage::Status(503)).is_provider_outage());
+        assert!(
+            outage(Outage::CircuitOpen {
+                retry_after: Duration::from_secs(1)
+            })
+            .is_provider_outage()
+        );
+        assert!(VerifyError::ProviderError(BadAnswer::TooLarge { limit: 1 }).is_provider_outage());
+        assert!(!outage(Outage::RateLimited { retry_after: None }).is_provider_outage());
+        assert!(!outage(Outage::Overloaded).is_provider_outage());
+        assert!(
+            !VerifyError::ProviderMisconfigured {
+                provider_codes: vec![]
+            }
+            .is_provider_outage()
+        );
+        assert!(
+            !VerifyError::InvalidToken {
+                provider_codes: vec![]
+            }
+            .is_provider_outage()
+        );
+        assert_eq!(
+            outage(Outage::RateLimited {
+                retry_after: Some(Duration::from_secs(3))
+            })
+            .retry_after(),
+            Some(Duration::from_secs(3))
+        );
     }
 
     #[test]

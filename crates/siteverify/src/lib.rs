@@ -74,7 +74,16 @@
 //! # Features
 //!
 //! One per provider, all on by default: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`,
-//! `byebot`. At least one must be enabled.
+//! `byebot`. At least one must be enabled. `metrics` (off by default) records a counter of
+//! verifications by provider and outcome and a latency histogram through the `metrics` facade.
+//!
+//! # When the provider misbehaves
+//!
+//! Each verify endpoint has a circuit breaker: after 5 provider failures in a row (timeouts,
+//! connection failures, 5xx, `internal-error`, unreadable answers) it answers at once with
+//! `provider_unavailable` for 30 s, then lets one probe through; a good answer closes it. Each
+//! verifier bounds its verifications in flight (128 by default) and answers past the bound at
+//! once. Both are configurable; [`Verifier::health`] reports them for a readiness endpoint.
 
 // With only some providers compiled in, parts of the shared plumbing (form bodies, unix
 // timestamps, the provider-code table) have no caller; the full build, linted too, keeps the
@@ -101,6 +110,7 @@ compile_error!(
     "siteverify needs at least one provider feature: hcaptcha, recaptcha, turnstile, procaptcha or byebot"
 );
 
+mod breaker;
 mod config;
 mod error;
 mod policy;
@@ -108,17 +118,22 @@ mod protocol;
 mod provider;
 mod provider_codes;
 mod secret;
+mod test_keys;
 mod timestamp;
 mod token;
 mod transport;
 mod verdict;
 mod verifier;
 
-pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, MAX_TIMEOUT, VerifierConfig};
+pub use breaker::BreakerState;
+pub use config::{
+    DEFAULT_BREAKER_COOL_DOWN, DEFAULT_BREAKER_THRESHOLD, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, MAX_TIMEOUT, VerifierConfig,
+};
 pub use error::{BadAnswer, ConfigError, ErrorClass, MalformedToken, Outage, VerifyError};
 pub use policy::{HostnamePattern, Policy, PolicyError, RECAPTCHA_V3_DEFAULT_MIN_SCORE};
 pub use provider::{Provider, UnknownProvider};
 pub use secret::Secret;
 pub use transport::MAX_ANSWER_BYTES;
 pub use verdict::Verdict;
-pub use verifier::{Verifier, Verify, VerifyOptions};
+pub use verifier::{Health, Verifier, Verify, VerifyOptions};

@@ -42,6 +42,9 @@ pub struct Verdict {
     pub interactive: Option<bool>,
     /// Error or warning codes the provider attached to a successful answer.
     pub error_codes: Vec<String>,
+    /// `true` when nothing was verified: the provider was down and a fail-open layer let the
+    /// request through anyway. A handler may then ask for more (an email confirmation, say).
+    pub degraded: bool,
 }
 
 impl Verdict {
@@ -59,6 +62,15 @@ impl Verdict {
             site_key: None,
             interactive: None,
             error_codes: Vec::new(),
+            degraded: false,
+        }
+    }
+
+    /// The verdict of a request let through unverified because the provider was down.
+    pub fn degraded(provider: Provider) -> Self {
+        Self {
+            degraded: true,
+            ..Self::new(provider)
         }
     }
 

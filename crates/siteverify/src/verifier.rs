@@ -10,11 +10,15 @@ use reqwest::{Client, Url};
 use tokio::time::Instant;
 use tracing::{Instrument, field::Empty};
 
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
 use crate::{
-    ConfigError, DEFAULT_CONNECT_TIMEOUT, ErrorClass, MAX_TIMEOUT, Outage, Policy, Provider,
-    Secret, Verdict, VerifierConfig, VerifyError,
+    BreakerState, ConfigError, DEFAULT_CONNECT_TIMEOUT, ErrorClass, MAX_TIMEOUT, Outage, Policy,
+    Provider, Secret, Verdict, VerifierConfig, VerifyError,
+    breaker::{Admission, Breaker},
     protocol::{self, Call, Codec},
-    token,
+    test_keys, token,
     transport::{self, TransportFailure},
 };
 
@@ -147,6 +151,32 @@ struct Inner {
     timeout: Duration,
     policy: Policy,
     client: Client,
+    breaker: Arc<Breaker>,
+    in_flight: Semaphore,
+    max_in_flight: usize,
+}
+
+/// A snapshot of a verifier's health, for a readiness endpoint. Serialises to JSON.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Health {
+    /// The provider.
+    pub provider: Provider,
+    /// The circuit breaker of its verify endpoint.
+    pub breaker: BreakerState,
+    /// The share of provider failures among the endpoint's last 100 verifications.
+    pub recent_failure_rate: f64,
+    /// Verifications in flight on this verifier now.
+    pub in_flight: usize,
+    /// The bound on them.
+    pub max_in_flight: usize,
+}
+
+impl Health {
+    /// Whether the provider is usable: the breaker is not open.
+    pub fn is_ready(&self) -> bool {
+        self.breaker != BreakerState::Open
+    }
 }
 
 impl Verifier {
@@ -166,6 +196,18 @@ impl Verifier {
         )?;
         check_timeout("connect timeout", config.connect_timeout)?;
         check_timeout("timeout", config.timeout)?;
+        if test_keys::is_test_key(provider, config.secret.expose(), config.site_key.as_deref()) {
+            if config.deny_test_keys {
+                return Err(ConfigError::TestKey(provider));
+            }
+            if !cfg!(debug_assertions) {
+                tracing::warn!(
+                    provider = provider.name(),
+                    "A {provider} TEST KEY is configured: it accepts every token, bots included. \
+                     Never use test keys in production."
+                );
+            }
+        }
 
         let mut policy = config.policy;
         if policy.expected_site_key().is_none()
@@ -184,6 +226,12 @@ impl Verifier {
             None => transport::build_client(config.connect_timeout)
                 .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
         };
+        let breaker = Breaker::for_endpoint(
+            url.as_str(),
+            config.breaker_threshold,
+            config.breaker_cool_down,
+        );
+        let max_in_flight = config.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
         Ok(Self {
             inner: Arc::new(Inner {
                 provider,
@@ -195,6 +243,9 @@ impl Verifier {
                 timeout: config.timeout,
                 policy,
                 client,
+                breaker,
+                in_flight: Semaphore::new(max_in_flight),
+                max_in_flight,
             }),
         })
     }
@@ -244,11 +295,28 @@ impl Verifier {
         &self.inner.policy
     }
 
+    /// A snapshot of the verifier's health: breaker state, recent failure rate, verifications
+    /// in flight.
+    pub fn health(&self) -> Health {
+        let inner = &*self.inner;
+        Health {
+            provider: inner.provider,
+            breaker: inner.breaker.state(),
+            recent_failure_rate: inner.breaker.recent_failure_rate(),
+            in_flight: inner.max_in_flight - inner.in_flight.available_permits(),
+            max_in_flight: inner.max_in_flight,
+        }
+    }
+
     /// Verifies `token` with the provider and applies the policy.
     ///
-    /// Never takes longer than the configured timeout. Emits one `siteverify` tracing span with
-    /// the provider, the outcome code, the attempts and the latency; the token and the secret
-    /// are never recorded.
+    /// Never takes longer than the configured timeout. Answers at once with
+    /// `provider_unavailable` when the endpoint's circuit breaker is open or too many
+    /// verifications are in flight. Emits one `siteverify` tracing span with the provider, the
+    /// outcome code, the attempts, the breaker state and the latency (and, with the `metrics`
+    /// feature, the counter `captcha_verifications_total{provider, outcome}` and the histogram
+    /// `captcha_verification_duration_seconds{provider}`); the token and the secret are never
+    /// recorded.
     pub async fn verify(
         &self,
         token: &str,
@@ -259,6 +327,7 @@ impl Verifier {
             provider = self.inner.provider.name(),
             outcome = Empty,
             attempts = Empty,
+            breaker = Empty,
             latency_ms = Empty,
         );
         let started = Instant::now();
@@ -266,11 +335,21 @@ impl Verifier {
             .verify_unlogged(token, options)
             .instrument(span.clone())
             .await;
-        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed = started.elapsed();
+        let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let outcome = result.as_ref().err().map_or("verified", VerifyError::code);
         span.record("outcome", outcome);
         span.record("attempts", attempts);
+        span.record("breaker", self.inner.breaker.state().name());
         span.record("latency_ms", latency_ms);
+        #[cfg(feature = "metrics")]
+        {
+            let provider = self.inner.provider.name();
+            metrics::counter!("captcha_verifications_total", "provider" => provider, "outcome" => outcome)
+                .increment(1);
+            metrics::histogram!("captcha_verification_duration_seconds", "provider" => provider)
+                .record(elapsed.as_secs_f64());
+        }
         span.in_scope(|| match &result {
             Ok(_) => tracing::debug!(outcome, "captcha verified"),
             Err(e) => match e.class() {
@@ -315,7 +394,27 @@ impl Verifier {
                 .filter(|_| inner.provider == Provider::HCaptcha),
             idempotency_key: idempotency_key.as_deref(),
         };
+        let admission = inner.breaker.admit();
+        if let Admission::Refused { retry_after } = admission {
+            return (
+                Err(VerifyError::ProviderUnavailable(Outage::CircuitOpen {
+                    retry_after,
+                })),
+                0,
+            );
+        }
+        let Ok(_permit) = inner.in_flight.try_acquire() else {
+            return (Err(VerifyError::ProviderUnavailable(Outage::Overloaded)), 0);
+        };
         let (verdict, attempts) = self.exchange(&call).await;
+        let failed = verdict
+            .as_ref()
+            .err()
+            .is_some_and(VerifyError::is_provider_outage);
+        match admission {
+            Admission::Probe(probe) => probe.record(failed),
+            _ => inner.breaker.record(failed),
+        }
         let result = verdict.and_then(|verdict| {
             route.check_over(&inner.policy, &verdict, SystemTime::now())?;
             Ok(verdict)
@@ -359,7 +458,8 @@ impl Verifier {
                 return (outcome, attempt);
             }
             tracing::debug!(attempt, error = %outcome.as_ref().err().map(ToString::to_string).unwrap_or_default(), "retrying captcha verification");
-            tokio::time::sleep(backoff).await;
+            // Jitter, so that many verifications failing together do not retry in lockstep.
+            tokio::time::sleep(backoff.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
             backoff *= 2;
         }
     }

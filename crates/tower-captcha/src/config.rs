@@ -23,6 +23,8 @@ use siteverify::{ConfigError, MAX_TIMEOUT, Policy, Provider, Verifier, VerifierC
 /// | `TIMEOUT_MS` | deadline of a whole verification, 1–10000 ms (default 5000) |
 /// | `CONNECT_TIMEOUT_MS` | time allowed to connect, 1–10000 ms (default 2000) |
 /// | `FORWARD_IP` | send the client's IP address to the provider: `true`/`false`, `1`/`0`, `yes`/`no` |
+/// | `FAIL_OPEN` | let requests through, marked degraded, while the provider is down (same values) |
+/// | `DENY_TEST_KEYS` | refuse to start with a provider's documented test key (same values) |
 ///
 /// Surrounding white space is ignored (a secret mounted from a file often ends in a newline),
 /// and a variable that is empty counts as unset. Other variables with the prefix are left
@@ -64,6 +66,10 @@ use siteverify::{ConfigError, MAX_TIMEOUT, Policy, Provider, Verifier, VerifierC
 pub struct CaptchaConfig {
     /// The provider that verifies the tokens.
     pub provider: Provider,
+    /// Let requests through (with a degraded verdict) when the provider is down, instead of
+    /// answering 503. Off by default; see [`CaptchaLayer::fail_open`](crate::CaptchaLayer::fail_open).
+    #[serde(default)]
+    pub fail_open: bool,
     /// Secret, endpoint, timeouts and the default policy.
     #[serde(flatten)]
     pub verifier: VerifierConfig,
@@ -118,8 +124,10 @@ const MAX_AGE_SECS: &str = "MAX_AGE_SECS";
 const TIMEOUT_MS: &str = "TIMEOUT_MS";
 const CONNECT_TIMEOUT_MS: &str = "CONNECT_TIMEOUT_MS";
 const FORWARD_IP: &str = "FORWARD_IP";
+const FAIL_OPEN: &str = "FAIL_OPEN";
+const DENY_TEST_KEYS: &str = "DENY_TEST_KEYS";
 
-const SUFFIXES: [&str; 11] = [
+const SUFFIXES: [&str; 13] = [
     PROVIDER,
     SECRET,
     SITEKEY,
@@ -131,12 +139,18 @@ const SUFFIXES: [&str; 11] = [
     TIMEOUT_MS,
     CONNECT_TIMEOUT_MS,
     FORWARD_IP,
+    FAIL_OPEN,
+    DENY_TEST_KEYS,
 ];
 
 impl CaptchaConfig {
     /// A configuration for `provider`.
     pub fn new(provider: Provider, verifier: VerifierConfig) -> Self {
-        Self { provider, verifier }
+        Self {
+            provider,
+            verifier,
+            fail_open: false,
+        }
     }
 
     /// Reads the configuration from the process environment; see the [type docs](Self) for
@@ -260,7 +274,14 @@ impl CaptchaConfig {
         if let (var, Some(text)) = get(FORWARD_IP)? {
             config = config.forward_remote_ip(parse_bool(&var, &text)?);
         }
-        Ok(Self::new(provider, config))
+        if let (var, Some(text)) = get(DENY_TEST_KEYS)? {
+            config = config.deny_test_keys(parse_bool(&var, &text)?);
+        }
+        let mut parsed = Self::new(provider, config);
+        if let (var, Some(text)) = get(FAIL_OPEN)? {
+            parsed.fail_open = parse_bool(&var, &text)?;
+        }
+        Ok(parsed)
     }
 }
 
@@ -345,6 +366,29 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with(&format!("{var} is invalid: ")), "{text}");
         assert!(!text.contains(SECRET_VALUE), "{text}");
+    }
+
+    #[test]
+    fn fail_open_and_deny_test_keys_are_read() {
+        let mut vars = base();
+        vars.push(("CAPTCHA_FAIL_OPEN", "yes"));
+        vars.push(("CAPTCHA_DENY_TEST_KEYS", "true"));
+        let config = CaptchaConfig::from_vars("CAPTCHA", vars).unwrap();
+        assert!(config.fail_open);
+        assert!(format!("{:?}", config.verifier).contains("deny_test_keys: true"));
+        assert!(
+            !CaptchaConfig::from_vars("CAPTCHA", base())
+                .unwrap()
+                .fail_open
+        );
+        let mut bad = base();
+        bad.push(("CAPTCHA_FAIL_OPEN", "sometimes"));
+        let err = CaptchaConfig::from_vars("CAPTCHA", bad).unwrap_err();
+        assert_eq!(err.var(), "CAPTCHA_FAIL_OPEN");
+        let file: CaptchaConfig =
+            serde_json::from_str(r#"{"provider":"hcaptcha","secret":"s","fail_open":true}"#)
+                .unwrap();
+        assert!(file.fail_open);
     }
 
     #[test]

@@ -79,6 +79,14 @@ impl FailureHandler for JsonFailure {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        // A provider that asked us to wait, or an open circuit breaker: tell the client when
+        // trying again can help (whole seconds, rounded up).
+        if let Some(wait) = rejection.verify_error().and_then(|e| e.retry_after()) {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
         response
     }
 }
@@ -124,6 +132,20 @@ mod tests {
             body(response).await,
             r#"{"error":"captcha_failed","reason":"failed"}"#
         );
+    }
+
+    #[test]
+    fn an_open_breaker_says_when_to_retry() {
+        let rejection = Rejection::Verification(VerifyError::ProviderUnavailable(
+            siteverify::Outage::CircuitOpen {
+                retry_after: std::time::Duration::from_millis(2500),
+            },
+        ));
+        let response = JsonFailure::new().failure_response(&rejection);
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        let plain = JsonFailure::new().failure_response(&Rejection::MissingToken);
+        assert!(plain.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

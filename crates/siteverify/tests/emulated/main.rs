@@ -10,4 +10,5 @@ mod procaptcha;
 mod providers;
 mod recaptcha;
 mod redaction;
+mod resilience;
 mod turnstile;

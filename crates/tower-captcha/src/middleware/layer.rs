@@ -57,6 +57,7 @@ pub(crate) struct Settings {
     pub(crate) client_ip: Arc<dyn ClientIpSource>,
     pub(crate) policy: Option<Arc<Policy>>,
     pub(crate) observe: bool,
+    pub(crate) fail_open: bool,
 }
 
 impl<V: Verify> CaptchaLayer<V, JsonFailure> {
@@ -78,6 +79,7 @@ impl<V: Verify> CaptchaLayer<V, JsonFailure> {
                 client_ip: Arc::new(ClientIp::Off),
                 policy,
                 observe: false,
+                fail_open: false,
             },
         }
     }
@@ -105,7 +107,7 @@ impl CaptchaLayer<Verifier, JsonFailure> {
     /// A layer for the provider a [`CaptchaConfig`](crate::CaptchaConfig) names, as read from
     /// the environment or a configuration file.
     pub fn from_config(config: &crate::CaptchaConfig) -> Result<Self, ConfigError> {
-        config.build_verifier().map(Self::new)
+        Ok(Self::new(config.build_verifier()?).fail_open(config.fail_open))
     }
 
     /// A layer verifying with hCaptcha.
@@ -187,6 +189,19 @@ impl<V, F> CaptchaLayer<V, F> {
         self
     }
 
+    /// Fail open: while the provider is down (timeouts, connection failures, 5xx,
+    /// `internal-error`, unreadable answers, the open circuit breaker), let requests through
+    /// with a [`Verdict`](siteverify::Verdict) whose `degraded` is `true`, and log a warning.
+    ///
+    /// Off by default (fail closed: 503 `provider_unavailable`). It never applies to a 429 or
+    /// to the verifier's own in-flight bound, which an attacker can provoke by flooding you;
+    /// nor to a bad token, nor to your misconfiguration. It needs a verifier that names its
+    /// provider (all of this crate's do); with another it stays closed.
+    pub fn fail_open(mut self, open: bool) -> Self {
+        self.settings.fail_open = open;
+        self
+    }
+
     /// Answers failures with `handler` instead of the JSON contract.
     pub fn on_failure<F2: FailureHandler>(self, handler: F2) -> CaptchaLayer<V, F2> {
         CaptchaLayer {
@@ -238,6 +253,7 @@ impl fmt::Debug for Settings {
             .field("skip_if", &self.skip_if.is_some())
             .field("policy", &self.policy)
             .field("observe", &self.observe)
+            .field("fail_open", &self.fail_open)
             .finish_non_exhaustive()
     }
 }

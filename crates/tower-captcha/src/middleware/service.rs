@@ -186,7 +186,49 @@ where
     .instrument(span.clone())
     .await;
 
-    let code = outcome.as_ref().err().map_or("verified", Rejection::code);
+    // Fail open only for the provider being down, never for what a client can provoke.
+    let outcome = match outcome {
+        Err(rejection)
+            if settings.fail_open
+                && rejection
+                    .verify_error()
+                    .is_some_and(siteverify::VerifyError::is_provider_outage) =>
+        {
+            match settings.provider {
+                Some(provider) => {
+                    span.in_scope(|| {
+                        tracing::warn!(
+                            error = %rejection,
+                            "captcha provider down: letting the request through, degraded (fail open)"
+                        )
+                    });
+                    #[cfg(feature = "metrics")]
+                    metrics::counter!("captcha_fail_open_total", "provider" => provider.name())
+                        .increment(1);
+                    Ok(Verdict::degraded(provider))
+                }
+                None => Err(rejection),
+            }
+        }
+        other => other,
+    };
+    let code = match &outcome {
+        Ok(verdict) if verdict.degraded => "degraded",
+        Ok(_) => "verified",
+        Err(rejection) => rejection.code(),
+    };
+    // Verifications are counted by siteverify; what never reached it is counted here.
+    #[cfg(feature = "metrics")]
+    if let Err(rejection) = &outcome
+        && rejection.verify_error().is_none()
+    {
+        metrics::counter!(
+            "captcha_verifications_total",
+            "provider" => settings.provider.map_or("custom", |p| p.name()),
+            "outcome" => code
+        )
+        .increment(1);
+    }
     span.record("outcome", code);
     span.record(
         "latency_ms",

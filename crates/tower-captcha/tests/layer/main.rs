@@ -4,6 +4,7 @@ mod support;
 
 mod bad_input;
 mod integrity;
+mod outages;
 mod outcomes;
 mod providers;
 mod skipping;

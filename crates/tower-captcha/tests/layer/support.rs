@@ -10,7 +10,7 @@ use axum::{
     http::{HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
 };
-pub(crate) use siteverify_emulator::{Emulator, Provider as Emulated, TokenSpec};
+pub(crate) use siteverify_emulator::{Emulator, FaultKind, Provider as Emulated, TokenSpec};
 use tower_captcha::{CaptchaLayer, Provider, Verdict, Verified, VerifierConfig};
 
 pub(crate) fn emulated(provider: Provider) -> Emulated {
