@@ -53,6 +53,7 @@
 //!   [status](VerifyError::http_status), and a [class](VerifyError::class) that says whose
 //!   fault it is.
 //! - [`Verify`]: the trait to plug in your own provider or a fake in tests.
+//! - [`parse_answer`]: reads an answer you fetched yourself, as the verifier would.
 //!
 //! # Behaviour worth knowing
 //!
@@ -110,6 +111,7 @@ compile_error!(
     "siteverify needs at least one provider feature: hcaptcha, recaptcha, turnstile, procaptcha or byebot"
 );
 
+mod answer;
 mod breaker;
 mod config;
 mod error;
@@ -125,6 +127,7 @@ mod transport;
 mod verdict;
 mod verifier;
 
+pub use answer::parse_answer;
 pub use breaker::BreakerState;
 pub use config::{
     DEFAULT_BREAKER_COOL_DOWN, DEFAULT_BREAKER_THRESHOLD, DEFAULT_CONNECT_TIMEOUT,
