@@ -1,0 +1,302 @@
+//! The figures as Markdown (printed, and written to `BENCHMARKS.md`), the issue's targets
+//! each marked met or missed, and one `scenario` line per load run for the smoke test.
+
+use std::{fmt::Write as _, time::Duration};
+
+use crate::{
+    load::Outcome,
+    procfs,
+    servers::Mode,
+    suite::{InFlight, Measured, Results},
+};
+
+const MIB: f64 = 1024.0;
+
+/// Every load run by name, for the smoke test and the exit status.
+pub(crate) fn scenarios(results: &Results) -> Vec<(String, &Outcome)> {
+    let mut all: Vec<(String, &Outcome)> = results
+        .servers
+        .iter()
+        .map(|(mode, m)| (mode.name().to_owned(), &m.outcome))
+        .collect();
+    let form = &results.form;
+    all.extend([
+        ("form/plain-header".to_owned(), &form.plain_header),
+        ("form/plain-form".to_owned(), &form.plain_form),
+        ("form/layer-header".to_owned(), &form.layer_header),
+        ("form/layer-form".to_owned(), &form.layer_form),
+        ("upload/plain".to_owned(), &results.upload_plain.outcome),
+        ("upload/layer".to_owned(), &results.upload_layer.outcome),
+    ]);
+    if let InFlight::Ran(measured) = &results.in_flight {
+        all.push(("in-flight".to_owned(), &measured.outcome));
+    }
+    all
+}
+
+/// `scenario NAME requests=N errors=N`, one line each, then the first error of any.
+pub(crate) fn scenario_lines(results: &Results) -> String {
+    let mut out = String::new();
+    for (name, outcome) in scenarios(results) {
+        let _ = writeln!(
+            out,
+            "scenario {name} requests={} errors={}",
+            outcome.requests, outcome.errors
+        );
+        if let Some(error) = &outcome.first_error {
+            let _ = writeln!(out, "  first error: {error}");
+        }
+    }
+    out
+}
+
+/// One target of the issue: what it is, what was measured, whether it holds.
+struct Target {
+    what: String,
+    measured: String,
+    goal: &'static str,
+    met: bool,
+}
+
+fn targets(results: &Results) -> Vec<Target> {
+    let rps = |mode: Mode| {
+        results
+            .servers
+            .iter()
+            .find(|(m, _)| *m == mode)
+            .map_or(0.0, |(_, measured)| measured.outcome.per_second())
+    };
+    let ratio = |what: &str, x: Mode, y: Mode, goal, minimum: f64| {
+        let value = rps(x) / rps(y).max(f64::EPSILON);
+        Target {
+            what: format!("{what} throughput"),
+            measured: format!("{value:.2}"),
+            goal,
+            met: value >= minimum,
+        }
+    };
+    let extra = results.form.extra_micros();
+    let upload_excess = results.upload_layer.peak_growth_kib() as f64
+        - results.upload_plain.peak_growth_kib() as f64;
+    let settings = &results.settings;
+    let mut all = vec![
+        ratio(
+            "b/a (layer, instant verifier / no layer)",
+            Mode::LayerInstant,
+            Mode::Plain,
+            "≥ 0.95",
+            0.95,
+        ),
+        ratio(
+            "c/d (layer / hand-written, shared client)",
+            Mode::LayerEmulator,
+            Mode::SharedClient,
+            "≥ 1.0",
+            1.0,
+        ),
+        ratio(
+            "c/e (layer / client per verification)",
+            Mode::LayerEmulator,
+            Mode::ClientPerRequest,
+            "≥ 3",
+            3.0,
+        ),
+        Target {
+            what: format!(
+                "median extra latency, {} B urlencoded token vs header",
+                settings.form_size
+            ),
+            measured: format!("{extra:.1} µs"),
+            goal: "≤ 5 µs",
+            met: extra <= 5.0,
+        },
+        Target {
+            what: format!(
+                "peak RSS growth over the unguarded route, {} uploads of {:.0} MiB, token first",
+                settings.uploads,
+                settings.upload_size as f64 / (MIB * MIB)
+            ),
+            measured: format!("{:.2} MiB", upload_excess / MIB),
+            goal: "< 2 MiB",
+            met: upload_excess < 2.0 * MIB,
+        },
+    ];
+    let what = format!(
+        "{} verifications in flight, {} ms each: all complete, RSS growth",
+        settings.in_flight,
+        settings.delay.as_millis()
+    );
+    all.push(match &results.in_flight {
+        InFlight::Ran(m) => {
+            let growth = m.peak_growth_kib() as f64 / MIB;
+            let complete =
+                m.outcome.requests as usize == settings.in_flight && m.outcome.errors == 0;
+            let delayed = m.outcome.percentile(0.0) >= settings.delay;
+            Target {
+                what,
+                measured: format!(
+                    "{}/{} in {:.2} s, {growth:.2} MiB",
+                    m.outcome.requests,
+                    settings.in_flight,
+                    m.outcome.window.as_secs_f64()
+                ),
+                goal: "all, < 30 MiB",
+                met: complete && delayed && growth < 30.0,
+            }
+        }
+        InFlight::Skipped(why) => Target {
+            what,
+            measured: format!("not run: {why}"),
+            goal: "all, < 30 MiB",
+            met: false,
+        },
+    });
+    all
+}
+
+fn latency(d: Duration) -> String {
+    match d.as_micros() {
+        us if us < 1000 => format!("{us} µs"),
+        _ => format!("{:.2} ms", d.as_secs_f64() * 1e3),
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / MIB)
+}
+
+fn label(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Plain => "(a) no layer",
+        Mode::LayerInstant => "(b) layer, in-process instant verifier",
+        Mode::LayerEmulator => "(c) layer, emulator over loopback",
+        Mode::SharedClient => "(d) hand-written, one shared reqwest::Client",
+        Mode::ClientPerRequest => "(e) hand-written, a reqwest::Client per verification",
+    }
+}
+
+/// The whole report as Markdown.
+pub(crate) fn markdown(results: &Results) -> String {
+    let s = &results.settings;
+    let mut out = String::from("# Benchmarks\n\n");
+    if s.smoke {
+        out.push_str(
+            "> **Smoke run**: tiny load, figures meaningless; it only proves the suite runs.\n\n",
+        );
+    }
+    out.push_str(
+        "Written by `cargo run --release -p captcha-bench`; do not edit by hand.\n\n## Machine\n\n",
+    );
+    for (what, value) in machine() {
+        let _ = writeln!(out, "- {what}: {value}");
+    }
+    let _ = writeln!(
+        out,
+        "\n## Load\n\nOne in-process hyper client, {} keep-alive connections, {} s per server after {} s of warm-up; \
+         token in a header; every server a child process, its peak memory from `/proc/<pid>/status` (`VmHWM`).\n",
+        s.load.concurrency,
+        s.load.duration.as_secs_f64(),
+        s.load.warmup.as_secs_f64()
+    );
+    out.push_str("| server | requests/s | p50 | p99 | peak RSS | RSS growth | errors |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    for (mode, m) in &results.servers {
+        let o = &m.outcome;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} | {} | {} |",
+            label(*mode),
+            o.per_second(),
+            latency(o.percentile(0.5)),
+            latency(o.percentile(0.99)),
+            mib(m.after.hwm_kib),
+            mib(m.after.rss_kib.saturating_sub(m.before.rss_kib)),
+            o.errors
+        );
+    }
+    out.push_str("\n## Targets\n\n| target | measured | goal | |\n|---|---:|---|---|\n");
+    for t in targets(results) {
+        let status = if t.met { "met" } else { "**missed**" };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {status} |",
+            t.what, t.measured, t.goal
+        );
+    }
+    out.push_str(&details(results));
+    out.push_str(
+        "\n## How to reproduce\n\n```sh\ncargo run --release -p captcha-bench                 # writes BENCHMARKS.md\n\
+         cargo run --release -p captcha-bench -- --duration 20 --concurrency 64\n\
+         cargo run --release -p captcha-bench -- --smoke      # a second or two, writes nothing\n\
+         cargo bench -p tower-captcha --bench layer           # the layer's own work (criterion)\n\
+         cargo bench -p siteverify                            # policy checks, answer parsing\n```\n\n\
+         Run it on an otherwise idle machine: the load generator, the server and the emulator share its cores. \
+         The in-flight check needs an open-file limit of at least 2,256 (`ulimit -n 4096`). \
+         Where a target is missed, the cause found by profiling belongs in the issue note.\n",
+    );
+    out
+}
+
+fn details(results: &Results) -> String {
+    let f = &results.form;
+    let p50 = |o: &Outcome| latency(o.percentile(0.5));
+    let mut out = format!(
+        "\nMedians at one connection, {} rounds in turn: no layer {} (header) / {} (form), layer {} (header) / {} (form).\n",
+        results.settings.latency_rounds,
+        p50(&f.plain_header),
+        p50(&f.plain_form),
+        p50(&f.layer_header),
+        p50(&f.layer_form)
+    );
+    let growth = |m: &Measured| mib(m.peak_growth_kib());
+    let _ = writeln!(
+        out,
+        "Uploads: peak RSS grew by {} without the layer and {} with it.",
+        growth(&results.upload_plain),
+        growth(&results.upload_layer)
+    );
+    if let InFlight::Ran(m) = &results.in_flight {
+        let _ = writeln!(
+            out,
+            "In flight: latency min {} / p50 {} / max {}; RSS {} before, peak {}.",
+            latency(m.outcome.percentile(0.0)),
+            latency(m.outcome.percentile(0.5)),
+            latency(m.outcome.percentile(1.0)),
+            mib(m.before.rss_kib),
+            mib(m.after.hwm_kib)
+        );
+    }
+    out
+}
+
+fn machine() -> Vec<(&'static str, String)> {
+    let unknown = || "unknown".to_owned();
+    let command = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_else(unknown)
+    };
+    vec![
+        (
+            "CPUs (nproc)",
+            std::thread::available_parallelism().map_or_else(|_| unknown(), |n| n.to_string()),
+        ),
+        (
+            "CPU",
+            procfs::info_field("/proc/cpuinfo", "model name").unwrap_or_else(unknown),
+        ),
+        ("memory", memory_total().unwrap_or_else(unknown)),
+        ("kernel", command("uname", &["-sr"])),
+        ("rustc", command("rustc", &["--version"])),
+        ("date", command("date", &["-u", "+%Y-%m-%d %H:%M UTC"])),
+    ]
+}
+
+fn memory_total() -> Option<String> {
+    let total = procfs::info_field("/proc/meminfo", "MemTotal")?;
+    let kib: f64 = total.trim_end_matches("kB").trim().parse().ok()?;
+    Some(format!("{:.1} GiB", kib / (MIB * MIB)))
+}

@@ -1,0 +1,284 @@
+//! The whole run: the five servers under the same load, then the latency and memory checks.
+
+use std::time::Duration;
+
+use crate::{
+    BoxError,
+    children::Process,
+    load::{self, Load, Outcome},
+    procfs::{self, Memory},
+    requests,
+    servers::Mode,
+};
+
+/// How much of everything to do.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    pub(crate) smoke: bool,
+    /// Each server's run.
+    pub(crate) load: Load,
+    /// Each of the four runs comparing a form token with a header token, one connection so
+    /// that latency is not queueing.
+    pub(crate) latency_load: Load,
+    /// The latency runs are cut into this many rounds, taken in turn.
+    pub(crate) latency_rounds: u32,
+    pub(crate) form_size: usize,
+    pub(crate) uploads: usize,
+    pub(crate) upload_size: usize,
+    pub(crate) in_flight: usize,
+    pub(crate) delay: Duration,
+}
+
+impl Settings {
+    pub(crate) fn full(duration: Duration, concurrency: usize) -> Settings {
+        let warmup = (duration / 10).min(Duration::from_secs(1));
+        Settings {
+            smoke: false,
+            load: Load {
+                concurrency,
+                duration,
+                warmup,
+            },
+            latency_load: Load {
+                concurrency: 1,
+                duration: (duration / 4).max(Duration::from_millis(500)),
+                warmup,
+            },
+            latency_rounds: 10,
+            form_size: 4 * 1024,
+            uploads: 5,
+            upload_size: 10 << 20,
+            in_flight: 1000,
+            delay: Duration::from_millis(500),
+        }
+    }
+
+    /// Every scenario, tiny: it proves the suite works, not how fast anything is.
+    pub(crate) fn smoke(duration: Option<Duration>, concurrency: Option<usize>) -> Settings {
+        let duration = duration.unwrap_or(Duration::from_millis(150));
+        let load = Load {
+            concurrency: concurrency.unwrap_or(4),
+            duration,
+            warmup: Duration::ZERO,
+        };
+        Settings {
+            smoke: true,
+            load,
+            latency_load: Load {
+                concurrency: 1,
+                ..load
+            },
+            latency_rounds: 1,
+            uploads: 2,
+            in_flight: 20,
+            ..Settings::full(duration, load.concurrency)
+        }
+    }
+}
+
+/// A load run and the server's memory around it.
+#[derive(Debug)]
+pub(crate) struct Measured {
+    pub(crate) outcome: Outcome,
+    pub(crate) before: Memory,
+    pub(crate) after: Memory,
+}
+
+impl Measured {
+    /// The peak during the run over what was resident before it, in KiB.
+    pub(crate) fn peak_growth_kib(&self) -> u64 {
+        self.after.hwm_kib.saturating_sub(self.before.rss_kib)
+    }
+}
+
+/// The median extra latency of a form token over a header token.
+#[derive(Debug)]
+pub(crate) struct FormCheck {
+    pub(crate) plain_header: Outcome,
+    pub(crate) plain_form: Outcome,
+    pub(crate) layer_header: Outcome,
+    pub(crate) layer_form: Outcome,
+}
+
+impl FormCheck {
+    /// What the layer adds for the form over what it adds for the header, in µs: the cost of
+    /// sending the body itself, paid with or without the layer, is taken out.
+    pub(crate) fn extra_micros(&self) -> f64 {
+        let p50 = |o: &Outcome| o.percentile(0.5).as_secs_f64() * 1e6;
+        (p50(&self.layer_form) - p50(&self.layer_header))
+            - (p50(&self.plain_form) - p50(&self.plain_header))
+    }
+}
+
+/// Thousands of slow verifications at once, or why they could not be run.
+#[derive(Debug)]
+pub(crate) enum InFlight {
+    Ran(Measured),
+    Skipped(String),
+}
+
+#[derive(Debug)]
+pub(crate) struct Results {
+    pub(crate) settings: Settings,
+    pub(crate) servers: Vec<(Mode, Measured)>,
+    pub(crate) form: FormCheck,
+    pub(crate) upload_plain: Measured,
+    pub(crate) upload_layer: Measured,
+    pub(crate) in_flight: InFlight,
+}
+
+pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
+    let emulator = Process::emulator().await?;
+    let mut servers = Vec::new();
+    let mut kept = Vec::new();
+    for mode in Mode::ALL {
+        let server = Process::server(mode, &emulator).await?;
+        eprintln!("load: {} ({:?})", mode.name(), settings.load.duration);
+        let measured = measure(&server, || {
+            load::run(server.addr(), settings.load, requests::header_token())
+        })
+        .await?;
+        servers.push((mode, measured));
+        match mode {
+            Mode::Plain | Mode::LayerInstant => kept.push(server),
+            _ => server.stop().await,
+        }
+    }
+
+    eprintln!(
+        "latency: {} B form token vs header token",
+        settings.form_size
+    );
+    let [plain, layer] = <[Process; 2]>::try_from(kept).map_err(|_| "two servers kept")?;
+    let form = form_check(&plain, &layer, &settings).await;
+    plain.stop().await;
+    layer.stop().await;
+
+    eprintln!(
+        "memory: {} uploads of {} B",
+        settings.uploads, settings.upload_size
+    );
+    let upload_plain = upload_check(Mode::Plain, &emulator, &settings).await?;
+    let upload_layer = upload_check(Mode::LayerInstant, &emulator, &settings).await?;
+
+    eprintln!("memory: {} verifications in flight", settings.in_flight);
+    let in_flight = in_flight_check(&emulator, &settings).await?;
+    emulator.stop().await;
+    Ok(Results {
+        settings,
+        servers,
+        form,
+        upload_plain,
+        upload_layer,
+        in_flight,
+    })
+}
+
+async fn measure<F: Future<Output = Outcome>>(
+    server: &Process,
+    drive: impl FnOnce() -> F,
+) -> Result<Measured, BoxError> {
+    let before = server.memory()?;
+    let outcome = drive().await;
+    let after = server.memory()?;
+    Ok(Measured {
+        outcome,
+        before,
+        after,
+    })
+}
+
+async fn form_check(plain: &Process, layer: &Process, settings: &Settings) -> FormCheck {
+    let mut check = FormCheck {
+        plain_header: Outcome::default(),
+        plain_form: Outcome::default(),
+        layer_header: Outcome::default(),
+        layer_form: Outcome::default(),
+    };
+    // Short rounds in turn rather than one long run each: whatever else the machine does
+    // then weighs on the four alike, and the difference of medians stays meaningful.
+    let rounds = settings.latency_rounds.max(1);
+    let round = Load {
+        duration: settings.latency_load.duration / rounds,
+        warmup: settings.latency_load.warmup / rounds,
+        ..settings.latency_load
+    };
+    let form = requests::form_token(settings.form_size);
+    for _ in 0..rounds {
+        let runs = [
+            (plain, requests::header_token(), &mut check.plain_header),
+            (plain, form.clone(), &mut check.plain_form),
+            (layer, requests::header_token(), &mut check.layer_header),
+            (layer, form.clone(), &mut check.layer_form),
+        ];
+        for (server, make, total) in runs {
+            total.merge(load::run(server.addr(), round, make).await);
+        }
+    }
+    for outcome in [
+        &mut check.plain_header,
+        &mut check.plain_form,
+        &mut check.layer_header,
+        &mut check.layer_form,
+    ] {
+        outcome.latencies.sort_unstable();
+    }
+    check
+}
+
+/// Uploads one after the other to a fresh server, warmed with a small one.
+async fn upload_check(
+    mode: Mode,
+    emulator: &Process,
+    settings: &Settings,
+) -> Result<Measured, BoxError> {
+    let server = Process::server(mode, emulator).await?;
+    load::send(server.addr(), requests::upload(1024)()).await?;
+    let upload = requests::upload(settings.upload_size);
+    let measured = measure(&server, || async {
+        let mut outcome = Outcome::default();
+        for _ in 0..settings.uploads {
+            outcome.record(load::send(server.addr(), upload()).await.map(|_| ()));
+        }
+        outcome
+    })
+    .await;
+    server.stop().await;
+    measured
+}
+
+/// Verifications that each take `delay` at the emulator, all sent at once to a fresh
+/// layer-emulator server.
+async fn in_flight_check(emulator: &Process, settings: &Settings) -> Result<InFlight, BoxError> {
+    // Each request holds a socket in the load generator, two in the server and one in the
+    // emulator; children inherit our limit.
+    let needed = 2 * settings.in_flight as u64 + 256;
+    if let Some(limit) = procfs::open_file_limit().filter(|&limit| limit < needed) {
+        return Ok(InFlight::Skipped(format!(
+            "the open-file limit is {limit}, {needed} are needed: run `ulimit -n {needed}` first"
+        )));
+    }
+    let mut tokens = Vec::with_capacity(settings.in_flight);
+    for _ in 0..settings.in_flight {
+        let answer = load::send(
+            emulator.addr(),
+            requests::mint_delayed(settings.delay.as_millis() as u64),
+        )
+        .await?;
+        let answer: serde_json::Value = serde_json::from_slice(&answer)?;
+        let token = answer["token"]
+            .as_str()
+            .ok_or("the emulator minted no token")?;
+        tokens.push(token.to_owned());
+    }
+    let server = Process::server(Mode::LayerEmulator, emulator).await?;
+    // Warms the verifier's connection pool; the test secret answers this one at once.
+    load::send(server.addr(), requests::header_token()()).await?;
+    let burst = tokens
+        .iter()
+        .map(|token| requests::header_token_of(token)())
+        .collect();
+    let measured = measure(&server, || load::burst(server.addr(), burst)).await;
+    server.stop().await;
+    Ok(InFlight::Ran(measured?))
+}
