@@ -2,17 +2,19 @@ use siteverify::Verdict;
 
 use crate::Rejection;
 
-/// What the layer decided, in the request's extensions for the handler.
+/// What the layer decided, for the handler.
 ///
 /// In the default (enforcing) mode a handler only ever sees `Verified`: refused requests are
 /// answered by the layer. In [observe mode](crate::CaptchaLayer::observe) the handler also sees
 /// `Rejected` and decides itself, as reCAPTCHA v3 sites often want (ask for a second factor
 /// instead of refusing, say).
+///
+/// In the request's extensions, a pass is the [`Verdict`] itself and a refusal in observe mode
+/// is a `CaptchaOutcome::Rejected`; the axum extractor for `CaptchaOutcome` reads either.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum CaptchaOutcome {
-    /// The token passed the provider and the policy. The verdict is also in the extensions on
-    /// its own, for [`Verified<Verdict>`](crate::Verified).
+    /// The token passed the provider and the policy.
     Verified(Verdict),
     /// The request was refused (observe mode only).
     Rejected(crate::Rejection),

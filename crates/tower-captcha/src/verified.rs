@@ -59,6 +59,9 @@ where
     type Rejection = NotVerified;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(verdict) = parts.extensions.get::<Verdict>() {
+            return Ok(CaptchaOutcome::Verified(verdict.clone()));
+        }
         parts
             .extensions
             .get::<CaptchaOutcome>()

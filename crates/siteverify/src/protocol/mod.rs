@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, error::Category};
+use serde_json::error::Category;
 
 use crate::{
     BadAnswer, Outage, Provider, Secret, Verdict, VerifyError,
@@ -78,7 +78,9 @@ fn outage(answer: &WireAnswer) -> Option<VerifyError> {
 /// repeating the body.
 ///
 /// The body must be a JSON object: serde's derived struct decoders also accept arrays, so
-/// `[true]` would otherwise read as `{"success": true}`.
+/// `[true]` would otherwise read as `{"success": true}`. Checking the first byte is enough:
+/// a document that starts with `{` can only be decoded as a map, and it saves building a map
+/// of the whole answer first.
 fn parse_json<T: DeserializeOwned>(answer: &WireAnswer) -> Result<T, VerifyError> {
     let unparseable = |detail: String| {
         VerifyError::ProviderError(BadAnswer::Unparseable {
@@ -86,16 +88,21 @@ fn parse_json<T: DeserializeOwned>(answer: &WireAnswer) -> Result<T, VerifyError
             detail,
         })
     };
-    let object: Map<String, Value> = serde_json::from_slice(&answer.body).map_err(|e| {
-        let kind = match e.classify() {
-            Category::Data => "not a JSON object",
-            Category::Eof => "truncated JSON",
-            Category::Syntax | Category::Io => "not JSON",
+    match answer.body.trim_ascii_start().first() {
+        Some(b'{') => {}
+        Some(_) => return Err(unparseable("not a JSON object at line 1".to_owned())),
+        None => return Err(unparseable("truncated JSON: empty body".to_owned())),
+    }
+    serde_json::from_slice(&answer.body).map_err(|e| {
+        let detail = match e.classify() {
+            Category::Data => format!("unexpected shape: {}", describe_shape_error(&e)),
+            Category::Eof => format!("truncated JSON at line {} column {}", e.line(), e.column()),
+            Category::Syntax | Category::Io => {
+                format!("not JSON at line {} column {}", e.line(), e.column())
+            }
         };
-        unparseable(format!("{kind} at line {} column {}", e.line(), e.column()))
-    })?;
-    T::deserialize(Value::Object(object))
-        .map_err(|e| unparseable(format!("unexpected shape: {}", describe_shape_error(&e))))
+        unparseable(detail)
+    })
 }
 
 /// serde's message names the field and the expected type, and for a wrong type also quotes
