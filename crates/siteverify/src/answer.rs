@@ -40,8 +40,9 @@ pub fn parse_answer(provider: Provider, status: u16, body: &[u8]) -> Result<Verd
             provider_codes: vec!["provider-disabled".to_owned()],
         });
     };
-    // The decoders read only the answer and, for hCaptcha, the call's site key (None here);
-    // the rest of the call is never looked at.
+    // The decoders read only the answer and what the call says of site keys and test keys:
+    // here, none bound and none configured, so test-key and site-key codes count as the
+    // token's fault.
     let secret = Secret::new("unused");
     let call = Call {
         token: "",
@@ -49,6 +50,7 @@ pub fn parse_answer(provider: Provider, status: u16, body: &[u8]) -> Result<Verd
         remote_ip: None,
         site_key: None,
         idempotency_key: None,
+        test_keys: false,
     };
     // Answers are a few hundred bytes; copying keeps the decoders' input type unchanged.
     let answer = WireAnswer {

@@ -52,12 +52,36 @@ struct Inner {
     recent: VecDeque<bool>,
 }
 
+impl Inner {
+    fn remember(&mut self, outcome: Outcome) {
+        if outcome == Outcome::Neutral {
+            return;
+        }
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(outcome == Outcome::Failure);
+    }
+}
+
 /// One endpoint's breaker.
 #[derive(Debug)]
 pub(crate) struct Breaker {
     inner: Mutex<Inner>,
     threshold: u32,
     cool_down: Duration,
+}
+
+/// How a verification that was let through went, for the breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The provider answered (whatever it said of the token).
+    Success,
+    /// The provider is down ([`VerifyError::is_provider_outage`](crate::VerifyError::is_provider_outage)).
+    Failure,
+    /// Says nothing either way: a 429, a 500 or an unreadable answer (which a crafted token
+    /// could provoke).
+    Neutral,
 }
 
 /// Whether a verification may go to the provider.
@@ -129,26 +153,36 @@ impl Breaker {
         }
     }
 
-    /// Reports a verification that was allowed. `failed` is `true` for a provider outage.
-    pub(crate) fn record(&self, failed: bool) {
+    /// Reports a verification let through while the breaker was closed. Results that arrive
+    /// once it has opened (verifications sent before) change nothing: only the probe decides.
+    pub(crate) fn record(&self, outcome: Outcome) {
         let mut inner = self.lock();
-        if inner.recent.len() == RECENT {
-            inner.recent.pop_front();
+        inner.remember(outcome);
+        if let State::Closed { failures } = inner.state {
+            inner.state = match outcome {
+                Outcome::Failure if failures + 1 >= self.threshold => State::Open {
+                    until: Instant::now() + self.cool_down,
+                },
+                Outcome::Failure => State::Closed {
+                    failures: failures + 1,
+                },
+                Outcome::Success => State::Closed { failures: 0 },
+                Outcome::Neutral => State::Closed { failures },
+            };
         }
-        inner.recent.push_back(failed);
-        inner.state = match (&inner.state, failed) {
-            (State::Closed { failures }, true) if failures + 1 >= self.threshold => State::Open {
+    }
+
+    /// Reports the probe: a good answer closes the breaker, a failure opens it again, and a
+    /// neutral one frees the probe slot for the next request.
+    fn record_probe(&self, outcome: Outcome) {
+        let mut inner = self.lock();
+        inner.remember(outcome);
+        inner.state = match outcome {
+            Outcome::Success => State::Closed { failures: 0 },
+            Outcome::Failure => State::Open {
                 until: Instant::now() + self.cool_down,
             },
-            (State::Closed { failures }, true) => State::Closed {
-                failures: failures + 1,
-            },
-            (State::HalfOpen { .. }, true) => State::Open {
-                until: Instant::now() + self.cool_down,
-            },
-            (State::Open { until }, true) => State::Open { until: *until },
-            (State::Open { until }, false) => State::Open { until: *until },
-            (_, false) => State::Closed { failures: 0 },
+            Outcome::Neutral => State::HalfOpen { probing: false },
         };
     }
 
@@ -181,9 +215,9 @@ pub(crate) struct ProbeGuard<'a> {
 
 impl ProbeGuard<'_> {
     /// Reports the probe's outcome.
-    pub(crate) fn record(mut self, failed: bool) {
+    pub(crate) fn record(mut self, outcome: Outcome) {
         self.reported = true;
-        self.breaker.record(failed);
+        self.breaker.record_probe(outcome);
     }
 }
 
@@ -207,10 +241,10 @@ mod tests {
         let breaker = Breaker::new(3, Duration::from_secs(10));
         for _ in 0..2 {
             assert!(matches!(breaker.admit(), Admission::Allowed));
-            breaker.record(true);
+            breaker.record(Outcome::Failure);
         }
         assert_eq!(breaker.state(), BreakerState::Closed);
-        breaker.record(true);
+        breaker.record(Outcome::Failure);
         assert_eq!(breaker.state(), BreakerState::Open);
         let Admission::Refused { retry_after } = breaker.admit() else {
             panic!("open")
@@ -225,20 +259,48 @@ mod tests {
             matches!(breaker.admit(), Admission::Refused { .. }),
             "one probe at a time"
         );
-        probe.record(false);
+        probe.record(Outcome::Success);
         assert_eq!(breaker.state(), BreakerState::Closed);
         assert!(matches!(breaker.admit(), Admission::Allowed));
     }
 
     #[tokio::test(start_paused = true)]
+    async fn only_the_probe_moves_a_breaker_that_has_opened() {
+        let breaker = Breaker::new(1, Duration::from_secs(10));
+        breaker.record(Outcome::Failure);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let Admission::Probe(probe) = breaker.admit() else {
+            panic!("a probe")
+        };
+        // Verifications sent before the breaker opened come back late, either way.
+        breaker.record(Outcome::Failure);
+        breaker.record(Outcome::Success);
+        assert_eq!(breaker.state(), BreakerState::HalfOpen);
+        probe.record(Outcome::Success);
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_neutral_probe_frees_the_slot_without_closing() {
+        let breaker = Breaker::new(1, Duration::from_secs(10));
+        breaker.record(Outcome::Failure);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let Admission::Probe(probe) = breaker.admit() else {
+            panic!("a probe")
+        };
+        probe.record(Outcome::Neutral);
+        assert!(matches!(breaker.admit(), Admission::Probe(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_failed_probe_reopens_and_a_dropped_probe_frees_its_slot() {
         let breaker = Breaker::new(1, Duration::from_secs(5));
-        breaker.record(true);
+        breaker.record(Outcome::Failure);
         tokio::time::advance(Duration::from_secs(5)).await;
         let Admission::Probe(probe) = breaker.admit() else {
             panic!("a probe")
         };
-        probe.record(true);
+        probe.record(Outcome::Failure);
         assert_eq!(breaker.state(), BreakerState::Open);
 
         tokio::time::advance(Duration::from_secs(5)).await;
@@ -255,10 +317,10 @@ mod tests {
     #[test]
     fn successes_reset_the_run_and_the_rate_counts_recent_outcomes() {
         let breaker = Breaker::new(3, Duration::from_secs(1));
-        breaker.record(true);
-        breaker.record(true);
-        breaker.record(false);
-        breaker.record(true);
+        breaker.record(Outcome::Failure);
+        breaker.record(Outcome::Failure);
+        breaker.record(Outcome::Success);
+        breaker.record(Outcome::Failure);
         assert_eq!(
             breaker.state(),
             BreakerState::Closed,

@@ -149,16 +149,25 @@ impl VerifyError {
         }
     }
 
-    /// Whether this is the provider failing on its own: timeouts, connection failures, 5xx,
-    /// `internal-error`, an unreadable answer, and the open circuit breaker those cause. These
-    /// are what a fail-open layer may let through. Not a 429 and not our own in-flight bound,
-    /// which a flood of requests can provoke; not a bad token; not our misconfiguration.
+    /// Whether this is the provider being down, on evidence a client cannot produce with the
+    /// token it sends: no connection, a timeout, a connection lost mid-answer, a gateway error
+    /// (502, 503, 504), `internal-error`, and the open circuit breaker those cause. These are
+    /// what the circuit breaker counts and what a fail-open layer may let through.
+    ///
+    /// Not a 500 or an unreadable answer (a crafted token might provoke either, and a wrong
+    /// verify URL gives one), not a 429 and not our own in-flight bound (a flood provokes
+    /// those), not a bad token, not our misconfiguration.
     pub fn is_provider_outage(&self) -> bool {
         match self {
-            VerifyError::ProviderError(_) => true,
-            VerifyError::ProviderUnavailable(outage) => {
-                !matches!(outage, Outage::RateLimited { .. } | Outage::Overloaded)
-            }
+            VerifyError::ProviderUnavailable(outage) => matches!(
+                outage,
+                Outage::Timeout
+                    | Outage::Connect
+                    | Outage::ConnectionLost
+                    | Outage::InternalError
+                    | Outage::CircuitOpen { .. }
+                    | Outage::Status(502..=504)
+            ),
             _ => false,
         }
     }
@@ -469,7 +478,16 @@ mod tests {
             })
             .is_provider_outage()
         );
-        assert!(VerifyError::ProviderError(BadAnswer::TooLarge { limit: 1 }).is_provider_outage());
+        assert!(
+            !VerifyError::ProviderError(BadAnswer::TooLarge { limit: 1 }).is_provider_outage(),
+            "an unreadable answer may come from a wrong URL or a crafted token"
+        );
+        assert!(
+            !outage(Outage::Status(500)).is_provider_outage(),
+            "a crafted token may cause it"
+        );
+        assert!(outage(Outage::Status(502)).is_provider_outage());
+        assert!(outage(Outage::Connect).is_provider_outage());
         assert!(!outage(Outage::RateLimited { retry_after: None }).is_provider_outage());
         assert!(!outage(Outage::Overloaded).is_provider_outage());
         assert!(

@@ -40,6 +40,7 @@ pub const RECAPTCHA_V3_DEFAULT_MIN_SCORE: f64 = 0.5;
 #[serde(try_from = "PolicySpec", into = "PolicySpec")]
 pub struct Policy {
     hostnames: Vec<HostnamePattern>,
+    apk_packages: Vec<String>,
     action: Option<String>,
     cdata: Option<String>,
     min_score: Option<f64>,
@@ -52,6 +53,7 @@ impl Policy {
     pub const fn new() -> Self {
         Self {
             hostnames: Vec::new(),
+            apk_packages: Vec::new(),
             action: None,
             cdata: None,
             min_score: None,
@@ -68,6 +70,14 @@ impl Policy {
     pub fn allow_hostname(mut self, pattern: &str) -> Result<Self, PolicyError> {
         self.hostnames.push(pattern.parse()?);
         Ok(self)
+    }
+
+    /// Allows an Android app by its package name (reCAPTCHA on Android reports
+    /// `apk_package_name` instead of a hostname), compared exactly. Hostnames and packages form
+    /// one allowlist: a verdict passes when its hostname or its package is in it.
+    pub fn allow_apk_package(mut self, package: impl Into<String>) -> Self {
+        self.apk_packages.push(package.into());
+        self
     }
 
     /// Requires this action (reCAPTCHA v3, Turnstile), compared ignoring ASCII case as
@@ -112,6 +122,11 @@ impl Policy {
         &self.hostnames
     }
 
+    /// The allowed Android packages.
+    pub fn apk_packages(&self) -> &[String] {
+        &self.apk_packages
+    }
+
     /// The expected action.
     pub fn expected_action(&self) -> Option<&str> {
         self.action.as_deref()
@@ -151,6 +166,12 @@ impl Policy {
         if !self.hostnames.is_empty() && !provider.reports_hostname() {
             return Err(unsupported("hostname allowlist", "a hostname"));
         }
+        if !self.apk_packages.is_empty() && provider != Provider::Recaptcha {
+            return Err(unsupported(
+                "Android package allowlist",
+                "an Android package",
+            ));
+        }
         if self.action.is_some() && !provider.reports_action() {
             return Err(unsupported("expected action", "an action"));
         }
@@ -185,6 +206,11 @@ impl Policy {
             } else {
                 self.hostnames.clone()
             },
+            apk_packages: if self.apk_packages.is_empty() {
+                base.apk_packages.clone()
+            } else {
+                self.apk_packages.clone()
+            },
             action: self.action.clone().or_else(|| base.action.clone()),
             cdata: self.cdata.clone().or_else(|| base.cdata.clone()),
             min_score: self.min_score.or(base.min_score),
@@ -206,10 +232,12 @@ impl Policy {
         verdict: &Verdict,
         now: SystemTime,
     ) -> Result<(), VerifyError> {
-        let hostnames = if self.hostnames.is_empty() {
-            &base.hostnames
+        // The hostname and package allowlists are one: a route that sets either replaces both.
+        let (hostnames, apk_packages) = if self.hostnames.is_empty() && self.apk_packages.is_empty()
+        {
+            (&base.hostnames, &base.apk_packages)
         } else {
-            &self.hostnames
+            (&self.hostnames, &self.apk_packages)
         };
         let action = self.action.as_ref().or(base.action.as_ref());
         let cdata = self.cdata.as_ref().or(base.cdata.as_ref());
@@ -217,29 +245,26 @@ impl Policy {
         let max_age = self.max_age.or(base.max_age);
 
         if let Some(expected) = self.site_key_over(base) {
-            // hCaptcha checked the binding itself; the verdict carries the key only where the
-            // provider reported one back.
-            if let Some(actual) = &verdict.site_key
-                && actual != expected
-            {
+            // The verdict must name the expected key: ByeBot reports it, hCaptcha's verdict
+            // carries the key it was bound to, and a verdict that names none (an unbound
+            // verification, a provider that cannot bind) proves nothing.
+            if verdict.site_key.as_deref() != Some(expected) {
                 return Err(VerifyError::SitekeyMismatch {
                     expected: expected.to_owned(),
-                    actual: Some(actual.clone()),
-                });
-            }
-            if verdict.site_key.is_none() && verdict.provider == Provider::ByeBot {
-                return Err(VerifyError::SitekeyMismatch {
-                    expected: expected.to_owned(),
-                    actual: None,
+                    actual: verdict.site_key.clone(),
                 });
             }
         }
-        if !hostnames.is_empty() {
-            let allowed = verdict
+        if !hostnames.is_empty() || !apk_packages.is_empty() {
+            let host_allowed = verdict
                 .hostname
                 .as_deref()
                 .is_some_and(|host| hostnames.iter().any(|p| p.matches(host)));
-            if !allowed {
+            let app_allowed = verdict
+                .apk_package_name
+                .as_ref()
+                .is_some_and(|package| apk_packages.contains(package));
+            if !host_allowed && !app_allowed {
                 return Err(VerifyError::HostnameMismatch {
                     hostname: verdict.hostname.clone(),
                 });
@@ -262,11 +287,15 @@ impl Policy {
             return Err(VerifyError::CdataMismatch);
         }
         if let Some(max_age) = max_age {
-            // A challenge time in the future is clock skew between us and the provider, not
-            // an old token: count it as age zero.
+            // A challenge time slightly in the future is clock skew between us and the
+            // provider, counted as age zero; further ahead it is not a time we can trust.
             let age = verdict
                 .challenge_ts
-                .map(|at| now.duration_since(at).unwrap_or_default());
+                .and_then(|at| match now.duration_since(at) {
+                    Ok(age) => Some(age),
+                    Err(ahead) if ahead.duration() <= MAX_CLOCK_SKEW => Some(Duration::ZERO),
+                    Err(_) => None,
+                });
             if age.is_none_or(|age| age > max_age) {
                 return Err(VerifyError::ChallengeTooOld { age, max_age });
             }
@@ -286,6 +315,9 @@ impl Policy {
         Ok(())
     }
 }
+
+/// How far ahead of our clock a provider's challenge time may be and still count as now.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// The policy that checks nothing, for layering over.
 static EMPTY: Policy = Policy::new();
@@ -341,6 +373,10 @@ impl FromStr for HostnamePattern {
         if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(valid_label) {
             return Err(invalid());
         }
+        // `*.com` would allow every site under a top-level domain.
+        if wildcard && !domain.contains('.') {
+            return Err(invalid());
+        }
         Ok(Self {
             name: if wildcard {
                 format!(".{domain}")
@@ -386,6 +422,8 @@ pub enum PolicyError {
 struct PolicySpec {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     hostnames: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    apk_packages: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -408,6 +446,7 @@ impl TryFrom<PolicySpec> for Policy {
             site_key: spec.site_key,
             max_age: spec.max_age_secs.map(Duration::from_secs),
             hostnames: Vec::new(),
+            apk_packages: spec.apk_packages,
             min_score: None,
         };
         for host in &spec.hostnames {
@@ -424,6 +463,7 @@ impl From<Policy> for PolicySpec {
     fn from(policy: Policy) -> Self {
         PolicySpec {
             hostnames: policy.hostnames.iter().map(ToString::to_string).collect(),
+            apk_packages: policy.apk_packages,
             action: policy.action,
             cdata: policy.cdata,
             min_score: policy.min_score,
@@ -523,9 +563,14 @@ mod tests {
                 max_age: Duration::from_secs(59)
             }
         );
-        // Clock skew: a challenge "from the future" is not old.
+        // Clock skew: a challenge a little "from the future" is not old...
         let skewed = Policy::new().max_age(Duration::from_secs(1));
         assert_eq!(skewed.check(&verdict, at(999)), Ok(()));
+        // ...but one far ahead of our clock is no time to trust.
+        assert_eq!(
+            skewed.check(&verdict, at(900)).unwrap_err().code(),
+            "challenge_too_old"
+        );
     }
 
     #[test]
@@ -595,6 +640,61 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_site_key_needs_a_verdict_that_names_it() {
+        // An unbound hCaptcha verdict (an outer layer sent no sitekey) proves nothing.
+        let unbound = Verdict::new(Provider::HCaptcha);
+        assert_eq!(
+            Policy::new()
+                .site_key("hard-key")
+                .check(&unbound, at(0))
+                .unwrap_err()
+                .code(),
+            "sitekey_mismatch"
+        );
+        let bound = Verdict::new(Provider::HCaptcha).with_site_key("hard-key");
+        assert_eq!(
+            Policy::new().site_key("hard-key").check(&bound, at(0)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn android_apps_are_allowed_by_package() {
+        let android = Verdict {
+            apk_package_name: Some("com.example.app".into()),
+            ..Verdict::new(Provider::Recaptcha)
+        };
+        let web_only = Policy::new().allow_hostname("example.com").unwrap();
+        assert_eq!(
+            web_only.check(&android, at(0)).unwrap_err().code(),
+            "hostname_mismatch"
+        );
+        let both = web_only.clone().allow_apk_package("com.example.app");
+        assert_eq!(both.check(&android, at(0)), Ok(()));
+        assert_eq!(
+            both.check(
+                &Verdict::new(Provider::Recaptcha).with_hostname("example.com"),
+                at(0)
+            ),
+            Ok(())
+        );
+        let other_app = Verdict {
+            apk_package_name: Some("com.evil.app".into()),
+            ..Verdict::new(Provider::Recaptcha)
+        };
+        assert_eq!(
+            both.check(&other_app, at(0)).unwrap_err().code(),
+            "hostname_mismatch"
+        );
+        assert!(
+            Policy::new()
+                .allow_apk_package("x")
+                .validate_for(Provider::Turnstile)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn risk_scores_are_compared_after_normalisation() {
         // hCaptcha 0.9 risk = 0.1 human.
         let bot = Verdict::new(Provider::HCaptcha).with_score(0.9);
@@ -642,6 +742,7 @@ mod tests {
 
         let evil = Verdict::new(Provider::Recaptcha)
             .with_hostname("evil.test")
+            .with_site_key("site-a")
             .with_action("checkout")
             .with_score(0.95);
         assert_eq!(

@@ -3,13 +3,10 @@
 use crate::{Outage, VerifyError};
 
 /// Codes that mean our own request or configuration is wrong: never the user's fault, never
-/// cured by a retry.
+/// cured by a retry. (The test-key and site-key codes are sorted by [`Context`] first.)
 const CONFIGURATION: &[&str] = &[
     "missing-input-secret",
     "invalid-input-secret",
-    "sitekey-secret-mismatch",
-    "not-using-dummy-passcode",
-    "not-using-dummy-secret",
     "bad-request",
     "missing-remoteip",
     "invalid-remoteip",
@@ -26,14 +23,31 @@ const EXPIRED_OR_DUPLICATE: &[&str] = &[
     "invalid-or-already-seen-response",
 ];
 
+/// What the call itself said, which decides whose fault some codes are.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Context {
+    /// We sent a `sitekey` to bind the token to.
+    pub(crate) sent_site_key: bool,
+    /// Our own secret or site key is one of the providers' test keys.
+    pub(crate) test_keys: bool,
+}
+
+/// Codes about test keys: ours if we configured one, otherwise a client sending a public test
+/// token (which anyone can) and must not be able to raise our 500s and error logs with it.
+const TEST_KEYS: &[&str] = &["not-using-dummy-passcode", "not-using-dummy-secret"];
+
 /// Turns a failed answer's codes into an error.
 ///
 /// When several codes come together the most actionable one wins: our misconfiguration first
 /// (an operator must fix it whatever the token was), then a provider outage, then the token's
 /// own faults. Unknown codes count as `invalid_token` and are kept verbatim.
-pub(crate) fn classify(codes: Vec<String>) -> VerifyError {
+pub(crate) fn classify(codes: Vec<String>, context: Context) -> VerifyError {
     let has = |set: &[&str]| codes.iter().any(|c| set.contains(&c.as_str()));
-    if has(CONFIGURATION) {
+    let ours = has(CONFIGURATION)
+        || (context.test_keys && has(TEST_KEYS))
+        // Without a `sitekey` from us, a mismatch is about the site key the token carries.
+        || (context.sent_site_key && has(&["sitekey-secret-mismatch"]));
+    if ours {
         VerifyError::ProviderMisconfigured {
             provider_codes: codes,
         }
@@ -56,8 +70,47 @@ pub(crate) fn classify(codes: Vec<String>) -> VerifyError {
 mod tests {
     use super::*;
 
+    /// As for a verifier with real keys that binds the site key.
     fn code_of(codes: &[&str]) -> &'static str {
-        classify(codes.iter().map(|c| c.to_string()).collect()).code()
+        let context = Context {
+            sent_site_key: true,
+            test_keys: true,
+        };
+        classify(codes.iter().map(|c| c.to_string()).collect(), context).code()
+    }
+
+    #[test]
+    fn a_client_cannot_make_test_and_site_key_codes_ours() {
+        let codes = |c: &str| vec![c.to_owned()];
+        let plain = Context::default();
+        assert_eq!(
+            classify(codes("not-using-dummy-passcode"), plain).code(),
+            "invalid_token"
+        );
+        assert_eq!(
+            classify(codes("not-using-dummy-secret"), plain).code(),
+            "invalid_token"
+        );
+        assert_eq!(
+            classify(codes("sitekey-secret-mismatch"), plain).code(),
+            "invalid_token"
+        );
+        let bound = Context {
+            sent_site_key: true,
+            test_keys: false,
+        };
+        assert_eq!(
+            classify(codes("sitekey-secret-mismatch"), bound).code(),
+            "provider_misconfigured"
+        );
+        let testing = Context {
+            sent_site_key: false,
+            test_keys: true,
+        };
+        assert_eq!(
+            classify(codes("not-using-dummy-passcode"), testing).code(),
+            "provider_misconfigured"
+        );
     }
 
     #[test]
@@ -89,7 +142,7 @@ mod tests {
 
     #[test]
     fn unknown_codes_are_invalid_tokens_and_kept() {
-        let err = classify(vec!["brand-new-code".into()]);
+        let err = classify(vec!["brand-new-code".into()], Context::default());
         assert_eq!(err.code(), "invalid_token");
         assert_eq!(err.provider_codes(), ["brand-new-code"]);
         assert_eq!(code_of(&[]), "invalid_token");

@@ -15,10 +15,21 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     Some(SystemTime::from(parsed))
 }
 
-/// Unix seconds to a time, refusing values that do not fit.
+/// Unix seconds to a time, refusing values outside what a calendar date can hold (so that the
+/// verdict can always be serialised).
 pub(crate) fn from_unix_seconds(seconds: i64) -> Option<SystemTime> {
     let secs = u64::try_from(seconds).ok()?;
+    OffsetDateTime::from_unix_timestamp(seconds).ok()?;
     UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// A time as a calendar date, or `None` out of range (instead of the panic of `From`).
+fn to_datetime(at: SystemTime) -> Option<OffsetDateTime> {
+    let nanos = match at.duration_since(UNIX_EPOCH) {
+        Ok(after) => i128::try_from(after.as_nanos()).ok()?,
+        Err(before) => -i128::try_from(before.duration().as_nanos()).ok()?,
+    };
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
 }
 
 /// Serialises an optional time as an RFC 3339 string (or `null`).
@@ -26,7 +37,7 @@ pub(crate) fn serialize_opt<S: Serializer>(
     value: &Option<SystemTime>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
-    match value.and_then(|t| OffsetDateTime::from(t).format(&Rfc3339).ok()) {
+    match value.and_then(|t| to_datetime(t)?.format(&Rfc3339).ok()) {
         Some(text) => serializer.serialize_some(&text),
         None => serializer.serialize_none(),
     }
@@ -48,6 +59,18 @@ mod tests {
         assert_eq!(parse_rfc3339("2019-03-11T19:52:09+01:00"), Some(base));
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(parse_rfc3339(""), None);
+    }
+
+    #[test]
+    fn far_future_times_are_refused_or_serialise_without_panicking() {
+        assert_eq!(from_unix_seconds(i64::MAX / 2), None);
+        assert_eq!(from_unix_seconds(253_402_300_800), None, "year 10000");
+        let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        let json = serde_json::to_string(
+            &crate::Verdict::new(crate::Provider::ByeBot).with_challenge_ts(far),
+        )
+        .unwrap();
+        assert!(json.contains(r#""challenge_ts":null"#), "{json}");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub(crate) enum TransportFailure {
     ConnectionLost,
     /// The answer exceeded [`MAX_ANSWER_BYTES`].
     TooLarge,
+    /// The HTTP client refused the request (a bad URL, too many redirects of an injected
+    /// client): ours to fix.
+    Client,
 }
 
 impl From<TransportFailure> for VerifyError {
@@ -49,6 +52,9 @@ impl From<TransportFailure> for VerifyError {
             TransportFailure::TooLarge => VerifyError::ProviderError(BadAnswer::TooLarge {
                 limit: MAX_ANSWER_BYTES,
             }),
+            TransportFailure::Client => VerifyError::ProviderMisconfigured {
+                provider_codes: vec!["http-client".to_owned()],
+            },
         }
     }
 }
@@ -130,7 +136,9 @@ async fn exchange_inner(
 /// Maps a reqwest error to what it means for a retry. Only a connect error proves that no
 /// byte of the request left this machine.
 fn classify(error: reqwest::Error) -> TransportFailure {
-    if error.is_connect() {
+    if error.is_builder() || error.is_redirect() {
+        TransportFailure::Client
+    } else if error.is_connect() {
         TransportFailure::Connect
     } else if error.is_timeout() {
         TransportFailure::Timeout

@@ -16,10 +16,9 @@ use tokio::sync::Semaphore;
 use crate::{
     BreakerState, ConfigError, DEFAULT_CONNECT_TIMEOUT, ErrorClass, MAX_TIMEOUT, Outage, Policy,
     Provider, Secret, Verdict, VerifierConfig, VerifyError,
-    breaker::{Admission, Breaker},
+    breaker::{Admission, Breaker, Outcome},
     protocol::{self, Call, Codec},
-    test_keys, token,
-    transport::{self, TransportFailure},
+    test_keys, token, transport,
 };
 
 /// Attempts per verification at most, the first included.
@@ -154,6 +153,8 @@ struct Inner {
     breaker: Arc<Breaker>,
     in_flight: Semaphore,
     max_in_flight: usize,
+    /// Our secret or site key is a provider's test key.
+    test_keys: bool,
 }
 
 /// A snapshot of a verifier's health, for a readiness endpoint. Serialises to JSON.
@@ -196,7 +197,9 @@ impl Verifier {
         )?;
         check_timeout("connect timeout", config.connect_timeout)?;
         check_timeout("timeout", config.timeout)?;
-        if test_keys::is_test_key(provider, config.secret.expose(), config.site_key.as_deref()) {
+        let test_keys =
+            test_keys::is_test_key(provider, config.secret.expose(), config.site_key.as_deref());
+        if test_keys {
             if config.deny_test_keys {
                 return Err(ConfigError::TestKey(provider));
             }
@@ -246,6 +249,7 @@ impl Verifier {
                 breaker,
                 in_flight: Semaphore::new(max_in_flight),
                 max_in_flight,
+                test_keys,
             }),
         })
     }
@@ -393,6 +397,7 @@ impl Verifier {
                 .site_key_over(&inner.policy)
                 .filter(|_| inner.provider == Provider::HCaptcha),
             idempotency_key: idempotency_key.as_deref(),
+            test_keys: inner.test_keys,
         };
         let admission = inner.breaker.admit();
         if let Admission::Refused { retry_after } = admission {
@@ -407,13 +412,16 @@ impl Verifier {
             return (Err(VerifyError::ProviderUnavailable(Outage::Overloaded)), 0);
         };
         let (verdict, attempts) = self.exchange(&call).await;
-        let failed = verdict
-            .as_ref()
-            .err()
-            .is_some_and(VerifyError::is_provider_outage);
+        let outcome = match &verdict {
+            Err(e) if e.is_provider_outage() => Outcome::Failure,
+            Err(VerifyError::ProviderUnavailable(_) | VerifyError::ProviderError(_)) => {
+                Outcome::Neutral
+            }
+            _ => Outcome::Success,
+        };
         match admission {
-            Admission::Probe(probe) => probe.record(failed),
-            _ => inner.breaker.record(failed),
+            Admission::Probe(probe) => probe.record(outcome),
+            _ => inner.breaker.record(outcome),
         }
         let result = verdict.and_then(|verdict| {
             route.check_over(&inner.policy, &verdict, SystemTime::now())?;
@@ -434,10 +442,10 @@ impl Verifier {
             attempt += 1;
             let last = attempt == MAX_ATTEMPTS;
             let now = Instant::now();
-            // An attempt that may be retried after a timeout gets half the time left, so that
-            // the retry still fits in the deadline.
+            // An attempt that may be retried after a timeout gets two thirds of the time left:
+            // enough for a slow but healthy provider, and still room for a retry.
             let attempt_deadline = if codec.idempotent && !last {
-                now + deadline.saturating_duration_since(now) / 2
+                now + deadline.saturating_duration_since(now).mul_f64(2.0 / 3.0)
             } else {
                 deadline
             };
@@ -445,9 +453,6 @@ impl Verifier {
                 match transport::exchange(&inner.client, &inner.url, &body, attempt_deadline).await
                 {
                     Ok(answer) => (codec.decode)(call, &answer),
-                    Err(TransportFailure::Timeout) if Instant::now() >= deadline => {
-                        Err(VerifyError::ProviderUnavailable(Outage::Timeout))
-                    }
                     Err(failure) => Err(failure.into()),
                 };
             let retry = match &outcome {

@@ -81,11 +81,12 @@ impl FailureHandler for JsonFailure {
         );
         // A provider that asked us to wait, or an open circuit breaker: tell the client when
         // trying again can help (whole seconds, rounded up).
+        // Capped: a provider asking for an hour should not make our form say so.
         if let Some(wait) = rejection.verify_error().and_then(|e| e.retry_after()) {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.clamp(1, 60)));
         }
         response
     }

@@ -22,6 +22,7 @@ fn decode_with_site_key(
         remote_ip: None,
         site_key,
         idempotency_key: None,
+        test_keys: false,
     };
     let answer = WireAnswer {
         status,
@@ -230,8 +231,28 @@ fn byebot_status_is_the_verdict() {
         code(decode(Provider::ByeBot, 502, "")),
         "provider_unavailable"
     );
-    assert_eq!(code(decode(Provider::ByeBot, 302, "")), "provider_error");
+    assert_eq!(
+        code(decode(Provider::ByeBot, 302, "")),
+        "provider_misconfigured"
+    );
     assert_eq!(code(decode(Provider::ByeBot, 200, "")), "provider_error");
+}
+
+#[test]
+fn redirects_and_unknown_4xx_are_a_wrong_url_not_an_outage() {
+    for provider in Provider::ALL {
+        for status in [301, 302, 307, 404, 405] {
+            let err = decode(provider, status, "<html>Not Found</html>").unwrap_err();
+            assert_eq!(err.code(), "provider_misconfigured", "{provider} {status}");
+            assert_eq!(err.provider_codes(), [format!("http-{status}")]);
+        }
+        // A 2xx we cannot read is the provider's fault.
+        assert_eq!(
+            code(decode(provider, 200, "<html>")),
+            "provider_error",
+            "{provider}"
+        );
+    }
 }
 
 #[test]

@@ -28,7 +28,7 @@ fn encode(call: &Call<'_>) -> WireBody {
 }
 
 fn decode(call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
-    let mut verdict = siteverify_answer::decode(Provider::HCaptcha, answer)?;
+    let mut verdict = siteverify_answer::decode(Provider::HCaptcha, call, answer)?;
     verdict.site_key = call.site_key.map(str::to_owned);
     Ok(verdict)
 }

@@ -32,6 +32,32 @@ pub(crate) struct Call<'a> {
     pub(crate) site_key: Option<&'a str>,
     /// Turnstile's retry key: the same for every attempt of one verification.
     pub(crate) idempotency_key: Option<&'a str>,
+    /// Our own secret or site key is a provider's test key.
+    pub(crate) test_keys: bool,
+}
+
+impl Call<'_> {
+    /// What the call said, for sorting the provider's codes.
+    pub(crate) fn context(&self) -> crate::provider_codes::Context {
+        crate::provider_codes::Context {
+            sent_site_key: self.site_key.is_some(),
+            test_keys: self.test_keys,
+        }
+    }
+}
+
+/// An answer we cannot read or did not expect. A redirect or a 4xx outside the protocol means
+/// the verify URL or our request is wrong (a typo in the path answers 404): our
+/// misconfiguration, loud, and never mistaken for an outage. Anything else unreadable is the
+/// provider's fault.
+fn unusable(status: u16, error: VerifyError) -> VerifyError {
+    if (300..500).contains(&status) {
+        VerifyError::ProviderMisconfigured {
+            provider_codes: vec![format!("http-{status}")],
+        }
+    } else {
+        error
+    }
 }
 
 /// A provider's wire format and retry rule.
@@ -110,8 +136,9 @@ fn parse_json<T: DeserializeOwned>(answer: &WireAnswer) -> Result<T, VerifyError
 fn describe_shape_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
     match text.find("invalid type") {
+        // The last ", expected": a quoted value could itself contain one.
         Some(_) => text
-            .split_once(", expected")
+            .rsplit_once(", expected")
             .map(|(_, expected)| format!("wrong type, expected{expected}"))
             .unwrap_or_else(|| "wrong type".to_owned()),
         None => text,

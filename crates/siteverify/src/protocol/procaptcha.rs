@@ -84,9 +84,10 @@ fn decode(_call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError>
             });
         }
         other => {
-            return Err(VerifyError::ProviderError(BadAnswer::UnexpectedStatus(
+            return Err(super::unusable(
                 other,
-            )));
+                VerifyError::ProviderError(BadAnswer::UnexpectedStatus(other)),
+            ));
         }
     }
     let parsed: Answer = parse_json(answer)?;

@@ -24,6 +24,6 @@ fn encode(call: &Call<'_>) -> WireBody {
     WireBody::Form(fields)
 }
 
-fn decode(_call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
-    siteverify_answer::decode(Provider::Recaptcha, answer)
+fn decode(call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
+    siteverify_answer::decode(Provider::Recaptcha, call, answer)
 }

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{outage, parse_json};
+use super::{Call, outage, parse_json, unusable};
 use crate::{Provider, Verdict, VerifyError, provider_codes, timestamp, transport::WireAnswer};
 
 #[derive(Deserialize)]
@@ -28,14 +28,18 @@ struct Answer {
 
 /// Reads the answer. The HTTP status is not documented for these providers, so it is the body
 /// that decides, except that 429 and 5xx are outages and need no body.
-pub(super) fn decode(provider: Provider, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
+pub(super) fn decode(
+    provider: Provider,
+    call: &Call<'_>,
+    answer: &WireAnswer,
+) -> Result<Verdict, VerifyError> {
     if let Some(outage) = outage(answer) {
         return Err(outage);
     }
-    let parsed: Answer = parse_json(answer)?;
+    let parsed: Answer = parse_json(answer).map_err(|e| unusable(answer.status, e))?;
     let codes = parsed.error_codes.unwrap_or_default();
     if !parsed.success {
-        return Err(provider_codes::classify(codes));
+        return Err(provider_codes::classify(codes, call.context()));
     }
     let mut verdict = Verdict::new(provider);
     verdict.hostname = non_empty(parsed.hostname);

@@ -28,6 +28,6 @@ fn encode(call: &Call<'_>) -> WireBody {
     WireBody::Json(Value::Object(body))
 }
 
-fn decode(_call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
-    siteverify_answer::decode(Provider::Turnstile, answer)
+fn decode(call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
+    siteverify_answer::decode(Provider::Turnstile, call, answer)
 }

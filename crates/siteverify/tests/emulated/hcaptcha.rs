@@ -39,12 +39,25 @@ async fn test_keys_pass_every_time_and_enterprise_scores_are_risk_scores() {
 }
 
 #[tokio::test]
-async fn a_test_token_with_a_real_secret_is_misconfiguration() {
+async fn a_public_test_token_with_our_real_secret_is_the_clients_doing() {
+    // Anyone can post hCaptcha's documented test token; with our real secret hCaptcha says
+    // `not-using-dummy-passcode`. That must not raise our 500s and error logs.
     let emulator = emulator().await;
     let verifier = verifier(&emulator, Provider::HCaptcha);
     let err = verify(&verifier, PASS_TOKEN).await.unwrap_err();
-    assert_eq!(err.code(), "provider_misconfigured");
+    assert_eq!(err.code(), "invalid_token");
     assert_eq!(err.provider_codes(), ["not-using-dummy-passcode"]);
+}
+
+#[tokio::test]
+async fn a_test_key_of_ours_with_the_wrong_partner_is_misconfiguration() {
+    let emulator = emulator().await;
+    let verifier = Verifier::hcaptcha(
+        config(&emulator, Provider::HCaptcha).site_key("10000000-ffff-ffff-ffff-000000000001"),
+    )
+    .unwrap();
+    let err = verify(&verifier, PASS_TOKEN).await.unwrap_err();
+    assert_eq!(err.code(), "provider_misconfigured");
 }
 
 #[tokio::test]
@@ -125,10 +138,11 @@ async fn every_documented_error_code_maps_to_its_class() {
         ("bad-request", "provider_misconfigured"),
         ("missing-remoteip", "provider_misconfigured"),
         ("invalid-remoteip", "provider_misconfigured"),
-        ("not-using-dummy-passcode", "provider_misconfigured"),
-        ("sitekey-secret-mismatch", "provider_misconfigured"),
+        // With real keys and no `sitekey` sent, these are about the token the client sent.
+        ("not-using-dummy-passcode", "invalid_token"),
+        ("sitekey-secret-mismatch", "invalid_token"),
         ("invalid-or-already-seen-response", "expired_or_duplicate"),
-        ("not-using-dummy-secret", "provider_misconfigured"),
+        ("not-using-dummy-secret", "invalid_token"),
         ("some-future-code", "invalid_token"),
     ];
     assert_error_codes(Provider::HCaptcha, &table).await;

@@ -84,18 +84,51 @@ async fn a_failed_probe_opens_the_breaker_again() {
 }
 
 #[tokio::test]
-async fn user_errors_and_rate_limits_do_not_open_the_breaker() {
+async fn what_a_client_can_provoke_never_opens_the_breaker() {
     let emulator = emulator().await;
     let verifier = breaker_verifier(&emulator, 2, Duration::from_secs(60));
+    // Each kind three times in a row, against a threshold of two.
     for _ in 0..3 {
         assert_eq!(code(&verifier, "P1_forged").await, "invalid_token");
-        let limited = mint(
-            &emulator,
-            spec(Provider::HCaptcha).fault(FaultKind::Status { code: 429 }),
-        );
-        assert_eq!(code(&verifier, &limited).await, "provider_unavailable");
     }
-    assert_eq!(verifier.health().breaker, BreakerState::Closed);
+    for fault in [
+        FaultKind::Status { code: 429 },
+        FaultKind::Status { code: 500 },
+        FaultKind::MalformedJson,
+        FaultKind::Oversized,
+    ] {
+        for _ in 0..3 {
+            let token = mint(&emulator, spec(Provider::HCaptcha).fault(fault.clone()));
+            assert_ne!(code(&verifier, &token).await, "ok");
+        }
+        assert_eq!(verifier.health().breaker, BreakerState::Closed, "{fault:?}");
+    }
+    // Whereas real outages in a row do.
+    for _ in 0..2 {
+        let token = mint(
+            &emulator,
+            spec(Provider::HCaptcha).fault(FaultKind::Status { code: 503 }),
+        );
+        assert_eq!(code(&verifier, &token).await, "provider_unavailable");
+    }
+    assert_eq!(verifier.health().breaker, BreakerState::Open);
+}
+
+#[tokio::test]
+async fn a_wrong_verify_url_is_our_misconfiguration_not_an_outage() {
+    let emulator = emulator().await;
+    for provider in Provider::ALL {
+        let e = emulated(provider);
+        let wrong = format!("{}/no/such/path", emulator.base_url());
+        let verifier = Verifier::new(
+            provider,
+            VerifierConfig::new(e.default_secret()).verify_url(wrong),
+        )
+        .unwrap();
+        let err = verify(&verifier, "0xabcdef").await.unwrap_err();
+        assert_eq!(err.code(), "provider_misconfigured", "{provider}: {err:?}");
+        assert!(!err.is_provider_outage());
+    }
 }
 
 #[tokio::test]
@@ -106,7 +139,7 @@ async fn verifiers_of_one_endpoint_share_the_breaker() {
     for _ in 0..2 {
         let token = mint(
             &emulator,
-            spec(Provider::HCaptcha).fault(FaultKind::Status { code: 500 }),
+            spec(Provider::HCaptcha).fault(FaultKind::Status { code: 503 }),
         );
         assert_eq!(code(&signup, &token).await, "provider_unavailable");
     }

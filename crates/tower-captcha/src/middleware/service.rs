@@ -154,12 +154,16 @@ where
         // Another layer of the same provider verified this request already (an app-wide guard
         // around this route's, say). Its token is spent, so this layer checks the verdict
         // against its own, possibly stricter, policy instead of asking the provider again.
+        // A degraded verdict (an outer fail-open layer let the request through unverified)
+        // carries no facts: a fail-open layer passes it on as it is, a fail-closed one verifies
+        // the token itself (it was never accepted by the provider, so it is not spent).
         if let Some(verdict) = parts.extensions.get::<Verdict>()
             && settings.provider.is_none_or(|p| p == verdict.provider)
+            && (!verdict.degraded || settings.fail_open)
         {
             let checked = match &settings.policy {
-                Some(policy) => policy.check(verdict, SystemTime::now()),
-                None => Ok(()),
+                Some(policy) if !verdict.degraded => policy.check(verdict, SystemTime::now()),
+                _ => Ok(()),
             };
             let outcome = checked.map(|()| verdict.clone()).map_err(Rejection::from);
             return (outcome, CaptchaBody::untouched(body));

@@ -70,7 +70,9 @@ async fn every_fault_has_one_outcome_in_each_fail_mode_and_never_outlasts_the_de
             "500",
             Some(FaultKind::Status { code: 500 }),
             (503, "provider_unavailable"),
-            (200, "ok"),
+            // A 500 may answer this very token (Procaptcha documents 500 for
+            // "other" errors): never a reason to let it through.
+            (503, "provider_unavailable"),
         ),
         (
             "502",
@@ -100,13 +102,14 @@ async fn every_fault_has_one_outcome_in_each_fail_mode_and_never_outlasts_the_de
             "malformed JSON",
             Some(FaultKind::MalformedJson),
             (502, "provider_error"),
-            (200, "ok"),
+            // Unreadable answers come from wrong URLs or odd tokens too.
+            (502, "provider_error"),
         ),
         (
             "an answer over the size cap",
             Some(FaultKind::Oversized),
             (502, "provider_error"),
-            (200, "ok"),
+            (502, "provider_error"),
         ),
         (
             "an answer that trickles",
@@ -172,6 +175,54 @@ async fn fail_open_never_covers_bad_tokens_or_misconfiguration() {
     let url = serve(Router::new().route("/", post(verdict_json).layer(guard))).await;
     let token = mint(&emulator, TokenSpec::new(Emulated::HCaptcha));
     assert_eq!(post_token(&url, &token).await.1, "provider_misconfigured");
+}
+
+#[tokio::test]
+async fn a_degraded_pass_from_an_outer_layer_does_not_satisfy_a_fail_closed_inner_one() {
+    // The app-wide guard fails open and cannot reach the provider (a closed port); the route's
+    // own guard fails closed and can. A bot's garbage token must not pass the route.
+    let emulator = emulator().await;
+    let down = format!(
+        "http://127.0.0.1:{}/siteverify",
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let app = Router::new()
+        .route(
+            "/checkout",
+            post(verdict_json).layer(guard(emulator.verify_url(Emulated::HCaptcha), false, 1_000)),
+        )
+        .route("/comment", post(verdict_json))
+        .layer(guard(down, true, 1_000));
+    let url = serve(app).await;
+    let (status, reason, degraded, _) =
+        post_token(&format!("{url}/comment"), "P1_bot-garbage").await;
+    assert_eq!((status, reason.as_str(), degraded), (200, "ok", true));
+    let (status, reason, _, _) = post_token(&format!("{url}/checkout"), "P1_bot-garbage").await;
+    assert_eq!((status, reason.as_str()), (403, "invalid_token"));
+    let good = mint(&emulator, TokenSpec::new(Emulated::HCaptcha));
+    let (status, _, degraded, _) = post_token(&format!("{url}/checkout"), &good).await;
+    assert_eq!(
+        (status, degraded),
+        (200, false),
+        "the route verified the token itself"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_verify_url_never_fails_open() {
+    let emulator = emulator().await;
+    let wrong = format!("{}/hcaptcha/typo", emulator.base_url());
+    let url =
+        serve(Router::new().route("/", post(verdict_json).layer(guard(wrong, true, 1)))).await;
+    let token = mint(&emulator, TokenSpec::new(Emulated::HCaptcha));
+    for _ in 0..3 {
+        let (status, reason, _, _) = post_token(&url, &token).await;
+        assert_eq!((status, reason.as_str()), (500, "provider_misconfigured"));
+    }
 }
 
 #[tokio::test]
