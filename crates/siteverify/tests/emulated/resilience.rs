@@ -49,7 +49,7 @@ async fn the_breaker_opens_answers_at_once_probes_and_closes_again() {
     assert!(err.retry_after().is_some_and(|d| d <= cool_down));
     assert!(err.is_provider_outage());
     assert!(
-        started.elapsed() < Duration::from_millis(100),
+        started.elapsed() < Duration::from_millis(250),
         "{:?}",
         started.elapsed()
     );
@@ -173,7 +173,7 @@ async fn past_the_in_flight_bound_a_verification_is_answered_at_once() {
         second,
         Err(VerifyError::ProviderUnavailable(Outage::Overloaded))
     );
-    assert!(started.elapsed() < Duration::from_millis(100));
+    assert!(started.elapsed() < Duration::from_millis(250));
     assert!(
         !second.unwrap_err().is_provider_outage(),
         "a flood can cause it: never fail open"

@@ -261,7 +261,7 @@ async fn an_open_breaker_answers_at_once_with_retry_after_or_a_degraded_pass() {
     // The two layers share the endpoint's breaker: the fail-open one passes, degraded.
     let (status, _, degraded, took) = post_token(&open, &good).await;
     assert_eq!((status, degraded), (200, true));
-    assert!(took < Duration::from_millis(100));
+    assert!(took < Duration::from_millis(250));
     assert_eq!(
         emulator.requests().len(),
         sent,
