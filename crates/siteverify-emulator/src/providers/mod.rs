@@ -17,14 +17,29 @@ use crate::state::Registry;
 pub(crate) trait Endpoint: Sync {
     /// Whether the provider accepts a body in this format.
     fn accepts(&self, format: Format) -> bool;
-    /// The token the request names, to look up its fault before processing.
-    fn token(&self, input: &Input) -> Option<String>;
+    /// The token the request names, to look up its fault before processing. The defaults of
+    /// this trait are the shape hCaptcha, reCAPTCHA and Turnstile share: the token in
+    /// `response`, failures as `{"success":false,"error-codes":[...]}` with HTTP 200.
+    fn token(&self, input: &Input) -> Option<String> {
+        input.text("response").ok().flatten().map(str::to_owned)
+    }
+    /// A failure answer carrying these codes.
+    fn failure(&self, codes: &[&str]) -> Reply {
+        Reply::ok(siteverify_failure(codes))
+    }
     /// The answer to a wrong content type or an unparseable body.
-    fn bad_request(&self) -> Reply;
+    fn bad_request(&self) -> Reply {
+        self.failure(&["bad-request"])
+    }
     /// The answer of [`FaultKind::InternalError`](crate::FaultKind::InternalError).
-    fn internal_error(&self) -> Reply;
+    fn internal_error(&self) -> Reply {
+        self.failure(&["internal-error"])
+    }
     /// The answer of [`FaultKind::ErrorCodes`](crate::FaultKind::ErrorCodes).
-    fn error_codes(&self, codes: &[String]) -> Reply;
+    fn error_codes(&self, codes: &[String]) -> Reply {
+        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+        self.failure(&codes)
+    }
     /// Verifies the request, consuming the token if it is valid.
     fn verify(&self, registry: &mut Registry, input: &Input) -> Reply;
 }

@@ -49,22 +49,6 @@ impl Endpoint for Recaptcha {
         format == Format::Form
     }
 
-    fn token(&self, input: &Input) -> Option<String> {
-        input.text("response").ok().flatten().map(str::to_owned)
-    }
-
-    fn bad_request(&self) -> Reply {
-        failure("bad-request")
-    }
-
-    fn internal_error(&self) -> Reply {
-        failure("internal-error")
-    }
-
-    fn error_codes(&self, codes: &[String]) -> Reply {
-        Reply::ok(siteverify_failure(codes))
-    }
-
     fn verify(&self, registry: &mut Registry, input: &Input) -> Reply {
         let (Ok(secret), Ok(response)) = (input.text("secret"), input.text("response")) else {
             return self.bad_request();

@@ -74,19 +74,7 @@ impl Endpoint for Turnstile {
         true
     }
 
-    fn token(&self, input: &Input) -> Option<String> {
-        input.text("response").ok().flatten().map(str::to_owned)
-    }
-
-    fn bad_request(&self) -> Reply {
-        failure(&["bad-request"])
-    }
-
-    fn internal_error(&self) -> Reply {
-        failure(&["internal-error"])
-    }
-
-    fn error_codes(&self, codes: &[String]) -> Reply {
+    fn failure(&self, codes: &[&str]) -> Reply {
         failure(codes)
     }
 
