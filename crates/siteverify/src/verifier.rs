@@ -344,7 +344,10 @@ impl Verifier {
         let outcome = result.as_ref().err().map_or("verified", VerifyError::code);
         span.record("outcome", outcome);
         span.record("attempts", attempts);
-        span.record("breaker", self.inner.breaker.state().name());
+        // Reading the breaker takes its lock: only for a span someone listens to.
+        if !span.is_disabled() {
+            span.record("breaker", self.inner.breaker.state().name());
+        }
         span.record("latency_ms", latency_ms);
         #[cfg(feature = "metrics")]
         {
