@@ -1,9 +1,15 @@
 //! Challenge times: providers send ISO-8601 (`challenge_ts`) or unix seconds (ByeBot); the
 //! verdict holds one `SystemTime`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    fmt,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
-use serde::Serializer;
+use serde::{
+    Deserializer, Serializer,
+    de::{self, Visitor},
+};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 /// Parses the providers' `challenge_ts`. They differ in precision (`…:09Z`, `…:09.123Z`,
@@ -13,6 +19,41 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let parsed = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?;
     Some(SystemTime::from(parsed))
+}
+
+/// Reads an optional `challenge_ts` straight out of the answer, without copying the text:
+/// absent or `null` is no time, text that is not RFC 3339 is no time (as in
+/// [`parse_rfc3339`]), any other JSON type makes the answer unreadable.
+pub(crate) fn deserialize_rfc3339_opt<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SystemTime>, D::Error> {
+    struct Rfc3339Text;
+
+    impl<'de> Visitor<'de> for Rfc3339Text {
+        type Value = Option<SystemTime>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(parse_rfc3339(text))
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D2: Deserializer<'de>>(self, inner: D2) -> Result<Self::Value, D2::Error> {
+            inner.deserialize_str(self)
+        }
+    }
+
+    deserializer.deserialize_option(Rfc3339Text)
 }
 
 /// Unix seconds to a time, refusing values outside what a calendar date can hold (so that the

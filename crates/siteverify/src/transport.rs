@@ -3,7 +3,12 @@
 
 use std::{sync::OnceLock, time::Duration};
 
-use reqwest::{Client, Url, header};
+use bytes::Bytes;
+use reqwest::{
+    Client, Url,
+    header::{self, HeaderValue},
+};
+use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::{BadAnswer, ConfigError, DEFAULT_CONNECT_TIMEOUT, Outage, VerifyError};
@@ -12,10 +17,41 @@ use crate::{BadAnswer, ConfigError, DEFAULT_CONNECT_TIMEOUT, Outage, VerifyError
 /// broken or hostile, and reading it would let a bad endpoint use our memory.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// A request body in the provider's format.
-pub(crate) enum WireBody {
-    Form(Vec<(&'static str, String)>),
-    Json(serde_json::Value),
+/// A request body in the provider's format, encoded once per verification: every attempt
+/// sends the same bytes (a clone of them is a reference count, not a copy).
+pub(crate) struct WireBody {
+    content_type: HeaderValue,
+    bytes: Bytes,
+}
+
+impl WireBody {
+    /// An `application/x-www-form-urlencoded` body of `fields`, in their order.
+    pub(crate) fn form<'a>(fields: impl IntoIterator<Item = (&'static str, &'a str)>) -> Self {
+        let mut encoded = form_urlencoded::Serializer::new(String::with_capacity(256));
+        encoded.extend_pairs(fields);
+        Self {
+            content_type: HeaderValue::from_static("application/x-www-form-urlencoded"),
+            bytes: Bytes::from(encoded.finish()),
+        }
+    }
+
+    /// An `application/json` body.
+    pub(crate) fn json(value: &impl Serialize) -> Self {
+        // Serialising string fields into a vector cannot fail.
+        let bytes = serde_json::to_vec(value).unwrap_or_default();
+        Self {
+            content_type: HeaderValue::from_static("application/json"),
+            bytes: Bytes::from(bytes),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn text(&self) -> (&str, &str) {
+        (
+            self.content_type.to_str().unwrap_or_default(),
+            std::str::from_utf8(&self.bytes).unwrap_or_default(),
+        )
+    }
 }
 
 /// A complete answer, read within the cap.
@@ -98,14 +134,14 @@ async fn exchange_inner(
     url: &Url,
     body: &WireBody,
 ) -> Result<WireAnswer, TransportFailure> {
-    let request = client
+    let mut response = client
         .post(url.clone())
-        .header(header::ACCEPT, "application/json");
-    let request = match body {
-        WireBody::Form(fields) => request.form(fields),
-        WireBody::Json(value) => request.json(value),
-    };
-    let mut response = request.send().await.map_err(classify)?;
+        .header(header::ACCEPT, HeaderValue::from_static("application/json"))
+        .header(header::CONTENT_TYPE, body.content_type.clone())
+        .body(body.bytes.clone())
+        .send()
+        .await
+        .map_err(classify)?;
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -144,5 +180,31 @@ fn classify(error: reqwest::Error) -> TransportFailure {
         TransportFailure::Timeout
     } else {
         TransportFailure::ConnectionLost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_bodies_escape_every_reserved_character() {
+        let body = WireBody::form([("secret", "a+b&c=d"), ("response", "x/y z%")]);
+        assert_eq!(
+            body.text(),
+            (
+                "application/x-www-form-urlencoded",
+                "secret=a%2Bb%26c%3Dd&response=x%2Fy+z%25"
+            )
+        );
+    }
+
+    #[test]
+    fn json_bodies_are_serialised_once() {
+        let body = WireBody::json(&serde_json::json!({ "secret": "s\"q", "token": "t" }));
+        assert_eq!(
+            body.text(),
+            ("application/json", r#"{"secret":"s\"q","token":"t"}"#)
+        );
     }
 }

@@ -1,8 +1,7 @@
 //! ByeBot: JSON `api_key`, `token`. The HTTP status is the verdict: 200 valid, 400 invalid,
 //! expired or used (with no body).
 
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{Call, Codec, outage, parse_json};
 use crate::{
@@ -18,7 +17,15 @@ pub(super) static CODEC: Codec = Codec {
 
 fn encode(call: &Call<'_>) -> WireBody {
     // ByeBot documents no client-IP field, so none is sent.
-    WireBody::Json(json!({ "api_key": call.secret.expose(), "token": call.token }))
+    #[derive(Serialize)]
+    struct Request<'a> {
+        api_key: &'a str,
+        token: &'a str,
+    }
+    WireBody::json(&Request {
+        api_key: call.secret.expose(),
+        token: call.token,
+    })
 }
 
 #[derive(Deserialize)]

@@ -314,6 +314,30 @@ fn null_error_codes_are_tolerated() {
 }
 
 #[test]
+fn challenge_times_are_read_in_place_whatever_their_form() {
+    let at = |body: &str| decode(Provider::Recaptcha, 200, body).map(|v| v.challenge_ts);
+    let base = Some(UNIX_EPOCH + Duration::from_secs(1_767_323_045));
+    assert_eq!(
+        at(r#"{"success":true,"challenge_ts":"2026-01-02T03:04:05Z"}"#).unwrap(),
+        base
+    );
+    // An escaped character cannot be borrowed from the answer; it is still a time.
+    assert_eq!(
+        at(r#"{"success":true,"challenge_ts":"\u0032026-01-02T03:04:05Z"}"#).unwrap(),
+        base
+    );
+    assert_eq!(at(r#"{"success":true,"challenge_ts":null}"#).unwrap(), None);
+    assert_eq!(
+        at(r#"{"success":true,"challenge_ts":"yesterday"}"#).unwrap(),
+        None,
+        "unreadable text is no time: a maximum age then fails closed"
+    );
+    let wrong = at(r#"{"success":true,"challenge_ts":1767323045}"#).unwrap_err();
+    assert_eq!(wrong.code(), "provider_error");
+    assert!(wrong.to_string().contains("expected a string"), "{wrong}");
+}
+
+#[test]
 fn shape_errors_name_the_problem_but_quote_nothing() {
     let err = decode(
         Provider::Turnstile,

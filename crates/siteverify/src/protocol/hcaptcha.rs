@@ -13,18 +13,15 @@ pub(super) static CODEC: Codec = Codec {
 };
 
 fn encode(call: &Call<'_>) -> WireBody {
-    let mut fields = vec![
-        ("secret", call.secret.expose().to_owned()),
-        ("response", call.token.to_owned()),
-    ];
-    if let Some(ip) = call.remote_ip {
-        fields.push(("remoteip", ip.to_string()));
-    }
-    // hCaptcha refuses a token solved for another site key when we name the one we expect.
-    if let Some(site_key) = call.site_key {
-        fields.push(("sitekey", site_key.to_owned()));
-    }
-    WireBody::Form(fields)
+    let remote_ip = call.remote_ip.map(|ip| ip.to_string());
+    WireBody::form(
+        [("secret", call.secret.expose()), ("response", call.token)]
+            .into_iter()
+            .chain(remote_ip.as_deref().map(|ip| ("remoteip", ip)))
+            // hCaptcha refuses a token solved for another site key when we name the one we
+            // expect.
+            .chain(call.site_key.map(|key| ("sitekey", key))),
+    )
 }
 
 fn decode(call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {

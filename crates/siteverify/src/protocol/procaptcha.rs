@@ -1,8 +1,10 @@
 //! Prosopo Procaptcha: JSON `secret`, `token`, optional `ip`. Only HTTP 200 with
 //! `verified: true` is a pass.
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{Call, Codec, outage, parse_json};
 use crate::{
@@ -17,13 +19,18 @@ pub(super) static CODEC: Codec = Codec {
 };
 
 fn encode(call: &Call<'_>) -> WireBody {
-    let mut body = Map::new();
-    body.insert("secret".into(), Value::from(call.secret.expose()));
-    body.insert("token".into(), Value::from(call.token));
-    if let Some(ip) = call.remote_ip {
-        body.insert("ip".into(), Value::from(ip.to_string()));
+    #[derive(Serialize)]
+    struct Request<'a> {
+        secret: &'a str,
+        token: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ip: Option<IpAddr>,
     }
-    WireBody::Json(Value::Object(body))
+    WireBody::json(&Request {
+        secret: call.secret.expose(),
+        token: call.token,
+        ip: call.remote_ip,
+    })
 }
 
 #[derive(Deserialize)]

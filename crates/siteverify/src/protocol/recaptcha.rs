@@ -14,14 +14,12 @@ pub(super) static CODEC: Codec = Codec {
 };
 
 fn encode(call: &Call<'_>) -> WireBody {
-    let mut fields = vec![
-        ("secret", call.secret.expose().to_owned()),
-        ("response", call.token.to_owned()),
-    ];
-    if let Some(ip) = call.remote_ip {
-        fields.push(("remoteip", ip.to_string()));
-    }
-    WireBody::Form(fields)
+    let remote_ip = call.remote_ip.map(|ip| ip.to_string());
+    WireBody::form(
+        [("secret", call.secret.expose()), ("response", call.token)]
+            .into_iter()
+            .chain(remote_ip.as_deref().map(|ip| ("remoteip", ip))),
+    )
 }
 
 fn decode(call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {

@@ -2,6 +2,8 @@
 //! `hostname`, `error-codes`, …). Unknown fields are ignored; a known field of the wrong type
 //! makes the answer unreadable.
 
+use std::time::SystemTime;
+
 use serde::Deserialize;
 
 use super::{Call, outage, parse_json, unusable};
@@ -10,8 +12,8 @@ use crate::{Provider, Verdict, VerifyError, provider_codes, timestamp, transport
 #[derive(Deserialize)]
 struct Answer {
     success: bool,
-    #[serde(default)]
-    challenge_ts: Option<String>,
+    #[serde(default, deserialize_with = "timestamp::deserialize_rfc3339_opt")]
+    challenge_ts: Option<SystemTime>,
     #[serde(default)]
     hostname: Option<String>,
     #[serde(default)]
@@ -46,10 +48,7 @@ pub(super) fn decode(
     verdict.apk_package_name = non_empty(parsed.apk_package_name);
     verdict.action = non_empty(parsed.action);
     verdict.cdata = non_empty(parsed.cdata);
-    verdict.challenge_ts = parsed
-        .challenge_ts
-        .as_deref()
-        .and_then(timestamp::parse_rfc3339);
+    verdict.challenge_ts = parsed.challenge_ts;
     verdict.error_codes = codes;
     if let Some(score) = parsed.score {
         verdict = verdict.with_score(score);

@@ -1,7 +1,9 @@
 //! Cloudflare Turnstile: JSON `secret`, `response`, optional `remoteip`, and the
 //! `idempotency_key` that makes a retry of the same token safe.
 
-use serde_json::{Map, Value};
+use std::net::IpAddr;
+
+use serde::Serialize;
 
 use super::{Call, Codec, siteverify_answer};
 use crate::{
@@ -16,16 +18,21 @@ pub(super) static CODEC: Codec = Codec {
 };
 
 fn encode(call: &Call<'_>) -> WireBody {
-    let mut body = Map::new();
-    body.insert("secret".into(), Value::from(call.secret.expose()));
-    body.insert("response".into(), Value::from(call.token));
-    if let Some(ip) = call.remote_ip {
-        body.insert("remoteip".into(), Value::from(ip.to_string()));
+    #[derive(Serialize)]
+    struct Request<'a> {
+        secret: &'a str,
+        response: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        remoteip: Option<IpAddr>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<&'a str>,
     }
-    if let Some(key) = call.idempotency_key {
-        body.insert("idempotency_key".into(), Value::from(key));
-    }
-    WireBody::Json(Value::Object(body))
+    WireBody::json(&Request {
+        secret: call.secret.expose(),
+        response: call.token,
+        remoteip: call.remote_ip,
+        idempotency_key: call.idempotency_key,
+    })
 }
 
 fn decode(call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {

@@ -245,10 +245,9 @@ where
     }
 
     match outcome {
+        // The verdict alone: the `CaptchaOutcome` extractor reads a pass from it, so a
+        // second copy in the extensions would cost every request an allocation for nothing.
         Ok(verdict) => {
-            parts
-                .extensions
-                .insert(CaptchaOutcome::Verified(verdict.clone()));
             parts.extensions.insert(verdict);
         }
         Err(rejection) if settings.observe => {
