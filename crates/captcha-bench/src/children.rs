@@ -86,6 +86,11 @@ impl Process {
         Ok(procfs::memory(self.pid)?)
     }
 
+    /// The CPU time the child has used so far.
+    pub(crate) fn cpu_time(&self) -> Result<Duration, BoxError> {
+        Ok(procfs::cpu_time(self.pid)?)
+    }
+
     /// Kills the child and waits for it, so that it no longer competes for the CPU.
     pub(crate) async fn stop(mut self) {
         self.child.kill().await.ok();

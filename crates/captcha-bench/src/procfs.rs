@@ -1,6 +1,7 @@
-//! What Linux's `/proc` says about a process: its memory, and how many files we may open.
+//! What Linux's `/proc` says about a process: its memory and CPU time, and how many files we
+//! may open.
 
-use std::io;
+use std::{io, time::Duration};
 
 /// A process's resident memory, in KiB.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,6 +29,26 @@ fn parse_memory(status: &str) -> Option<Memory> {
         rss_kib: field("VmRSS:")?,
         hwm_kib: field("VmHWM:")?,
     })
+}
+
+/// The CPU time process `pid` has used so far, all its threads, user and system, from
+/// `/proc/<pid>/stat`. Its unit, the clock tick, is 1/100 s on Linux whatever the kernel's
+/// own tick rate (`USER_HZ` is part of the ABI).
+pub(crate) fn cpu_time(pid: u32) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_cpu_ticks(&stat)
+        .map(|ticks| Duration::from_millis(ticks * 10))
+        .ok_or_else(|| io::Error::other("no utime/stime in /proc stat"))
+}
+
+/// `utime` and `stime` are fields 14 and 15; the command name (field 2) is in parentheses and
+/// may itself hold spaces or parentheses, so fields are counted from the last `)`.
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
 }
 
 /// The soft limit on open files of this process, which its children inherit; `None` when
@@ -65,7 +86,15 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_cpu_ticks_after_the_command_name() {
+        let stat = "4242 (a (weird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 731 58 0 0 20 0 3";
+        assert_eq!(parse_cpu_ticks(stat), Some(731 + 58));
+        assert_eq!(parse_cpu_ticks("4242 (x) S 1"), None);
+    }
+
+    #[test]
     fn our_own_process_is_readable() {
+        assert!(cpu_time(std::process::id()).is_ok());
         let own = memory(std::process::id()).unwrap();
         assert!(own.hwm_kib >= own.rss_kib && own.rss_kib > 0);
     }

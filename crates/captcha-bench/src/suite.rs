@@ -15,8 +15,10 @@ use crate::{
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
     pub(crate) smoke: bool,
-    /// Each server's run.
+    /// Each server's load, warm-up included.
     pub(crate) load: Load,
+    /// The load runs are cut into this many rounds, the servers taken in turn in each.
+    pub(crate) rounds: u32,
     /// Each of the four runs comparing a form token with a header token, one connection so
     /// that latency is not queueing.
     pub(crate) latency_load: Load,
@@ -26,6 +28,8 @@ pub(crate) struct Settings {
     pub(crate) uploads: usize,
     pub(crate) upload_size: usize,
     pub(crate) in_flight: usize,
+    /// Bursts of `in_flight` verifications per server; the median is reported.
+    pub(crate) in_flight_repeats: usize,
     pub(crate) delay: Duration,
 }
 
@@ -39,6 +43,7 @@ impl Settings {
                 duration,
                 warmup,
             },
+            rounds: 5,
             latency_load: Load {
                 concurrency: 1,
                 duration: (duration / 4).max(Duration::from_millis(500)),
@@ -49,6 +54,7 @@ impl Settings {
             uploads: 5,
             upload_size: 10 << 20,
             in_flight: 1000,
+            in_flight_repeats: 3,
             delay: Duration::from_millis(500),
         }
     }
@@ -68,23 +74,33 @@ impl Settings {
                 concurrency: 1,
                 ..load
             },
+            rounds: 1,
             latency_rounds: 1,
             uploads: 2,
             in_flight: 20,
+            in_flight_repeats: 1,
             ..Settings::full(duration, load.concurrency)
         }
     }
 }
 
-/// A load run and the server's memory around it.
+/// A load run and the server's memory and CPU time around it.
 #[derive(Debug)]
 pub(crate) struct Measured {
     pub(crate) outcome: Outcome,
     pub(crate) before: Memory,
     pub(crate) after: Memory,
+    /// The server's CPU time over the counted requests.
+    pub(crate) cpu: Duration,
 }
 
 impl Measured {
+    /// The server's CPU time per counted request: its own work, whatever else ran beside it.
+    pub(crate) fn cpu_per_request(&self) -> Duration {
+        let requests = u32::try_from(self.outcome.requests.max(1)).unwrap_or(u32::MAX);
+        self.cpu / requests
+    }
+
     /// The peak during the run over what was resident before it, in KiB.
     pub(crate) fn peak_growth_kib(&self) -> u64 {
         self.after.hwm_kib.saturating_sub(self.before.rss_kib)
@@ -110,11 +126,24 @@ impl FormCheck {
     }
 }
 
-/// Thousands of slow verifications at once, or why they could not be run.
+/// Thousands of slow verifications at once, on the layer and on the hand-written handler, or
+/// why they could not be run.
 #[derive(Debug)]
 pub(crate) enum InFlight {
-    Ran(Measured),
+    Ran {
+        /// (c), one per burst.
+        layer: Vec<Measured>,
+        /// (d), one per burst, taken in turn with (c).
+        baseline: Vec<Measured>,
+    },
     Skipped(String),
+}
+
+/// The burst whose peak growth is the median of `runs`.
+pub(crate) fn median_growth(runs: &[Measured]) -> Option<&Measured> {
+    let mut sorted: Vec<&Measured> = runs.iter().collect();
+    sorted.sort_by_key(|m| m.peak_growth_kib());
+    sorted.get(sorted.len().saturating_sub(1) / 2).copied()
 }
 
 #[derive(Debug)]
@@ -129,16 +158,11 @@ pub(crate) struct Results {
 
 pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
     let emulator = Process::emulator().await?;
-    let mut servers = Vec::new();
+    let servers = load_table(&emulator, &settings).await?;
     let mut kept = Vec::new();
-    for mode in Mode::ALL {
-        let server = Process::server(mode, &emulator).await?;
-        eprintln!("load: {} ({:?})", mode.name(), settings.load.duration);
-        let measured = measure(&server, || {
-            load::run(server.addr(), settings.load, requests::header_token())
-        })
-        .await?;
-        servers.push((mode, measured));
+    let mut measured = Vec::new();
+    for (mode, server, m) in servers {
+        measured.push((mode, m));
         match mode {
             Mode::Plain | Mode::LayerInstant => kept.push(server),
             _ => server.stop().await,
@@ -161,12 +185,15 @@ pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
     let upload_plain = upload_check(Mode::Plain, &emulator, &settings).await?;
     let upload_layer = upload_check(Mode::LayerInstant, &emulator, &settings).await?;
 
-    eprintln!("memory: {} verifications in flight", settings.in_flight);
+    eprintln!(
+        "memory: {} verifications in flight, {} bursts each",
+        settings.in_flight, settings.in_flight_repeats
+    );
     let in_flight = in_flight_check(&emulator, &settings).await?;
     emulator.stop().await;
     Ok(Results {
         settings,
-        servers,
+        servers: measured,
         form,
         upload_plain,
         upload_layer,
@@ -174,17 +201,72 @@ pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
     })
 }
 
+/// Every server of the table under the same load. All run at once, but only one is driven
+/// at a time; the load is cut into short rounds that visit the servers in turn, so that
+/// whatever else the machine does weighs on all of them alike instead of on whichever ran
+/// while it happened.
+async fn load_table(
+    emulator: &Process,
+    settings: &Settings,
+) -> Result<Vec<(Mode, Process, Measured)>, BoxError> {
+    let mut table = Vec::new();
+    for mode in Mode::ALL {
+        let server = Process::server(mode, emulator).await?;
+        let before = server.memory()?;
+        eprintln!("warm-up: {} ({:?})", mode.name(), settings.load.warmup);
+        // Counts nothing: opens connections, fills pools and caches. Its errors still count.
+        let warm_up = Load {
+            duration: Duration::ZERO,
+            ..settings.load
+        };
+        let outcome = load::run(server.addr(), warm_up, requests::header_token()).await;
+        let measured = Measured {
+            outcome,
+            before,
+            after: before,
+            cpu: Duration::ZERO,
+        };
+        table.push((mode, server, measured));
+    }
+    let rounds = settings.rounds.max(1);
+    let round = Load {
+        duration: settings.load.duration / rounds,
+        warmup: Duration::ZERO,
+        ..settings.load
+    };
+    for number in 1..=rounds {
+        eprintln!(
+            "load: round {number} of {rounds}, {:?} per server",
+            round.duration
+        );
+        for (_, server, measured) in &mut table {
+            let cpu_before = server.cpu_time()?;
+            let outcome = load::run(server.addr(), round, requests::header_token()).await;
+            measured.cpu += server.cpu_time()?.saturating_sub(cpu_before);
+            measured.outcome.merge(outcome);
+        }
+    }
+    for (_, server, measured) in &mut table {
+        measured.after = server.memory()?;
+        measured.outcome.latencies.sort_unstable();
+    }
+    Ok(table)
+}
+
 async fn measure<F: Future<Output = Outcome>>(
     server: &Process,
     drive: impl FnOnce() -> F,
 ) -> Result<Measured, BoxError> {
     let before = server.memory()?;
+    let cpu_before = server.cpu_time()?;
     let outcome = drive().await;
     let after = server.memory()?;
+    let cpu = server.cpu_time()?.saturating_sub(cpu_before);
     Ok(Measured {
         outcome,
         before,
         after,
+        cpu,
     })
 }
 
@@ -247,8 +329,8 @@ async fn upload_check(
     measured
 }
 
-/// Verifications that each take `delay` at the emulator, all sent at once to a fresh
-/// layer-emulator server.
+/// Bursts of verifications that each take `delay` at the emulator, all sent at once to a
+/// fresh layer-emulator server, then to a fresh hand-written one (the baseline), in turn.
 async fn in_flight_check(emulator: &Process, settings: &Settings) -> Result<InFlight, BoxError> {
     // Each request holds a socket in the load generator, two in the server and one in the
     // emulator; children inherit our limit.
@@ -258,6 +340,16 @@ async fn in_flight_check(emulator: &Process, settings: &Settings) -> Result<InFl
             "the open-file limit is {limit}, {needed} are needed: run `ulimit -n {needed}` first"
         )));
     }
+    let (mut layer, mut baseline) = (Vec::new(), Vec::new());
+    for _ in 0..settings.in_flight_repeats.max(1) {
+        layer.push(burst(Mode::LayerEmulator, emulator, settings).await?);
+        baseline.push(burst(Mode::SharedClient, emulator, settings).await?);
+    }
+    Ok(InFlight::Ran { layer, baseline })
+}
+
+async fn burst(mode: Mode, emulator: &Process, settings: &Settings) -> Result<Measured, BoxError> {
+    // Tokens are single use: each burst mints its own.
     let mut tokens = Vec::with_capacity(settings.in_flight);
     for _ in 0..settings.in_flight {
         let answer = load::send(
@@ -271,7 +363,7 @@ async fn in_flight_check(emulator: &Process, settings: &Settings) -> Result<InFl
             .ok_or("the emulator minted no token")?;
         tokens.push(token.to_owned());
     }
-    let server = Process::server(Mode::LayerEmulator, emulator).await?;
+    let server = Process::server(mode, emulator).await?;
     // Warms the verifier's connection pool; the test secret answers this one at once.
     load::send(server.addr(), requests::header_token()()).await?;
     let burst = tokens
@@ -280,5 +372,5 @@ async fn in_flight_check(emulator: &Process, settings: &Settings) -> Result<InFl
         .collect();
     let measured = measure(&server, || load::burst(server.addr(), burst)).await;
     server.stop().await;
-    Ok(InFlight::Ran(measured?))
+    measured
 }

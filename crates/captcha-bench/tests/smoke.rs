@@ -10,7 +10,7 @@ use std::{
 /// Far above the second or two a smoke run takes, even in a debug build on a busy machine.
 const LIMIT: Duration = Duration::from_secs(180);
 
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "plain",
     "layer-instant",
     "layer-emulator",
@@ -23,6 +23,7 @@ const SCENARIOS: [&str; 12] = [
     "upload/plain",
     "upload/layer",
     "in-flight",
+    "in-flight/hand-written",
 ];
 
 #[test]
