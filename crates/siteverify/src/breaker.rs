@@ -133,24 +133,30 @@ impl Breaker {
     /// Asks to send a verification now.
     pub(crate) fn admit(&self) -> Admission<'_> {
         let mut inner = self.lock();
-        let now = Instant::now();
         match inner.state {
-            State::Closed { .. } => Admission::Allowed,
-            State::Open { until } if now < until => Admission::Refused {
-                retry_after: until - now,
-            },
-            State::Open { .. } | State::HalfOpen { probing: false } => {
-                inner.state = State::HalfOpen { probing: true };
-                Admission::Probe(ProbeGuard {
-                    breaker: self,
-                    reported: false,
-                })
+            State::Closed { .. } => return Admission::Allowed,
+            // The clock is read only here, not on every verification.
+            State::Open { until } => {
+                let now = Instant::now();
+                if now < until {
+                    return Admission::Refused {
+                        retry_after: until - now,
+                    };
+                }
             }
-            State::HalfOpen { probing: true } => Admission::Refused {
-                // The probe answers within one verification deadline at most.
-                retry_after: Duration::from_secs(1),
-            },
+            State::HalfOpen { probing: false } => {}
+            State::HalfOpen { probing: true } => {
+                return Admission::Refused {
+                    // The probe answers within one verification deadline at most.
+                    retry_after: Duration::from_secs(1),
+                };
+            }
         }
+        inner.state = State::HalfOpen { probing: true };
+        Admission::Probe(ProbeGuard {
+            breaker: self,
+            reported: false,
+        })
     }
 
     /// Reports a verification let through while the breaker was closed. Results that arrive

@@ -115,6 +115,7 @@ mod answer;
 mod breaker;
 mod config;
 mod error;
+mod in_flight;
 mod policy;
 mod protocol;
 mod provider;

@@ -11,12 +11,12 @@ use tokio::time::Instant;
 use tracing::{Instrument, field::Empty};
 
 use serde::Serialize;
-use tokio::sync::Semaphore;
 
 use crate::{
     BreakerState, ConfigError, DEFAULT_CONNECT_TIMEOUT, ErrorClass, MAX_TIMEOUT, Outage, Policy,
     Provider, Secret, Verdict, VerifierConfig, VerifyError,
     breaker::{Admission, Breaker, Outcome},
+    in_flight::InFlight,
     protocol::{self, Call, Codec},
     test_keys, token, transport,
 };
@@ -151,8 +151,7 @@ struct Inner {
     policy: Policy,
     client: Client,
     breaker: Arc<Breaker>,
-    in_flight: Semaphore,
-    max_in_flight: usize,
+    in_flight: InFlight,
     /// Our secret or site key is a provider's test key.
     test_keys: bool,
 }
@@ -234,7 +233,6 @@ impl Verifier {
             config.breaker_threshold,
             config.breaker_cool_down,
         );
-        let max_in_flight = config.max_in_flight.clamp(1, Semaphore::MAX_PERMITS);
         Ok(Self {
             inner: Arc::new(Inner {
                 provider,
@@ -247,8 +245,7 @@ impl Verifier {
                 policy,
                 client,
                 breaker,
-                in_flight: Semaphore::new(max_in_flight),
-                max_in_flight,
+                in_flight: InFlight::new(config.max_in_flight),
                 test_keys,
             }),
         })
@@ -307,8 +304,8 @@ impl Verifier {
             provider: inner.provider,
             breaker: inner.breaker.state(),
             recent_failure_rate: inner.breaker.recent_failure_rate(),
-            in_flight: inner.max_in_flight - inner.in_flight.available_permits(),
-            max_in_flight: inner.max_in_flight,
+            in_flight: inner.in_flight.current(),
+            max_in_flight: inner.in_flight.max(),
         }
     }
 
@@ -411,7 +408,7 @@ impl Verifier {
                 0,
             );
         }
-        let Ok(_permit) = inner.in_flight.try_acquire() else {
+        let Some(_slot) = inner.in_flight.try_enter() else {
             return (Err(VerifyError::ProviderUnavailable(Outage::Overloaded)), 0);
         };
         let (verdict, attempts) = self.exchange(&call).await;

@@ -4,7 +4,7 @@ use std::{
     time::{Instant, SystemTime},
 };
 
-use http::{Request, Response};
+use http::{Request, Response, request::Parts};
 use http_body::Body;
 use http_body_util::Either;
 use siteverify::{ErrorClass, Verdict, Verify, VerifyOptions};
@@ -110,7 +110,8 @@ where
         // fresh clone takes its place here.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture::guarded(Box::pin(guard(self.shared.clone(), inner, request)))
+        let (parts, body) = request.into_parts();
+        ResponseFuture::guarded(Box::pin(guard(self.shared.clone(), inner, parts, body)))
     }
 }
 
@@ -128,13 +129,45 @@ impl<S, V, F> CaptchaService<S, V, F> {
 }
 
 /// Finds and verifies the token, then calls `inner` or answers the failure.
-async fn guard<S, V, F, B, ResBody>(
+///
+/// A plain function returning an `async move` block rather than an `async fn`, and the
+/// decision in a function of its own: the future is boxed and moved for every guarded
+/// request, and this shape keeps it small (an `async fn` stores its arguments twice, and the
+/// decision's locals would stay in the state while the inner service runs).
+fn guard<S, V, F, B, ResBody>(
     shared: Arc<Shared<V, F>>,
     mut inner: S,
-    request: Request<B>,
-) -> Result<Response<Either<ResBody, F::Body>>, S::Error>
+    mut parts: Parts,
+    body: B,
+) -> impl Future<Output = Result<Response<Either<ResBody, F::Body>>, S::Error>>
 where
     S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    V: Verify,
+    F: FailureHandler,
+{
+    async move {
+        // The decision is taken apart before the next await: a failure body need not be
+        // `Send`, and nothing of the decision stays in the state while the inner service runs.
+        let body = match decide(&shared, &mut parts, body).await {
+            Ok(body) => body,
+            Err(failure) => return Ok(failure.map(Either::Right)),
+        };
+        let response = inner.call(Request::from_parts(parts, body)).await?;
+        Ok(response.map(Either::Left))
+    }
+}
+
+/// Decides on the request: puts the verdict (or, in observe mode, the refusal) into its
+/// extensions and gives the body back for the inner service, or answers the failure.
+async fn decide<V, F, B>(
+    shared: &Shared<V, F>,
+    parts: &mut Parts,
+    body: B,
+) -> Result<CaptchaBody<B>, Response<F::Body>>
+where
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
@@ -149,7 +182,6 @@ where
         latency_ms = Empty,
     );
     let started = Instant::now();
-    let (mut parts, body) = request.into_parts();
     let (outcome, body) = async {
         // Another layer of the same provider verified this request already (an app-wide guard
         // around this route's, say). Its token is spent, so this layer checks the verdict
@@ -169,11 +201,11 @@ where
             return (outcome, CaptchaBody::untouched(body));
         }
         let (found, body) =
-            extract::find_token(&parts, body, &settings.sources, settings.body_limit).await;
+            extract::find_token(parts, body, &settings.sources, settings.body_limit).await;
         let outcome = match found {
             Ok(token) => {
                 let mut options = VerifyOptions::new();
-                options.remote_ip = settings.client_ip.client_ip(&parts);
+                options.remote_ip = settings.client_ip.client_ip(parts);
                 // Already layered over the verifier's policy when the layer was built; the
                 // verifier layers it again, which changes nothing.
                 options.policy = settings.policy.clone();
@@ -256,9 +288,8 @@ where
         Err(rejection) => {
             let mut response = shared.failure.failure_response(&rejection);
             response.extensions_mut().insert(rejection);
-            return Ok(response.map(Either::Right));
+            return Err(response);
         }
     }
-    let response = inner.call(Request::from_parts(parts, body)).await?;
-    Ok(response.map(Either::Left))
+    Ok(body)
 }
