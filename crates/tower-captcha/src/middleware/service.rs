@@ -134,6 +134,10 @@ impl<S, V, F> CaptchaService<S, V, F> {
 /// decision in a function of its own: the future is boxed and moved for every guarded
 /// request, and this shape keeps it small (an `async fn` stores its arguments twice, and the
 /// decision's locals would stay in the state while the inner service runs).
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice in the future"
+)]
 fn guard<S, V, F, B, ResBody>(
     shared: Arc<Shared<V, F>>,
     mut inner: S,
