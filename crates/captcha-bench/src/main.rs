@@ -180,6 +180,9 @@ async fn bench(settings: Settings, output: Option<PathBuf>) -> ExitCode {
     println!("{markdown}");
     print!("{}", report::scenario_lines(&results));
     if let Some(path) = output {
+        // The analysis below the figures is written by people; a new run keeps it.
+        let kept = std::fs::read_to_string(&path).unwrap_or_default();
+        let markdown = report::with_analysis(&markdown, &kept);
         if let Err(e) = std::fs::write(&path, &markdown) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;

@@ -190,6 +190,19 @@ fn label(mode: Mode) -> &'static str {
     }
 }
 
+/// Where the generated figures end in `BENCHMARKS.md` and the analysis written by hand begins.
+pub(crate) const ANALYSIS_MARKER: &str =
+    "<!-- Analysis: written by hand, kept by every run of captcha-bench. -->";
+
+/// `report` followed by the hand-written analysis of `previous` (the file being replaced), if
+/// it has one.
+pub(crate) fn with_analysis(report: &str, previous: &str) -> String {
+    match previous.find(ANALYSIS_MARKER) {
+        Some(at) => format!("{report}\n{}", &previous[at..]),
+        None => report.to_owned(),
+    }
+}
+
 /// The whole report as Markdown.
 pub(crate) fn markdown(results: &Results) -> String {
     let s = &results.settings;
@@ -350,4 +363,20 @@ fn memory_total() -> Option<String> {
     let total = procfs::info_field("/proc/meminfo", "MemTotal")?;
     let kib: f64 = total.trim_end_matches("kB").trim().parse().ok()?;
     Some(format!("{:.1} GiB", kib / (MIB * MIB)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_run_keeps_the_analysis_and_replaces_the_figures() {
+        let previous = format!("# Benchmarks\nold figures\n\n{ANALYSIS_MARKER}\n## Why\nbecause\n");
+        let merged = with_analysis("# Benchmarks\nnew figures\n", &previous);
+        assert_eq!(
+            merged,
+            format!("# Benchmarks\nnew figures\n\n{ANALYSIS_MARKER}\n## Why\nbecause\n")
+        );
+        assert_eq!(with_analysis("# new\n", "# no analysis\n"), "# new\n");
+    }
 }
