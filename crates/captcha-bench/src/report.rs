@@ -221,7 +221,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     let _ = writeln!(
         out,
         "\n## Load\n\nOne in-process hyper client, {} keep-alive connections, {} s per server after {} s of warm-up, \
-         in {} rounds that take the servers in turn; token in a header; every server a child process, its peak \
+         in {} rounds that take the servers in turn, each round starting one server further on; token in a header; every server a child process, its peak \
          memory from `/proc/<pid>/status` (`VmHWM`), its CPU time (user and system, all threads) from \
          `/proc/<pid>/stat`. The load generator, the server and the emulator share the machine's cores, so \
          requests/s moves with whatever else runs; the server's CPU time per request is its own work.\n",

@@ -202,9 +202,9 @@ pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
 }
 
 /// Every server of the table under the same load. All run at once, but only one is driven
-/// at a time; the load is cut into short rounds that visit the servers in turn, so that
-/// whatever else the machine does weighs on all of them alike instead of on whichever ran
-/// while it happened.
+/// at a time; the load is cut into short rounds that visit the servers in turn, in a rotating
+/// order, so that whatever else the machine does weighs on all of them alike instead of on
+/// whichever ran while it happened.
 async fn load_table(
     emulator: &Process,
     settings: &Settings,
@@ -234,12 +234,18 @@ async fn load_table(
         warmup: Duration::ZERO,
         ..settings.load
     };
-    for number in 1..=rounds {
+    let servers = table.len();
+    for number in 0..rounds as usize {
         eprintln!(
-            "load: round {number} of {rounds}, {:?} per server",
+            "load: round {} of {rounds}, {:?} per server",
+            number + 1,
             round.duration
         );
-        for (_, server, measured) in &mut table {
+        // Each round starts one server further on: where a server runs in the order matters
+        // (the first to use the emulator after a server that leaves it idle measured up to
+        // 10 % slower), and over as many rounds as servers each takes every place once.
+        for index in (0..servers).map(|i| (i + number) % servers) {
+            let (_, server, measured) = &mut table[index];
             let cpu_before = server.cpu_time()?;
             let outcome = load::run(server.addr(), round, requests::header_token()).await;
             measured.cpu += server.cpu_time()?.saturating_sub(cpu_before);
