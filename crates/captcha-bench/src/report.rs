@@ -66,10 +66,8 @@ struct Target {
 fn targets(results: &Results) -> Vec<Target> {
     let rps = |mode: Mode| {
         results
-            .servers
-            .iter()
-            .find(|(m, _)| *m == mode)
-            .map_or(0.0, |(_, measured)| measured.outcome.per_second())
+            .server(mode)
+            .map_or(0.0, |measured| measured.outcome.per_second())
     };
     let ratio = |what: &str, x: Mode, y: Mode, goal, minimum: f64| {
         let value = rps(x) / rps(y).max(f64::EPSILON);
@@ -287,13 +285,7 @@ fn details(results: &Results) -> String {
         growth(&results.upload_plain),
         growth(&results.upload_layer)
     );
-    let cpu = |mode: Mode| {
-        results
-            .servers
-            .iter()
-            .find(|(m, _)| *m == mode)
-            .map(|(_, m)| m.cpu_per_request())
-    };
+    let cpu = |mode: Mode| results.server(mode).map(Measured::cpu_per_request);
     if let (Some(c), Some(d)) = (cpu(Mode::LayerEmulator), cpu(Mode::SharedClient)) {
         let _ = writeln!(
             out,

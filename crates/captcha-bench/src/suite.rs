@@ -156,6 +156,16 @@ pub(crate) struct Results {
     pub(crate) in_flight: InFlight,
 }
 
+impl Results {
+    /// The load run of `mode`'s server.
+    pub(crate) fn server(&self, mode: Mode) -> Option<&Measured> {
+        self.servers
+            .iter()
+            .find(|(m, _)| *m == mode)
+            .map(|(_, measured)| measured)
+    }
+}
+
 pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
     let emulator = Process::emulator().await?;
     let servers = load_table(&emulator, &settings).await?;

@@ -1,6 +1,6 @@
 //! hCaptcha: form-encoded `secret`, `response`, optional `remoteip` and `sitekey`.
 
-use super::{Call, Codec, siteverify_answer};
+use super::{Call, Codec, secret_response_form, siteverify_answer};
 use crate::{
     Provider, Verdict, VerifyError,
     transport::{WireAnswer, WireBody},
@@ -13,15 +13,8 @@ pub(super) static CODEC: Codec = Codec {
 };
 
 fn encode(call: &Call<'_>) -> WireBody {
-    let remote_ip = call.remote_ip.map(|ip| ip.to_string());
-    WireBody::form(
-        [("secret", call.secret.expose()), ("response", call.token)]
-            .into_iter()
-            .chain(remote_ip.as_deref().map(|ip| ("remoteip", ip)))
-            // hCaptcha refuses a token solved for another site key when we name the one we
-            // expect.
-            .chain(call.site_key.map(|key| ("sitekey", key))),
-    )
+    // hCaptcha refuses a token solved for another site key when we name the one we expect.
+    secret_response_form(call, call.site_key.map(|key| ("sitekey", key)))
 }
 
 fn decode(call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {

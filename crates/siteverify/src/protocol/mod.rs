@@ -46,6 +46,19 @@ impl Call<'_> {
     }
 }
 
+/// The form hCaptcha and reCAPTCHA share: `secret`, `response`, `remoteip` when the client's
+/// address is forwarded, then `extra`.
+#[cfg(any(feature = "hcaptcha", feature = "recaptcha"))]
+fn secret_response_form(call: &Call<'_>, extra: Option<(&'static str, &str)>) -> WireBody {
+    let remote_ip = call.remote_ip.map(|ip| ip.to_string());
+    WireBody::form(
+        [("secret", call.secret.expose()), ("response", call.token)]
+            .into_iter()
+            .chain(remote_ip.as_deref().map(|ip| ("remoteip", ip)))
+            .chain(extra),
+    )
+}
+
 /// An answer we cannot read or did not expect. A redirect or a 4xx outside the protocol means
 /// the verify URL or our request is wrong (a typo in the path answers 404): our
 /// misconfiguration, loud, and never mistaken for an outage. Anything else unreadable is the

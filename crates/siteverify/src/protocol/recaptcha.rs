@@ -1,7 +1,7 @@
 //! Google reCAPTCHA v2 and v3: form-encoded `secret`, `response`, optional `remoteip`. The
 //! secret goes in the body, never in the URL, where it would leak into logs.
 
-use super::{Call, Codec, siteverify_answer};
+use super::{Call, Codec, secret_response_form, siteverify_answer};
 use crate::{
     Provider, Verdict, VerifyError,
     transport::{WireAnswer, WireBody},
@@ -14,12 +14,7 @@ pub(super) static CODEC: Codec = Codec {
 };
 
 fn encode(call: &Call<'_>) -> WireBody {
-    let remote_ip = call.remote_ip.map(|ip| ip.to_string());
-    WireBody::form(
-        [("secret", call.secret.expose()), ("response", call.token)]
-            .into_iter()
-            .chain(remote_ip.as_deref().map(|ip| ("remoteip", ip))),
-    )
+    secret_response_form(call, None)
 }
 
 fn decode(call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
