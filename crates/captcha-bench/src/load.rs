@@ -149,6 +149,66 @@ async fn worker(
     outcome
 }
 
+/// One request at a time to each target in turn, on one keep-alive connection per target,
+/// for `window` after `warmup`; an outcome per target, in their order.
+///
+/// Taking the targets in turn request by request, not run after run, puts them all under the
+/// same machine at the same moment: what else runs, the CPU's clock, the scheduler's mood
+/// weigh on all alike, so a difference of a few microseconds between their medians means
+/// something even where one run's median moves by more from one minute to the next.
+pub(crate) async fn interleaved(
+    targets: &[(SocketAddr, MakeRequest)],
+    warmup: Duration,
+    window: Duration,
+) -> Vec<Outcome> {
+    let counted_from = Instant::now() + warmup;
+    let stop = counted_from + window;
+    let mut connections: Vec<Option<SendRequest<Full<Bytes>>>> =
+        targets.iter().map(|_| None).collect();
+    let mut outcomes: Vec<Outcome> = targets
+        .iter()
+        .map(|_| Outcome {
+            window,
+            ..Outcome::default()
+        })
+        .collect();
+    while Instant::now() < stop {
+        for ((addr, make), (connection, outcome)) in targets
+            .iter()
+            .zip(connections.iter_mut().zip(outcomes.iter_mut()))
+        {
+            let sender = match connection {
+                Some(sender) => sender,
+                None => match connect(*addr).await {
+                    Ok(sender) => connection.insert(sender),
+                    Err(e) => {
+                        outcome.error(format!("connect: {e}"));
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                },
+            };
+            let began = Instant::now();
+            match exchange(sender, make()).await {
+                Ok((StatusCode::OK, _)) if began >= counted_from => {
+                    outcome.requests += 1;
+                    outcome.latencies.push(began.elapsed());
+                }
+                Ok((StatusCode::OK, _)) => {}
+                Ok((status, _)) => outcome.error(format!("status {status}")),
+                Err(e) => {
+                    outcome.error(e);
+                    *connection = None;
+                }
+            }
+        }
+    }
+    for outcome in &mut outcomes {
+        outcome.latencies.sort_unstable();
+    }
+    outcomes
+}
+
 /// Sends each request on a connection of its own, all at once: every one of them is in
 /// flight together. The window is the time until the last answer.
 pub(crate) async fn burst(addr: SocketAddr, requests: Vec<Request<Full<Bytes>>>) -> Outcome {

@@ -64,15 +64,10 @@ struct Target {
 }
 
 fn targets(results: &Results) -> Vec<Target> {
-    let rps = |mode: Mode| {
-        results
-            .server(mode)
-            .map_or(0.0, |measured| measured.outcome.per_second())
-    };
     let ratio = |what: &str, x: Mode, y: Mode, goal, minimum: f64| {
-        let value = rps(x) / rps(y).max(f64::EPSILON);
+        let value = results.ratio(x, y).map_or(0.0, |ratio| ratio.median);
         Target {
-            what: format!("{what} throughput"),
+            what: format!("{what} throughput, median of the rounds"),
             measured: format!("{value:.2}"),
             goal,
             met: value >= minimum,
@@ -219,7 +214,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     let _ = writeln!(
         out,
         "\n## Load\n\nOne in-process hyper client, {} keep-alive connections, {} s per server after {} s of warm-up, \
-         in {} rounds that take the servers in turn, each round starting one server further on; token in a header; every server a child process, its peak \
+         in {} rounds that take the servers in turn, each round starting one server further on (a ratio below is the median of its rounds' ratios); token in a header; every server a child process, its peak \
          memory from `/proc/<pid>/status` (`VmHWM`), its CPU time (user and system, all threads) from \
          `/proc/<pid>/stat`. The load generator, the server and the emulator share the machine's cores, so \
          requests/s moves with whatever else runs; the server's CPU time per request is its own work.\n",
@@ -271,8 +266,8 @@ fn details(results: &Results) -> String {
     let f = &results.form;
     let p50 = |o: &Outcome| latency(o.percentile(0.5));
     let mut out = format!(
-        "\nMedians at one connection, {} rounds in turn: no layer {} (header) / {} (form), layer {} (header) / {} (form).\n",
-        results.settings.latency_rounds,
+        "\nMedians, one request at a time, the four kinds taken in turn request by request ({} requests each): no layer {} (header) / {} (form), layer {} (header) / {} (form).\n",
+        f.layer_form.requests,
         p50(&f.plain_header),
         p50(&f.plain_form),
         p50(&f.layer_header),
@@ -285,6 +280,16 @@ fn details(results: &Results) -> String {
         growth(&results.upload_plain),
         growth(&results.upload_layer)
     );
+    for (name, x, y) in [
+        ("b/a", Mode::LayerInstant, Mode::Plain),
+        ("c/d", Mode::LayerEmulator, Mode::SharedClient),
+        ("c/e", Mode::LayerEmulator, Mode::ClientPerRequest),
+    ] {
+        if let Some(ratio) = results.ratio(x, y) {
+            let rounds: Vec<String> = ratio.rounds.iter().map(|r| format!("{r:.2}")).collect();
+            let _ = writeln!(out, "{name} round by round: {}.", rounds.join(", "));
+        }
+    }
     let cpu = |mode: Mode| results.server(mode).map(Measured::cpu_per_request);
     if let (Some(c), Some(d)) = (cpu(Mode::LayerEmulator), cpu(Mode::SharedClient)) {
         let _ = writeln!(

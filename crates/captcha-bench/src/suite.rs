@@ -19,11 +19,10 @@ pub(crate) struct Settings {
     pub(crate) load: Load,
     /// The load runs are cut into this many rounds, the servers taken in turn in each.
     pub(crate) rounds: u32,
-    /// Each of the four runs comparing a form token with a header token, one connection so
-    /// that latency is not queueing.
-    pub(crate) latency_load: Load,
-    /// The latency runs are cut into this many rounds, taken in turn.
-    pub(crate) latency_rounds: u32,
+    /// The run comparing a form token with a header token: one request at a time, so that
+    /// latency is not queueing, the four kinds taken in turn for this long in all.
+    pub(crate) latency_window: Duration,
+    pub(crate) latency_warmup: Duration,
     pub(crate) form_size: usize,
     pub(crate) uploads: usize,
     pub(crate) upload_size: usize,
@@ -43,13 +42,9 @@ impl Settings {
                 duration,
                 warmup,
             },
-            rounds: 5,
-            latency_load: Load {
-                concurrency: 1,
-                duration: (duration / 4).max(Duration::from_millis(500)),
-                warmup,
-            },
-            latency_rounds: 10,
+            rounds: 10,
+            latency_window: duration.max(Duration::from_secs(2)),
+            latency_warmup: warmup,
             form_size: 4 * 1024,
             uploads: 5,
             upload_size: 10 << 20,
@@ -70,12 +65,9 @@ impl Settings {
         Settings {
             smoke: true,
             load,
-            latency_load: Load {
-                concurrency: 1,
-                ..load
-            },
+            latency_window: duration,
+            latency_warmup: Duration::ZERO,
             rounds: 1,
-            latency_rounds: 1,
             uploads: 2,
             in_flight: 20,
             in_flight_repeats: 1,
@@ -92,6 +84,8 @@ pub(crate) struct Measured {
     pub(crate) after: Memory,
     /// The server's CPU time over the counted requests.
     pub(crate) cpu: Duration,
+    /// Requests/s of each load round, in round order (none outside the load table).
+    pub(crate) round_rates: Vec<f64>,
 }
 
 impl Measured {
@@ -156,7 +150,44 @@ pub(crate) struct Results {
     pub(crate) in_flight: InFlight,
 }
 
+/// One server's throughput over another's.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Ratio {
+    /// The median of `rounds`: the figure the targets are checked against.
+    pub(crate) median: f64,
+    /// Round by round, in round order.
+    pub(crate) rounds: Vec<f64>,
+}
+
+impl Ratio {
+    /// Compares the servers round by round: in one round they ran seconds apart, under the
+    /// same machine, and the median keeps a round that a hiccup hit on one side only from
+    /// weighing on the result as it would on a ratio of totals.
+    pub(crate) fn of(x: &Measured, y: &Measured) -> Ratio {
+        let rounds: Vec<f64> = x
+            .round_rates
+            .iter()
+            .zip(&y.round_rates)
+            .map(|(x, y)| x / y.max(f64::EPSILON))
+            .collect();
+        let mut sorted = rounds.clone();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let median = match n {
+            0 => 0.0,
+            _ if n % 2 == 1 => sorted[n / 2],
+            _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+        };
+        Ratio { median, rounds }
+    }
+}
+
 impl Results {
+    /// The throughput of `x`'s server over `y`'s.
+    pub(crate) fn ratio(&self, x: Mode, y: Mode) -> Option<Ratio> {
+        Some(Ratio::of(self.server(x)?, self.server(y)?))
+    }
+
     /// The load run of `mode`'s server.
     pub(crate) fn server(&self, mode: Mode) -> Option<&Measured> {
         self.servers
@@ -235,6 +266,7 @@ async fn load_table(
             before,
             after: before,
             cpu: Duration::ZERO,
+            round_rates: Vec::new(),
         };
         table.push((mode, server, measured));
     }
@@ -259,6 +291,7 @@ async fn load_table(
             let cpu_before = server.cpu_time()?;
             let outcome = load::run(server.addr(), round, requests::header_token()).await;
             measured.cpu += server.cpu_time()?.saturating_sub(cpu_before);
+            measured.round_rates.push(outcome.per_second());
             measured.outcome.merge(outcome);
         }
     }
@@ -283,45 +316,28 @@ async fn measure<F: Future<Output = Outcome>>(
         before,
         after,
         cpu,
+        round_rates: Vec::new(),
     })
 }
 
 async fn form_check(plain: &Process, layer: &Process, settings: &Settings) -> FormCheck {
-    let mut check = FormCheck {
-        plain_header: Outcome::default(),
-        plain_form: Outcome::default(),
-        layer_header: Outcome::default(),
-        layer_form: Outcome::default(),
-    };
-    // Short rounds in turn rather than one long run each: whatever else the machine does
-    // then weighs on the four alike, and the difference of medians stays meaningful.
-    let rounds = settings.latency_rounds.max(1);
-    let round = Load {
-        duration: settings.latency_load.duration / rounds,
-        warmup: settings.latency_load.warmup / rounds,
-        ..settings.latency_load
-    };
     let form = requests::form_token(settings.form_size);
-    for _ in 0..rounds {
-        let runs = [
-            (plain, requests::header_token(), &mut check.plain_header),
-            (plain, form.clone(), &mut check.plain_form),
-            (layer, requests::header_token(), &mut check.layer_header),
-            (layer, form.clone(), &mut check.layer_form),
-        ];
-        for (server, make, total) in runs {
-            total.merge(load::run(server.addr(), round, make).await);
-        }
+    let targets = [
+        (plain.addr(), requests::header_token()),
+        (plain.addr(), form.clone()),
+        (layer.addr(), requests::header_token()),
+        (layer.addr(), form),
+    ];
+    let [plain_header, plain_form, layer_header, layer_form] = <[Outcome; 4]>::try_from(
+        load::interleaved(&targets, settings.latency_warmup, settings.latency_window).await,
+    )
+    .unwrap_or_default();
+    FormCheck {
+        plain_header,
+        plain_form,
+        layer_header,
+        layer_form,
     }
-    for outcome in [
-        &mut check.plain_header,
-        &mut check.plain_form,
-        &mut check.layer_header,
-        &mut check.layer_form,
-    ] {
-        outcome.latencies.sort_unstable();
-    }
-    check
 }
 
 /// Uploads one after the other to a fresh server, warmed with a small one.
@@ -389,4 +405,30 @@ async fn burst(mode: Mode, emulator: &Process, settings: &Settings) -> Result<Me
     let measured = measure(&server, || load::burst(server.addr(), burst)).await;
     server.stop().await;
     measured
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rates(round_rates: &[f64]) -> Measured {
+        Measured {
+            outcome: Outcome::default(),
+            before: Memory::default(),
+            after: Memory::default(),
+            cpu: Duration::ZERO,
+            round_rates: round_rates.to_vec(),
+        }
+    }
+
+    #[test]
+    fn ratios_are_the_median_of_the_rounds() {
+        // The third round's hiccup on y would make the ratio of totals 1.18.
+        let odd = Ratio::of(&rates(&[90.0, 99.0, 100.0]), &rates(&[100.0, 100.0, 50.0]));
+        assert_eq!(odd.rounds, [0.9, 0.99, 2.0]);
+        assert_eq!(odd.median, 0.99);
+        let even = Ratio::of(&rates(&[1.0, 2.0, 3.0, 4.0]), &rates(&[1.0; 4]));
+        assert_eq!(even.median, 2.5);
+        assert_eq!(Ratio::of(&rates(&[]), &rates(&[])).median, 0.0);
+    }
 }

@@ -107,10 +107,13 @@ pub(crate) fn shared_client() -> Result<Client, ConfigError> {
 
 /// A client with our connect timeout. Redirects are not followed: a verify endpoint that
 /// redirects is misconfigured, and following it would resend the secret to another place.
+/// reqwest's own retries are off: the verifier decides what may be sent twice (a token is
+/// single use), and leaving them on costs a copy of every request's headers kept in case.
 pub(crate) fn build_client(connect_timeout: Duration) -> Result<Client, reqwest::Error> {
     Client::builder()
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .user_agent(concat!("siteverify/", env!("CARGO_PKG_VERSION")))
         .pool_idle_timeout(Duration::from_secs(60))
         .build()
