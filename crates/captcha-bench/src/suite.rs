@@ -49,7 +49,7 @@ impl Settings {
             uploads: 5,
             upload_size: 10 << 20,
             in_flight: 1000,
-            in_flight_repeats: 3,
+            in_flight_repeats: 5,
             delay: Duration::from_millis(500),
         }
     }
@@ -86,13 +86,23 @@ pub(crate) struct Measured {
     pub(crate) cpu: Duration,
     /// Requests/s of each load round, in round order (none outside the load table).
     pub(crate) round_rates: Vec<f64>,
+    /// The emulator's CPU time while this server was driven (zero outside the load table).
+    pub(crate) emulator_cpu: Duration,
 }
 
 impl Measured {
     /// The server's CPU time per counted request: its own work, whatever else ran beside it.
     pub(crate) fn cpu_per_request(&self) -> Duration {
-        let requests = u32::try_from(self.outcome.requests.max(1)).unwrap_or(u32::MAX);
-        self.cpu / requests
+        self.cpu / self.requests_u32()
+    }
+
+    /// The emulator's CPU time per counted request: what verifying it cost the other side.
+    pub(crate) fn emulator_cpu_per_request(&self) -> Duration {
+        self.emulator_cpu / self.requests_u32()
+    }
+
+    fn requests_u32(&self) -> u32 {
+        u32::try_from(self.outcome.requests.max(1)).unwrap_or(u32::MAX)
     }
 
     /// The peak during the run over what was resident before it, in KiB.
@@ -267,6 +277,7 @@ async fn load_table(
             after: before,
             cpu: Duration::ZERO,
             round_rates: Vec::new(),
+            emulator_cpu: Duration::ZERO,
         };
         table.push((mode, server, measured));
     }
@@ -289,8 +300,10 @@ async fn load_table(
         for index in (0..servers).map(|i| (i + number) % servers) {
             let (_, server, measured) = &mut table[index];
             let cpu_before = server.cpu_time()?;
+            let emulator_before = emulator.cpu_time()?;
             let outcome = load::run(server.addr(), round, requests::header_token()).await;
             measured.cpu += server.cpu_time()?.saturating_sub(cpu_before);
+            measured.emulator_cpu += emulator.cpu_time()?.saturating_sub(emulator_before);
             measured.round_rates.push(outcome.per_second());
             measured.outcome.merge(outcome);
         }
@@ -317,6 +330,7 @@ async fn measure<F: Future<Output = Outcome>>(
         after,
         cpu,
         round_rates: Vec::new(),
+        emulator_cpu: Duration::ZERO,
     })
 }
 
@@ -418,6 +432,7 @@ mod tests {
             after: Memory::default(),
             cpu: Duration::ZERO,
             round_rates: round_rates.to_vec(),
+            emulator_cpu: Duration::ZERO,
         }
     }
 
