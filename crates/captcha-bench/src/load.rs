@@ -116,35 +116,9 @@ async fn worker(
     stop: Instant,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    let mut connection: Option<SendRequest<Full<Bytes>>> = None;
+    let mut connection = None;
     while Instant::now() < stop {
-        let sender = match &mut connection {
-            Some(sender) => sender,
-            None => match connect(addr).await {
-                Ok(sender) => connection.insert(sender),
-                Err(e) => {
-                    outcome.error(format!("connect: {e}"));
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-        };
-        let request = make();
-        let began = Instant::now();
-        let result = exchange(sender, request).await.map(|(status, _)| status);
-        let counted = began >= counted_from;
-        match result {
-            Ok(StatusCode::OK) if counted => {
-                outcome.requests += 1;
-                outcome.latencies.push(began.elapsed());
-            }
-            Ok(StatusCode::OK) => {}
-            Ok(status) => outcome.error(format!("status {status}")),
-            Err(e) => {
-                outcome.error(e);
-                connection = None;
-            }
-        }
+        step(addr, &mut connection, &make, counted_from, &mut outcome).await;
     }
     outcome
 }
@@ -163,8 +137,7 @@ pub(crate) async fn interleaved(
 ) -> Vec<Outcome> {
     let counted_from = Instant::now() + warmup;
     let stop = counted_from + window;
-    let mut connections: Vec<Option<SendRequest<Full<Bytes>>>> =
-        targets.iter().map(|_| None).collect();
+    let mut connections: Vec<_> = targets.iter().map(|_| None).collect();
     let mut outcomes: Vec<Outcome> = targets
         .iter()
         .map(|_| Outcome {
@@ -177,36 +150,49 @@ pub(crate) async fn interleaved(
             .iter()
             .zip(connections.iter_mut().zip(outcomes.iter_mut()))
         {
-            let sender = match connection {
-                Some(sender) => sender,
-                None => match connect(*addr).await {
-                    Ok(sender) => connection.insert(sender),
-                    Err(e) => {
-                        outcome.error(format!("connect: {e}"));
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                },
-            };
-            let began = Instant::now();
-            match exchange(sender, make()).await {
-                Ok((StatusCode::OK, _)) if began >= counted_from => {
-                    outcome.requests += 1;
-                    outcome.latencies.push(began.elapsed());
-                }
-                Ok((StatusCode::OK, _)) => {}
-                Ok((status, _)) => outcome.error(format!("status {status}")),
-                Err(e) => {
-                    outcome.error(e);
-                    *connection = None;
-                }
-            }
+            step(*addr, connection, make, counted_from, outcome).await;
         }
     }
     for outcome in &mut outcomes {
         outcome.latencies.sort_unstable();
     }
     outcomes
+}
+
+/// Sends one request on `connection`, opening it first if there is none, and counts the
+/// answer in `outcome` (with its latency when sent after `counted_from`). A failed connection
+/// is dropped, to be opened anew by the next step.
+async fn step(
+    addr: SocketAddr,
+    connection: &mut Option<SendRequest<Full<Bytes>>>,
+    make: &MakeRequest,
+    counted_from: Instant,
+    outcome: &mut Outcome,
+) {
+    let sender = match connection {
+        Some(sender) => sender,
+        None => match connect(addr).await {
+            Ok(sender) => connection.insert(sender),
+            Err(e) => {
+                outcome.error(format!("connect: {e}"));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                return;
+            }
+        },
+    };
+    let began = Instant::now();
+    match exchange(sender, make()).await {
+        Ok((StatusCode::OK, _)) if began >= counted_from => {
+            outcome.requests += 1;
+            outcome.latencies.push(began.elapsed());
+        }
+        Ok((StatusCode::OK, _)) => {}
+        Ok((status, _)) => outcome.error(format!("status {status}")),
+        Err(e) => {
+            outcome.error(e);
+            *connection = None;
+        }
+    }
 }
 
 /// Sends each request on a connection of its own, all at once: every one of them is in
