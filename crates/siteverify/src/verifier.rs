@@ -6,19 +6,20 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use reqwest::{Client, Url};
+use reqwest::Url;
 use tokio::time::Instant;
 use tracing::{Instrument, field::Empty};
 
 use serde::Serialize;
 
 use crate::{
-    BreakerState, ConfigError, DEFAULT_CONNECT_TIMEOUT, ErrorClass, MAX_TIMEOUT, Outage, Policy,
-    Provider, Secret, Verdict, VerifierConfig, VerifyError,
+    BreakerState, ConfigError, ErrorClass, MAX_TIMEOUT, Outage, Policy, Provider, Secret, Verdict,
+    VerifierConfig, VerifyError,
     breaker::{Admission, Breaker, Outcome},
     in_flight::InFlight,
     protocol::{self, Call, Codec},
-    test_keys, token, transport,
+    test_keys, token,
+    transport::{self, Transport},
 };
 
 /// Attempts per verification at most, the first included.
@@ -145,11 +146,10 @@ struct Inner {
     codec: &'static Codec,
     secret: Secret,
     site_key: Option<String>,
-    url: Url,
     forward_remote_ip: bool,
     timeout: Duration,
     policy: Policy,
-    client: Client,
+    transport: Transport,
     breaker: Arc<Breaker>,
     in_flight: InFlight,
     /// Our secret or site key is a provider's test key.
@@ -220,14 +220,18 @@ impl Verifier {
         }
         policy.validate_for(provider)?;
 
-        let client = match config.http_client {
-            Some(client) => client,
-            None if config.connect_timeout == DEFAULT_CONNECT_TIMEOUT => {
-                transport::shared_client()?
-            }
-            None => transport::build_client(config.connect_timeout)
-                .map_err(|e| ConfigError::HttpClient(e.to_string()))?,
-        };
+        let transport = Transport::for_endpoint(
+            &url,
+            config.connect_timeout,
+            config.http_client,
+            &transport::environment_proxies(),
+        )?;
+        // Which client carries the exchange depends on the environment's proxy settings.
+        tracing::debug!(
+            provider = provider.name(),
+            transport = transport.name(),
+            "captcha verifier ready"
+        );
         let breaker = Breaker::for_endpoint(
             url.as_str(),
             config.breaker_threshold,
@@ -239,11 +243,10 @@ impl Verifier {
                 codec,
                 secret: config.secret,
                 site_key: config.site_key,
-                url,
                 forward_remote_ip: config.forward_remote_ip,
                 timeout: config.timeout,
                 policy,
-                client,
+                transport,
                 breaker,
                 in_flight: InFlight::new(config.max_in_flight),
                 test_keys,
@@ -449,12 +452,10 @@ impl Verifier {
             } else {
                 deadline
             };
-            let outcome =
-                match transport::exchange(&inner.client, &inner.url, &body, attempt_deadline).await
-                {
-                    Ok(answer) => (codec.decode)(call, &answer),
-                    Err(failure) => Err(failure.into()),
-                };
+            let outcome = match inner.transport.exchange(&body, attempt_deadline).await {
+                Ok(answer) => (codec.decode)(call, &answer),
+                Err(failure) => Err(failure.into()),
+            };
             let retry = match &outcome {
                 Err(e) => !last && retryable(codec, e),
                 Ok(_) => false,

@@ -1,0 +1,118 @@
+//! The default exchange: hyper's pooled HTTP/1.1 client over rustls, with the platform's
+//! certificate verifier, as reqwest sets them up.
+//!
+//! hyper's read buffer keeps its default (8 KiB, growing): its exact-size setting would also
+//! cap an answer's head at that size, and a provider adding headers must not break us.
+
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::{
+    client::legacy::{self, connect::HttpConnector},
+    rt::{TokioExecutor, TokioTimer},
+};
+
+use super::{CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head};
+use crate::{ConfigError, DEFAULT_CONNECT_TIMEOUT};
+
+/// The pooled client; a clone shares the pool.
+pub(crate) type Client = legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Idle connections to a provider are kept this long, so that a quiet minute does not cost a
+/// TLS handshake.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// TCP keep-alive probes, as reqwest sends them: a connection silently dropped by a NAT or
+/// firewall is found before a verification is sent on it.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// Our client with this connect timeout: the process's shared one for the default.
+pub(super) fn client(connect_timeout: Duration) -> Result<Client, ConfigError> {
+    static SHARED: OnceLock<Result<Client, String>> = OnceLock::new();
+    let built = if connect_timeout == DEFAULT_CONNECT_TIMEOUT {
+        SHARED.get_or_init(|| build(connect_timeout)).clone()
+    } else {
+        build(connect_timeout)
+    };
+    built.map_err(ConfigError::HttpClient)
+}
+
+fn build(connect_timeout: Duration) -> Result<Client, String> {
+    // A crypto provider the application installed wins; else rustls's aws-lc-rs, as reqwest.
+    let crypto = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let verifier = rustls_platform_verifier::Verifier::new(crypto.clone())
+        .map_err(|e| format!("the platform's certificate verifier: {e}"))?;
+    let tls = rustls::ClientConfig::builder_with_provider(crypto)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+
+    let mut tcp = HttpConnector::new();
+    // The TLS connector on top of it takes https URLs.
+    tcp.enforce_http(false);
+    tcp.set_connect_timeout(Some(connect_timeout));
+    // A request is written at once; waiting for more to fill a packet only adds latency.
+    tcp.set_nodelay(true);
+    tcp.set_keepalive(Some(TCP_KEEPALIVE));
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        // The emulator and a local stand-in speak plain HTTP; the URL's scheme decides.
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
+
+    Ok(legacy::Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build(connector))
+}
+
+pub(super) async fn exchange(
+    client: &Client,
+    uri: &Uri,
+    body: &WireBody,
+) -> Result<WireAnswer, TransportFailure> {
+    let mut request = Request::new(Full::new(body.bytes.clone()));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri.clone();
+    let headers = request.headers_mut();
+    headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    headers.insert(header::CONTENT_TYPE, body.content_type.clone());
+    headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+
+    let response = client.request(request).await.map_err(classify)?;
+    let (head, mut answer) = response.into_parts();
+    let (status, retry_after) = answer_head(head.status, &head.headers)?;
+    let mut collected = CappedBody::default();
+    while let Some(frame) = answer.frame().await {
+        let frame = frame.map_err(|_| TransportFailure::ConnectionLost)?;
+        if let Some(data) = frame.data_ref() {
+            collected.push(data)?;
+        }
+    }
+    Ok(WireAnswer {
+        status,
+        body: collected.0,
+        retry_after,
+    })
+}
+
+/// Only a connect error (TCP or TLS) proves that no byte of the request left this machine;
+/// hyper itself resends a request that a pooled connection closed before taking.
+fn classify(error: legacy::Error) -> TransportFailure {
+    if error.is_connect() {
+        TransportFailure::Connect
+    } else {
+        TransportFailure::ConnectionLost
+    }
+}

@@ -1,0 +1,78 @@
+//! The exchange over reqwest: for a client the user passed in, an endpoint behind a proxy, or
+//! a URL with credentials.
+
+use std::{sync::OnceLock, time::Duration};
+
+use reqwest::{
+    Client, Url,
+    header::{self, HeaderValue},
+};
+
+use super::{CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head};
+use crate::{ConfigError, DEFAULT_CONNECT_TIMEOUT};
+
+/// Our reqwest client with this connect timeout: the process's shared one for the default.
+pub(super) fn client(connect_timeout: Duration) -> Result<Client, ConfigError> {
+    static SHARED: OnceLock<Result<Client, String>> = OnceLock::new();
+    let built = if connect_timeout == DEFAULT_CONNECT_TIMEOUT {
+        SHARED
+            .get_or_init(|| build(connect_timeout).map_err(|e| e.to_string()))
+            .clone()
+    } else {
+        build(connect_timeout).map_err(|e| e.to_string())
+    };
+    built.map_err(ConfigError::HttpClient)
+}
+
+/// Redirects are not followed: a verify endpoint that redirects is misconfigured, and
+/// following it would resend the secret to another place. reqwest's own retries are off: the
+/// verifier decides what may be sent twice (a token is single use), and leaving them on costs
+/// a copy of every request's headers kept in case.
+fn build(connect_timeout: Duration) -> Result<Client, reqwest::Error> {
+    Client::builder()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .retry(reqwest::retry::never().max_retries_per_request(0))
+        .user_agent(USER_AGENT)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build()
+}
+
+pub(super) async fn exchange(
+    client: &Client,
+    url: &Url,
+    body: &WireBody,
+) -> Result<WireAnswer, TransportFailure> {
+    let mut response = client
+        .post(url.clone())
+        .header(header::ACCEPT, HeaderValue::from_static("application/json"))
+        .header(header::CONTENT_TYPE, body.content_type.clone())
+        .body(body.bytes.clone())
+        .send()
+        .await
+        .map_err(classify)?;
+    let (status, retry_after) = answer_head(response.status(), response.headers())?;
+    let mut collected = CappedBody::default();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        collected.push(&chunk)?;
+    }
+    Ok(WireAnswer {
+        status,
+        body: collected.0,
+        retry_after,
+    })
+}
+
+/// Maps a reqwest error to what it means for a retry. Only a connect error proves that no
+/// byte of the request left this machine.
+fn classify(error: reqwest::Error) -> TransportFailure {
+    if error.is_builder() || error.is_redirect() {
+        TransportFailure::Client
+    } else if error.is_connect() {
+        TransportFailure::Connect
+    } else if error.is_timeout() {
+        TransportFailure::Timeout
+    } else {
+        TransportFailure::ConnectionLost
+    }
+}
