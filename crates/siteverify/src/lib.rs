@@ -45,7 +45,10 @@
 //! # What you get
 //!
 //! - [`Verifier`]: one client per provider configuration, cheap to clone. All verifiers share
-//!   one pooled HTTP client unless you bring your own.
+//!   one pooled HTTP/1.1 client (hyper and rustls, the platform's certificate roots) unless
+//!   you bring your own `reqwest::Client`. An endpoint that the environment's `HTTPS_PROXY`,
+//!   `HTTP_PROXY` or `ALL_PROXY` covers (and `NO_PROXY` does not exclude) is reached through
+//!   that proxy, by reqwest.
 //! - [`Verdict`]: what the provider said about a good token, with the score normalised to a
 //!   human likelihood (reCAPTCHA as is; hCaptcha and Procaptcha risk scores inverted).
 //! - [`Policy`]: the route's rules, checked after the provider said yes.

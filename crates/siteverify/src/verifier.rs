@@ -121,7 +121,8 @@ impl VerifyOptions {
 /// A client for one provider with one configuration.
 ///
 /// Cheap to clone (an `Arc` inside); share one per provider configuration. By default every
-/// verifier in the process uses one pooled HTTP client.
+/// verifier in the process uses one pooled HTTP client (see
+/// [`VerifierConfig::http_client`]).
 ///
 /// ```no_run
 /// use siteverify::{Policy, Verifier, VerifierConfig, VerifyOptions};

@@ -250,4 +250,94 @@ mod tests {
             ("application/json", r#"{"secret":"s\"q","token":"t"}"#)
         );
     }
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
+    }
+
+    fn no_proxies() -> Matcher {
+        Matcher::builder().build()
+    }
+
+    #[test]
+    fn endpoints_go_direct_unless_reqwest_must_carry_them() {
+        let direct = |text: &str, proxies: &Matcher| direct_uri(&url(text), proxies);
+        let uri = direct("https://api.hcaptcha.com/siteverify", &no_proxies()).unwrap();
+        assert_eq!(uri, "https://api.hcaptcha.com/siteverify");
+        assert_eq!(
+            direct("http://127.0.0.1:8080/x?y=1", &no_proxies()).unwrap(),
+            "http://127.0.0.1:8080/x?y=1"
+        );
+        // Credentials travel as basic authentication, which reqwest adds.
+        assert_eq!(
+            direct("https://user:pw@verify.example/x", &no_proxies()),
+            None
+        );
+        assert_eq!(direct("https://user@verify.example/x", &no_proxies()), None);
+
+        let proxies = Matcher::builder()
+            .https("http://proxy.internal:3128")
+            .no("localhost, .corp.example")
+            .build();
+        assert_eq!(
+            direct("https://www.google.com/recaptcha/api/siteverify", &proxies),
+            None
+        );
+        assert!(direct("https://captcha.corp.example/verify", &proxies).is_some());
+        // An https proxy does not cover plain http endpoints, as in reqwest and curl.
+        assert!(direct("http://verify.example/x", &proxies).is_some());
+        let everything = Matcher::builder().all("http://proxy.internal:3128").build();
+        assert_eq!(direct("http://verify.example/x", &everything), None);
+    }
+
+    #[test]
+    fn a_passed_in_client_always_carries_the_exchange() {
+        let endpoint = url("https://api.hcaptcha.com/siteverify");
+        let timeout = crate::DEFAULT_CONNECT_TIMEOUT;
+        let ours = Transport::for_endpoint(&endpoint, timeout, None, &no_proxies()).unwrap();
+        assert_eq!(ours.name(), "direct");
+        let passed = Transport::for_endpoint(
+            &endpoint,
+            timeout,
+            Some(reqwest::Client::new()),
+            &no_proxies(),
+        )
+        .unwrap();
+        assert_eq!(passed.name(), "reqwest");
+        let proxies = Matcher::builder().all("http://proxy.internal:3128").build();
+        let proxied = Transport::for_endpoint(&endpoint, timeout, None, &proxies).unwrap();
+        assert_eq!(proxied.name(), "reqwest");
+    }
+
+    #[test]
+    fn an_answer_head_declaring_more_than_the_cap_is_refused_before_its_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static(" 7 "));
+        assert_eq!(
+            answer_head(StatusCode::TOO_MANY_REQUESTS, &headers),
+            Ok((429, Some(Duration::from_secs(7))))
+        );
+        headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(MAX_ANSWER_BYTES as u64),
+        );
+        assert!(answer_head(StatusCode::OK, &headers).is_ok());
+        headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(MAX_ANSWER_BYTES as u64 + 1),
+        );
+        assert_eq!(
+            answer_head(StatusCode::OK, &headers),
+            Err(TransportFailure::TooLarge)
+        );
+    }
+
+    #[test]
+    fn a_body_may_fill_the_cap_but_not_pass_it() {
+        let mut body = CappedBody::default();
+        body.push(&[b'x'; MAX_ANSWER_BYTES - 1]).unwrap();
+        body.push(b"y").unwrap();
+        assert_eq!(body.0.len(), MAX_ANSWER_BYTES);
+        assert_eq!(body.push(b"z"), Err(TransportFailure::TooLarge));
+    }
 }

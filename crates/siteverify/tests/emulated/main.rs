@@ -11,4 +11,5 @@ mod providers;
 mod recaptcha;
 mod redaction;
 mod resilience;
+mod transports;
 mod turnstile;
