@@ -128,6 +128,63 @@ async fn a_refused_connection_is_a_connect_failure_on_both_clients() {
     }
 }
 
+/// An https endpoint gets TLS from both clients, with the endpoint's name for SNI: a listener
+/// that reads the first record and hangs up sees a ClientHello, and the verification is a
+/// connect failure (nothing of the request was sent), so it may be retried.
+#[tokio::test]
+async fn https_endpoints_get_tls_from_both_clients() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (hello, mut hellos) = tokio::sync::mpsc::unbounded_channel();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            hello.send(first_record(stream).await).unwrap();
+        }
+    });
+    let config = VerifierConfig::new("s")
+        .verify_url(format!("https://localhost:{port}/verify"))
+        .timeout(SHORT);
+    for (via, config) in both(config) {
+        let verifier = Verifier::hcaptcha(config).unwrap();
+        assert_eq!(
+            verify(&verifier, "0xabc").await,
+            Err(VerifyError::ProviderUnavailable(Outage::Connect)),
+            "{via}"
+        );
+        let record = hellos.recv().await.unwrap();
+        // A TLS handshake record whose first message is a ClientHello (type 1).
+        assert_eq!(record.get(..1), Some(&[0x16][..]), "{via}");
+        assert_eq!(record.get(5), Some(&1), "{via}");
+        assert!(
+            record.windows(9).any(|w| w == b"localhost"),
+            "{via}: no SNI for localhost"
+        );
+        // The retries of a connect failure, if any.
+        while hellos.try_recv().is_ok() {}
+    }
+    server.abort();
+}
+
+/// Reads one TLS record (its 5-byte header gives its length), or what came before EOF.
+async fn first_record(mut stream: tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut record = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let wanted = match record.get(3..5) {
+            Some(len) => 5 + usize::from(u16::from_be_bytes([len[0], len[1]])),
+            None => 5,
+        };
+        if record.len() >= wanted {
+            return record;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return record,
+            Ok(n) => record.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
 #[tokio::test]
 async fn credentials_in_the_verify_url_travel_as_basic_authentication() {
     let emulator = emulator().await;
