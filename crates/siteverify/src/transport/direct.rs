@@ -18,8 +18,10 @@ use hyper_util::{
     rt::{TokioExecutor, TokioTimer},
 };
 
-use super::{CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head};
-use crate::{ConfigError, DEFAULT_CONNECT_TIMEOUT};
+use super::{
+    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, shared_or_built,
+};
+use crate::ConfigError;
 
 /// The pooled client; a clone shares the pool.
 pub(crate) type Client = legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -35,12 +37,7 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Our client with this connect timeout: the process's shared one for the default.
 pub(super) fn client(connect_timeout: Duration) -> Result<Client, ConfigError> {
     static SHARED: OnceLock<Result<Client, String>> = OnceLock::new();
-    let built = if connect_timeout == DEFAULT_CONNECT_TIMEOUT {
-        SHARED.get_or_init(|| build(connect_timeout)).clone()
-    } else {
-        build(connect_timeout)
-    };
-    built.map_err(ConfigError::HttpClient)
+    shared_or_built(&SHARED, connect_timeout, build)
 }
 
 fn build(connect_timeout: Duration) -> Result<Client, String> {

@@ -11,7 +11,7 @@
 mod direct;
 mod via_reqwest;
 
-use std::time::Duration;
+use std::{sync::OnceLock, time::Duration};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -21,7 +21,7 @@ use reqwest::Url;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::{BadAnswer, ConfigError, Outage, VerifyError};
+use crate::{BadAnswer, ConfigError, DEFAULT_CONNECT_TIMEOUT, Outage, VerifyError};
 
 /// The largest provider answer we read. Real answers are a few hundred bytes; a bigger one is
 /// broken or hostile, and reading it would let a bad endpoint use our memory.
@@ -181,6 +181,22 @@ fn direct_uri(url: &Url, proxies: &Matcher) -> Option<Uri> {
     }
     let uri = Uri::try_from(url.as_str()).ok()?;
     proxies.intercept(&uri).is_none().then_some(uri)
+}
+
+/// The process's shared client for the default connect timeout, built once into `shared`;
+/// a client of its own for any other. A client holds a connection pool, and one pool per
+/// process is what lets verifications reuse warm TLS connections.
+fn shared_or_built<C: Clone>(
+    shared: &'static OnceLock<Result<C, String>>,
+    connect_timeout: Duration,
+    build: impl Fn(Duration) -> Result<C, String>,
+) -> Result<C, ConfigError> {
+    let built = if connect_timeout == DEFAULT_CONNECT_TIMEOUT {
+        shared.get_or_init(|| build(connect_timeout)).clone()
+    } else {
+        build(connect_timeout)
+    };
+    built.map_err(ConfigError::HttpClient)
 }
 
 /// The proxy settings of the environment, as reqwest reads them.

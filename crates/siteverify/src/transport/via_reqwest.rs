@@ -8,20 +8,17 @@ use reqwest::{
     header::{self, HeaderValue},
 };
 
-use super::{CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head};
-use crate::{ConfigError, DEFAULT_CONNECT_TIMEOUT};
+use super::{
+    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, shared_or_built,
+};
+use crate::ConfigError;
 
 /// Our reqwest client with this connect timeout: the process's shared one for the default.
 pub(super) fn client(connect_timeout: Duration) -> Result<Client, ConfigError> {
     static SHARED: OnceLock<Result<Client, String>> = OnceLock::new();
-    let built = if connect_timeout == DEFAULT_CONNECT_TIMEOUT {
-        SHARED
-            .get_or_init(|| build(connect_timeout).map_err(|e| e.to_string()))
-            .clone()
-    } else {
-        build(connect_timeout).map_err(|e| e.to_string())
-    };
-    built.map_err(ConfigError::HttpClient)
+    shared_or_built(&SHARED, connect_timeout, |timeout| {
+        build(timeout).map_err(|e| e.to_string())
+    })
 }
 
 /// Redirects are not followed: a verify endpoint that redirects is misconfigured, and
