@@ -6,7 +6,7 @@
 //! (hostname, action, score, age, a misbehaviour of the provider…), point the client at
 //! [`Emulator::verify_url`], and afterwards inspect what the client sent with
 //! [`Emulator::requests`]. The answers follow the providers' documented protocols (the
-//! workspace's `PROVIDERS.md`); where the providers are silent, the choices are listed below.
+//! repository's `docs/PROVIDERS.md`); where the providers are silent, the choices are listed below.
 //!
 //! ```
 //! use siteverify_emulator::{Emulator, Provider, TokenSpec};

@@ -1,5 +1,5 @@
 //! What reading each provider's answer costs, with answers shaped like the real ones
-//! (PROVIDERS.md): the JSON decode, the timestamp parse and the verdict, once per
+//! (docs/PROVIDERS.md): the JSON decode, the timestamp parse and the verdict, once per
 //! verification.
 
 use std::hint::black_box;

@@ -51,6 +51,7 @@ pub fn parse_answer(provider: Provider, status: u16, body: &[u8]) -> Result<Verd
         site_key: None,
         idempotency_key: None,
         test_keys: false,
+        test_secret: false,
     };
     // Answers are a few hundred bytes; copying keeps the decoders' input type unchanged.
     let answer = WireAnswer {

@@ -30,6 +30,8 @@ pub(crate) struct Context {
     pub(crate) sent_site_key: bool,
     /// Our own secret or site key is one of the providers' test keys.
     pub(crate) test_keys: bool,
+    /// Our secret is a provider's test secret.
+    pub(crate) test_secret: bool,
 }
 
 /// Codes about test keys: ours if we configured one, otherwise a client sending a public test
@@ -43,7 +45,13 @@ const TEST_KEYS: &[&str] = &["not-using-dummy-passcode", "not-using-dummy-secret
 /// own faults. Unknown codes count as `invalid_token` and are kept verbatim.
 pub(crate) fn classify(codes: Vec<String>, context: Context) -> VerifyError {
     let has = |set: &[&str]| codes.iter().any(|c| set.contains(&c.as_str()));
-    let ours = has(CONFIGURATION)
+    // A test secret is a public constant and cannot be wrong: when the provider still calls
+    // it invalid, it is refusing the token (Turnstile answers a real token sent with a test
+    // secret that way), and a client must not be able to raise our 500s with it.
+    let configuration = codes.iter().any(|c| {
+        CONFIGURATION.contains(&c.as_str()) && !(context.test_secret && c == "invalid-input-secret")
+    });
+    let ours = configuration
         || (context.test_keys && has(TEST_KEYS))
         // Without a `sitekey` from us, a mismatch is about the site key the token carries.
         || (context.sent_site_key && has(&["sitekey-secret-mismatch"]));
@@ -75,6 +83,7 @@ mod tests {
         let context = Context {
             sent_site_key: true,
             test_keys: true,
+            test_secret: false,
         };
         classify(codes.iter().map(|c| c.to_string()).collect(), context).code()
     }
@@ -98,6 +107,7 @@ mod tests {
         let bound = Context {
             sent_site_key: true,
             test_keys: false,
+            test_secret: false,
         };
         assert_eq!(
             classify(codes("sitekey-secret-mismatch"), bound).code(),
@@ -106,11 +116,28 @@ mod tests {
         let testing = Context {
             sent_site_key: false,
             test_keys: true,
+            test_secret: false,
         };
         assert_eq!(
             classify(codes("not-using-dummy-passcode"), testing).code(),
             "provider_misconfigured"
         );
+    }
+
+    #[test]
+    fn a_test_secret_called_invalid_is_the_tokens_fault() {
+        let codes = || vec!["invalid-input-secret".to_owned()];
+        let test_secret = Context {
+            sent_site_key: false,
+            test_keys: true,
+            test_secret: true,
+        };
+        assert_eq!(classify(codes(), test_secret).code(), "invalid_token");
+        let real = Context {
+            test_secret: false,
+            ..test_secret
+        };
+        assert_eq!(classify(codes(), real).code(), "provider_misconfigured");
     }
 
     #[test]

@@ -19,13 +19,25 @@ const TEST_SITE_KEYS: &[&str] = &[
     "1x00000000000000000000AA",
     "2x00000000000000000000AB",
     "3x00000000000000000000FF",
+    // Turnstile's invisible widgets: passes, fails.
+    "1x00000000000000000000BB",
+    "2x00000000000000000000BB",
+    // Procaptcha's test keys and its demo keys: passes, fails.
     "5EARALUe4HXQwKo5KanZSGGKqJV4VTaytpezFwv8ZHbZewmh",
     "5ETtechmZkn3CUVeJX7Z511oiuiu742aHLm91D5ZZw4fqoAG",
+    "5DAAnrj7VHTznn2AWBemMuyBwZWs6FNFjdyVXUeYum3PTXFy",
+    "5CiPPseXPECbkjWCa6MnjNokrgYjMqmKndv2rSnekmSK2DjL",
 ];
 
 /// Whether the secret or the site key is one of the documented test keys.
 pub(crate) fn is_test_key(_provider: Provider, secret: &str, site_key: Option<&str>) -> bool {
-    TEST_SECRETS.contains(&secret) || site_key.is_some_and(|k| TEST_SITE_KEYS.contains(&k))
+    is_test_secret(secret) || site_key.is_some_and(|k| TEST_SITE_KEYS.contains(&k))
+}
+
+/// Whether the secret is one of the documented test secrets: public constants, which can
+/// never be "wrong" the way a real secret can.
+pub(crate) fn is_test_secret(secret: &str) -> bool {
+    TEST_SECRETS.contains(&secret)
 }
 
 #[cfg(test)]

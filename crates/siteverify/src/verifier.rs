@@ -155,6 +155,8 @@ struct Inner {
     in_flight: InFlight,
     /// Our secret or site key is a provider's test key.
     test_keys: bool,
+    /// Our secret is a provider's test secret.
+    test_secret: bool,
     recaptcha_version: Option<RecaptchaVersion>,
 }
 
@@ -207,6 +209,7 @@ impl Verifier {
         check_timeout("timeout", config.timeout)?;
         let test_keys =
             test_keys::is_test_key(provider, config.secret.expose(), config.site_key.as_deref());
+        let test_secret = test_keys::is_test_secret(config.secret.expose());
         if test_keys {
             if config.deny_test_keys {
                 return Err(ConfigError::TestKey(provider));
@@ -259,6 +262,7 @@ impl Verifier {
                 breaker,
                 in_flight: InFlight::new(config.max_in_flight),
                 test_keys,
+                test_secret,
                 recaptcha_version: config.recaptcha_version,
             }),
         })
@@ -417,6 +421,7 @@ impl Verifier {
                 .filter(|_| inner.provider == Provider::HCaptcha),
             idempotency_key: idempotency_key.as_deref(),
             test_keys: inner.test_keys,
+            test_secret: inner.test_secret,
         };
         let admission = inner.breaker.admit();
         if let Admission::Refused { retry_after } = admission {

@@ -1,4 +1,4 @@
-//! The answer shapes of PROVIDERS.md, decoded without any network.
+//! The answer shapes of docs/PROVIDERS.md, decoded without any network.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -23,6 +23,7 @@ fn decode_with_site_key(
         site_key,
         idempotency_key: None,
         test_keys: false,
+        test_secret: false,
     };
     let answer = WireAnswer {
         status,

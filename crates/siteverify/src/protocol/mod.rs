@@ -34,6 +34,8 @@ pub(crate) struct Call<'a> {
     pub(crate) idempotency_key: Option<&'a str>,
     /// Our own secret or site key is a provider's test key.
     pub(crate) test_keys: bool,
+    /// Our secret is a provider's test secret.
+    pub(crate) test_secret: bool,
 }
 
 impl Call<'_> {
@@ -42,6 +44,7 @@ impl Call<'_> {
         crate::provider_codes::Context {
             sent_site_key: self.site_key.is_some(),
             test_keys: self.test_keys,
+            test_secret: self.test_secret,
         }
     }
 }
