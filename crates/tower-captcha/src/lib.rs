@@ -123,7 +123,10 @@ mod config;
 pub use client_ip::{ClientIp, ClientIpSource};
 pub use config::{CaptchaConfig, EnvError};
 pub use failure::{FailureHandler, JsonFailure};
-pub use middleware::{CaptchaBody, CaptchaLayer, CaptchaService, DEFAULT_BODY_LIMIT};
+pub use middleware::{
+    CaptchaBody, CaptchaLayer, CaptchaService, DEFAULT_BODY_LIMIT, DEFAULT_BODY_READ_TIMEOUT,
+    DEFAULT_REFUSAL_DRAIN_LIMIT, DEFAULT_REFUSAL_DRAIN_TIMEOUT,
+};
 pub use outcome::CaptchaOutcome;
 pub use rejection::Rejection;
 pub use siteverify::{

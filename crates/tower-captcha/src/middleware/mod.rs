@@ -15,5 +15,8 @@ mod service;
 
 pub use body::{BoxError, CaptchaBody};
 pub use future::ResponseFuture;
-pub use layer::{CaptchaLayer, DEFAULT_BODY_LIMIT};
+pub use layer::{
+    CaptchaLayer, DEFAULT_BODY_LIMIT, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_REFUSAL_DRAIN_LIMIT,
+    DEFAULT_REFUSAL_DRAIN_TIMEOUT,
+};
 pub use service::CaptchaService;
