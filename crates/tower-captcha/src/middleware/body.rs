@@ -531,6 +531,7 @@ impl<B: Body> Future for Drain<B> {
 
 #[cfg(test)]
 mod tests {
+    use futures_util::StreamExt;
     use http_body_util::{BodyExt, Full, StreamBody};
 
     use super::*;
@@ -627,6 +628,38 @@ mod tests {
             buffered.read_to_end(100).await,
             Err(ReadError::Body(BodyFailure::OverOuterLimit, _))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_stalled_body_times_out_and_keeps_what_it_sent() {
+        let frames = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(Frame::data(
+            Bytes::from_static(b"amount="),
+        ))])
+        .chain(futures_util::stream::pending());
+        let mut buffered = Buffered::new(StreamBody::new(frames), Duration::from_millis(50));
+        let read = tokio::time::timeout(Duration::from_secs(10), buffered.read_to_end(100)).await;
+        assert!(matches!(read, Ok(Err(ReadError::TimedOut))), "{read:?}");
+        assert!(buffered.timed_out());
+        assert_eq!(buffered.failure(), None, "slow is not broken");
+        let mut body = buffered.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, "amount=");
+        assert!(!body.is_end_stream(), "the rest is still to come");
+    }
+
+    #[test]
+    fn a_body_that_is_already_there_needs_no_timer_and_no_runtime() {
+        // Outside any runtime: arming a timer here would panic.
+        let mut buffered = Buffered::new(Full::new(Bytes::from_static(b"a=1")), Duration::ZERO);
+        let read = buffered.read_to_end(100).now_or_never();
+        assert!(matches!(read, Some(Ok(()))));
+        let parts = http::Request::post("/").body(()).unwrap().into_parts().0;
+        let bounds = DrainBounds {
+            bytes: 1024,
+            time: Duration::from_secs(1),
+        };
+        CaptchaBody::untouched(Full::new(Bytes::from_static(b"refused")))
+            .drain_after_refusal(&parts, bounds);
     }
 
     #[test]
