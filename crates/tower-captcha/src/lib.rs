@@ -75,8 +75,9 @@
 //! 408. After any refusal the unread rest of the body is drained in the background, within
 //! [`DEFAULT_REFUSAL_DRAIN_LIMIT`] and [`DEFAULT_REFUSAL_DRAIN_TIMEOUT`]
 //! ([`CaptchaLayer::refusal_drain`]), so that a client that sends its whole body before it
-//! reads gets the refusal rather than a connection reset. See [`TokenSources`] for headers, JSON pointers and
-//! query parameters of your own. When a field appears twice, its first value is used.
+//! reads gets the refusal rather than a connection reset. See [`TokenSources`] for headers,
+//! JSON pointers and query parameters of your own. When a field appears twice, its first
+//! value is used.
 //!
 //! # What passes without a token
 //!
