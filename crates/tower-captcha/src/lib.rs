@@ -69,8 +69,15 @@
 //! [`DEFAULT_BODY_LIMIT`] (64 KiB, configurable): a larger urlencoded or JSON body is refused
 //! with 413 (before reading, when `Content-Length` says so). Multipart is parsed
 //! incrementally and reading stops at the token field, so an upload whose token comes first
-//! streams through whatever its size. See [`TokenSources`] for headers, JSON pointers and
-//! query parameters of your own. When a field appears twice, its first value is used.
+//! streams through whatever its size and at whatever pace. Reading for the token is bounded
+//! in time too: a body that has not delivered its token within
+//! [`DEFAULT_BODY_READ_TIMEOUT`] (10 s, [`CaptchaLayer::body_read_timeout`]) is refused with
+//! 408. After any refusal the unread rest of the body is drained in the background, within
+//! [`DEFAULT_REFUSAL_DRAIN_LIMIT`] and [`DEFAULT_REFUSAL_DRAIN_TIMEOUT`]
+//! ([`CaptchaLayer::refusal_drain`]), so that a client that sends its whole body before it
+//! reads gets the refusal rather than a connection reset. See [`TokenSources`] for headers,
+//! JSON pointers and query parameters of your own. When a field appears twice, its first
+//! value is used.
 //!
 //! # What passes without a token
 //!
@@ -84,6 +91,7 @@
 //! |---|---|
 //! | `missing_token`, `malformed_token`, `malformed_body` | 400 |
 //! | `body_too_large` | 413 |
+//! | `body_timeout` (the body did not bring its token within the read timeout) | 408 |
 //! | `invalid_token`, `expired_or_duplicate`, `hostname_mismatch`, `action_mismatch`, `cdata_mismatch`, `sitekey_mismatch`, `score_missing`, `score_below_threshold`, `challenge_too_old` | 403 |
 //! | `provider_misconfigured` | 500 |
 //! | `provider_error` | 502 |
@@ -123,7 +131,10 @@ mod config;
 pub use client_ip::{ClientIp, ClientIpSource};
 pub use config::{CaptchaConfig, EnvError};
 pub use failure::{FailureHandler, JsonFailure};
-pub use middleware::{CaptchaBody, CaptchaLayer, CaptchaService, DEFAULT_BODY_LIMIT};
+pub use middleware::{
+    CaptchaBody, CaptchaLayer, CaptchaService, DEFAULT_BODY_LIMIT, DEFAULT_BODY_READ_TIMEOUT,
+    DEFAULT_REFUSAL_DRAIN_LIMIT, DEFAULT_REFUSAL_DRAIN_TIMEOUT,
+};
 pub use outcome::CaptchaOutcome;
 pub use rejection::Rejection;
 pub use siteverify::{

@@ -4,13 +4,15 @@ mod form;
 mod json;
 mod multipart;
 
+use std::time::Duration;
+
 use http::{HeaderMap, header, request::Parts};
 use http_body::Body;
 use siteverify::MalformedToken;
 
 use crate::{
     Rejection, TokenSource, TokenSources,
-    middleware::body::{BodyFailure, BoxError, Buffered, CaptchaBody, ReadError},
+    middleware::body::{BodyFailure, BoxError, Buffered, CaptchaBody, ReadError, content_length},
 };
 
 /// The kinds of body the layer can look into.
@@ -21,13 +23,22 @@ enum BodyKind {
     Json,
 }
 
+/// How much of a body is read to find the token, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadBounds {
+    /// Bytes.
+    pub(crate) limit: usize,
+    /// Time, from the moment reading starts until the token is found.
+    pub(crate) timeout: Duration,
+}
+
 /// Looks for the token: headers and query first, then the body if its type is one a source
 /// reads. Whatever happens, the body comes back whole, ready for the inner service.
 pub(crate) async fn find_token<B>(
     parts: &Parts,
     body: B,
     sources: &TokenSources,
-    limit: usize,
+    bounds: ReadBounds,
 ) -> (Result<String, Rejection>, CaptchaBody<B>)
 where
     B: Body + Send + 'static,
@@ -56,8 +67,9 @@ where
         return (Err(Rejection::MissingToken), CaptchaBody::untouched(body));
     }
     if kind == BodyKind::Multipart {
-        return multipart::find(&parts.headers, body, sources, limit).await;
+        return multipart::find(&parts.headers, body, sources, bounds).await;
     }
+    let ReadBounds { limit, timeout } = bounds;
 
     // Urlencoded and JSON bodies must be read whole; refuse a declared length over the limit
     // before reading a byte of it.
@@ -67,9 +79,9 @@ where
             CaptchaBody::untouched(body),
         );
     }
-    let mut buffered = Buffered::new(body);
+    let mut buffered = Buffered::new(body, timeout);
     if let Err(e) = buffered.read_to_end(limit).await {
-        return (Err(read_rejection(e, limit)), buffered.into_body());
+        return (Err(read_rejection(e, bounds)), buffered.into_body());
     }
     let found = {
         let bytes = buffered.contiguous();
@@ -81,11 +93,16 @@ where
     (found, buffered.into_body())
 }
 
-fn read_rejection(error: ReadError, limit: usize) -> Rejection {
+fn read_rejection(error: ReadError, bounds: ReadBounds) -> Rejection {
     match error {
         ReadError::TooLarge | ReadError::Body(BodyFailure::OverOuterLimit, _) => {
-            Rejection::BodyTooLarge { limit }
+            Rejection::BodyTooLarge {
+                limit: bounds.limit,
+            }
         }
+        ReadError::TimedOut => Rejection::BodyTimeout {
+            after: bounds.timeout,
+        },
         ReadError::Body(BodyFailure::Broken, e) => {
             // The client's stream failed (an aborted upload, bad chunking): worth a debug line,
             // and the message of a body error never holds the body itself.
@@ -137,16 +154,6 @@ fn body_kind(headers: &HeaderMap) -> Option<BodyKind> {
         }
         _ => None,
     }
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }
 
 #[cfg(test)]

@@ -12,17 +12,19 @@ use http::{HeaderMap, header};
 use http_body::Body;
 use siteverify::MalformedToken;
 
+use super::ReadBounds;
 use crate::{
     Rejection, TokenSource, TokenSources,
     middleware::body::{BodyFailure, BoxError, Buffered, CaptchaBody, Pulled},
 };
 
-/// Pulls through the body until a multipart token field is complete.
+/// Pulls through the body until a multipart token field is complete. The read deadline
+/// ends there too: what follows the token streams to the inner service at the client's pace.
 pub(super) async fn find<B>(
     headers: &HeaderMap,
     body: B,
     sources: &TokenSources,
-    limit: usize,
+    bounds: ReadBounds,
 ) -> (Result<String, Rejection>, CaptchaBody<B>)
 where
     B: Body + Send + 'static,
@@ -49,7 +51,8 @@ where
         })
         .collect();
 
-    let mut buffered = Buffered::new(body);
+    let ReadBounds { limit, timeout } = bounds;
+    let mut buffered = Buffered::new(body, timeout);
     let mut over_limit = false;
     let found = {
         // The parser borrows the buffer through the tee; every chunk it pulls stays in the
@@ -65,6 +68,7 @@ where
         scan(&mut multipart, &names).await
     };
     let found = match found {
+        Err(_) if buffered.timed_out() => Err(Rejection::BodyTimeout { after: timeout }),
         Err(_) if over_limit || buffered.failure() == Some(BodyFailure::OverOuterLimit) => {
             Err(Rejection::BodyTooLarge { limit })
         }

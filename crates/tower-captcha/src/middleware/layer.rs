@@ -1,10 +1,10 @@
-use std::{fmt, sync::Arc};
+use std::{fmt, sync::Arc, time::Duration};
 
 use http::Method;
 use siteverify::{ConfigError, Policy, Verifier, VerifierConfig, Verify};
 use tower_layer::Layer;
 
-use super::service::CaptchaService;
+use super::{body::DrainBounds, service::CaptchaService};
 use crate::{ClientIp, ClientIpSource, FailureHandler, JsonFailure, SkipPredicate, TokenSources};
 
 /// How much of a body the layer reads to find the token, by default: 64 KiB, far more than a
@@ -13,6 +13,22 @@ use crate::{ClientIp, ClientIpSource, FailureHandler, JsonFailure, SkipPredicate
 /// field must come early. Browsers send fields in page order: put the widget before any file
 /// input, or send the token in a header from script.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// How long the layer waits for a body to find the token in, by default: 10 s, counted from
+/// the moment it starts reading. A form or a JSON request is a few kilobytes, which any
+/// client with a working link sends in well under a second; a client that trickles its body
+/// must not hold a connection and a request task for ever. Past it the request is refused
+/// with 408 `body_timeout`. See [`CaptchaLayer::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many bytes of a refused request's unread body the layer still reads, by default:
+/// 8 MiB. Enough for the forms and JSON requests a client posts in one go before it reads
+/// the answer; an upload larger than that is cut off. See [`CaptchaLayer::refusal_drain`].
+pub const DEFAULT_REFUSAL_DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+/// How long the layer keeps reading a refused request's unread body, by default: 5 s. See
+/// [`CaptchaLayer::refusal_drain`].
+pub const DEFAULT_REFUSAL_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A [`Layer`] that demands a solved CAPTCHA before the wrapped service sees a request.
 ///
@@ -52,6 +68,8 @@ pub(crate) struct Settings {
     pub(crate) provider: Option<siteverify::Provider>,
     pub(crate) sources: TokenSources,
     pub(crate) body_limit: usize,
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) drain: DrainBounds,
     pub(crate) skip_methods: Vec<Method>,
     pub(crate) skip_if: Option<Arc<dyn SkipPredicate>>,
     pub(crate) client_ip: Arc<dyn ClientIpSource>,
@@ -74,6 +92,11 @@ impl<V: Verify> CaptchaLayer<V, JsonFailure> {
                 provider,
                 sources: TokenSources::for_provider(provider),
                 body_limit: DEFAULT_BODY_LIMIT,
+                body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+                drain: DrainBounds {
+                    bytes: DEFAULT_REFUSAL_DRAIN_LIMIT,
+                    time: DEFAULT_REFUSAL_DRAIN_TIMEOUT,
+                },
                 skip_methods: vec![Method::GET, Method::HEAD, Method::OPTIONS],
                 skip_if: None,
                 client_ip: Arc::new(ClientIp::Off),
@@ -159,6 +182,44 @@ impl<V, F> CaptchaLayer<V, F> {
     /// How many body bytes the layer reads to find the token (default [`DEFAULT_BODY_LIMIT`]).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.settings.body_limit = bytes;
+        self
+    }
+
+    /// How long the layer waits for the body while it looks for the token (default
+    /// [`DEFAULT_BODY_READ_TIMEOUT`]), counted from the moment it starts reading: the whole of
+    /// an urlencoded or JSON body, a multipart body up to the end of the token field. Past it
+    /// the request is refused with 408 `body_timeout`
+    /// ([`Rejection::BodyTimeout`](crate::Rejection::BodyTimeout)).
+    ///
+    /// The deadline ends with the token: the rest of a multipart upload whose token came
+    /// first streams to your handler at whatever pace the client sends it, so bound that in
+    /// the server if you need to. Headers, the provider's answer (the verifier has its own
+    /// deadline) and requests whose token is in a header are not counted. It needs Tokio's
+    /// timer, as the provider clients do; a duration too long to represent (`Duration::MAX`)
+    /// means no deadline.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.body_read_timeout = timeout;
+        self
+    }
+
+    /// How much of a refused request's unread body the layer still reads before the
+    /// connection may close: at most `max_bytes` (default [`DEFAULT_REFUSAL_DRAIN_LIMIT`])
+    /// for at most `max_time` (default [`DEFAULT_REFUSAL_DRAIN_TIMEOUT`]).
+    ///
+    /// An HTTP/1 connection closed with unread bytes in it is reset, and a client that sends
+    /// its whole body before it reads the answer (Python's `http.client`, browsers posting a
+    /// form) then sees a reset instead of the 413, 400 or 403. So after every refusal the
+    /// rest of the body is read and thrown away in the background, while the failure
+    /// response goes out, and the connection stays usable. Past either bound it is dropped
+    /// and the connection closes, which is how a client sending gigabytes, or trickling
+    /// them, is cut off. A body declared longer than `max_bytes` is not read at all; nor is
+    /// one whose client waits for `100 Continue`, nor an HTTP/2 one (a stream reset is clean
+    /// there). `max_bytes` of 0 turns draining off.
+    pub fn refusal_drain(mut self, max_bytes: usize, max_time: Duration) -> Self {
+        self.settings.drain = DrainBounds {
+            bytes: max_bytes,
+            time: max_time,
+        };
         self
     }
 
@@ -249,6 +310,8 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("sources", &self.sources)
             .field("body_limit", &self.body_limit)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("drain", &self.drain)
             .field("skip_methods", &self.skip_methods)
             .field("skip_if", &self.skip_if.is_some())
             .field("policy", &self.policy)

@@ -204,8 +204,11 @@ where
             let outcome = checked.map(|()| verdict.clone()).map_err(Rejection::from);
             return (outcome, CaptchaBody::untouched(body));
         }
-        let (found, body) =
-            extract::find_token(parts, body, &settings.sources, settings.body_limit).await;
+        let bounds = extract::ReadBounds {
+            limit: settings.body_limit,
+            timeout: settings.body_read_timeout,
+        };
+        let (found, body) = extract::find_token(parts, body, &settings.sources, bounds).await;
         let outcome = match found {
             Ok(token) => {
                 let mut options = VerifyOptions::new();
@@ -292,6 +295,9 @@ where
         Err(rejection) => {
             let mut response = shared.failure.failure_response(&rejection);
             response.extensions_mut().insert(rejection);
+            // Dropped unread, the body would make hyper close the connection with bytes in
+            // it, and a client still sending would get a reset instead of this answer.
+            body.drain_after_refusal(parts, settings.drain);
             return Err(response);
         }
     }

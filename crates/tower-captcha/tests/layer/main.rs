@@ -8,4 +8,5 @@ mod outages;
 mod outcomes;
 mod providers;
 mod skipping;
+mod slow_clients;
 mod sources;
