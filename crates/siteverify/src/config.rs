@@ -2,7 +2,7 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 
 use serde::{Deserialize, de::IgnoredAny};
 
-use crate::{Policy, Secret};
+use crate::{Policy, RecaptchaVersion, Secret};
 
 /// Default time allowed to open a connection to the provider.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -62,6 +62,7 @@ pub struct VerifierConfig {
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cool_down: Duration,
     pub(crate) deny_test_keys: bool,
+    pub(crate) recaptcha_version: Option<RecaptchaVersion>,
 }
 
 impl VerifierConfig {
@@ -81,6 +82,7 @@ impl VerifierConfig {
             breaker_threshold: DEFAULT_BREAKER_THRESHOLD,
             breaker_cool_down: DEFAULT_BREAKER_COOL_DOWN,
             deny_test_keys: false,
+            recaptcha_version: None,
         }
     }
 
@@ -151,6 +153,17 @@ impl VerifierConfig {
         self
     }
 
+    /// The reCAPTCHA version of the site key (reCAPTCHA verifiers only; building another
+    /// provider's verifier with it fails). Unset, both kinds of answer are accepted and a
+    /// scored (v3) answer must still reach the minimum score. With
+    /// [`RecaptchaVersion::V3`], an answer without a score (what a v2 key gives) fails with
+    /// `score_missing`, and a warning says which setting to change; with
+    /// [`RecaptchaVersion::V2`], nothing more is demanded than the policy asks.
+    pub fn recaptcha_version(mut self, version: RecaptchaVersion) -> Self {
+        self.recaptcha_version = Some(version);
+        self
+    }
+
     /// Sends with this reqwest client instead of the shared default one (for custom roots, a
     /// client certificate, a proxy the environment does not name, …). Its own timeouts stay
     /// in force beside ours; [`connect_timeout`](Self::connect_timeout) does not apply to it.
@@ -185,6 +198,7 @@ impl fmt::Debug for VerifierConfig {
             .field("breaker_threshold", &self.breaker_threshold)
             .field("breaker_cool_down", &self.breaker_cool_down)
             .field("deny_test_keys", &self.deny_test_keys)
+            .field("recaptcha_version", &self.recaptcha_version)
             .finish()
     }
 }
@@ -211,6 +225,8 @@ struct ConfigSpec {
     breaker_cool_down_ms: Option<u64>,
     #[serde(default)]
     deny_test_keys: bool,
+    #[serde(default)]
+    recaptcha_version: Option<RecaptchaVersion>,
     #[serde(flatten)]
     policy: Policy,
     /// What neither we nor the policy know: serde's `flatten` would drop it silently, and a
@@ -247,6 +263,7 @@ impl TryFrom<ConfigSpec> for VerifierConfig {
             config.breaker_cool_down = Duration::from_millis(ms);
         }
         config.deny_test_keys = spec.deny_test_keys;
+        config.recaptcha_version = spec.recaptcha_version;
         Ok(config)
     }
 }
@@ -277,6 +294,10 @@ mod tests {
         assert!(config.forward_remote_ip);
         assert_eq!(config.policy.minimum_score(), Some(0.5));
         assert_eq!(config.policy.hostnames().len(), 1);
+        assert_eq!(config.recaptcha_version, None);
+        let v2: VerifierConfig =
+            serde_json::from_str(r#"{"secret":"s","recaptcha_version":2}"#).unwrap();
+        assert_eq!(v2.recaptcha_version, Some(RecaptchaVersion::V2));
     }
 
     #[test]

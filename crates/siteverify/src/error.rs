@@ -1,6 +1,6 @@
 use std::{fmt, time::Duration};
 
-use crate::{PolicyError, Provider};
+use crate::{FailureCode, PolicyError, Provider};
 
 /// Whose fault a failed verification is. It decides the status code, the log level and whether
 /// a retry can help.
@@ -105,48 +105,39 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// The entry of the failure contract this error falls under.
+    pub fn failure_code(&self) -> FailureCode {
+        match self {
+            VerifyError::MissingToken => FailureCode::MissingToken,
+            VerifyError::MalformedToken(_) => FailureCode::MalformedToken,
+            VerifyError::InvalidToken { .. } => FailureCode::InvalidToken,
+            VerifyError::ExpiredOrDuplicate { .. } => FailureCode::ExpiredOrDuplicate,
+            VerifyError::HostnameMismatch { .. } => FailureCode::HostnameMismatch,
+            VerifyError::ActionMismatch { .. } => FailureCode::ActionMismatch,
+            VerifyError::CdataMismatch => FailureCode::CdataMismatch,
+            VerifyError::SitekeyMismatch { .. } => FailureCode::SitekeyMismatch,
+            VerifyError::ScoreMissing => FailureCode::ScoreMissing,
+            VerifyError::ScoreBelowThreshold { .. } => FailureCode::ScoreBelowThreshold,
+            VerifyError::ChallengeTooOld { .. } => FailureCode::ChallengeTooOld,
+            VerifyError::ProviderMisconfigured { .. } => FailureCode::ProviderMisconfigured,
+            VerifyError::ProviderError(_) => FailureCode::ProviderError,
+            VerifyError::ProviderUnavailable(_) => FailureCode::ProviderUnavailable,
+        }
+    }
+
     /// The stable machine code of the failure contract, e.g. `invalid_token`.
     pub fn code(&self) -> &'static str {
-        match self {
-            VerifyError::MissingToken => "missing_token",
-            VerifyError::MalformedToken(_) => "malformed_token",
-            VerifyError::InvalidToken { .. } => "invalid_token",
-            VerifyError::ExpiredOrDuplicate { .. } => "expired_or_duplicate",
-            VerifyError::HostnameMismatch { .. } => "hostname_mismatch",
-            VerifyError::ActionMismatch { .. } => "action_mismatch",
-            VerifyError::CdataMismatch => "cdata_mismatch",
-            VerifyError::SitekeyMismatch { .. } => "sitekey_mismatch",
-            VerifyError::ScoreMissing => "score_missing",
-            VerifyError::ScoreBelowThreshold { .. } => "score_below_threshold",
-            VerifyError::ChallengeTooOld { .. } => "challenge_too_old",
-            VerifyError::ProviderMisconfigured { .. } => "provider_misconfigured",
-            VerifyError::ProviderError(_) => "provider_error",
-            VerifyError::ProviderUnavailable(_) => "provider_unavailable",
-        }
+        self.failure_code().as_str()
     }
 
     /// Whose fault it is.
     pub fn class(&self) -> ErrorClass {
-        match self {
-            VerifyError::ProviderMisconfigured { .. } => ErrorClass::Configuration,
-            VerifyError::ProviderError(_) | VerifyError::ProviderUnavailable(_) => {
-                ErrorClass::Provider
-            }
-            _ => ErrorClass::User,
-        }
+        self.failure_code().class()
     }
 
-    /// The HTTP status of the failure contract: 400 for a missing or malformed token, 403 for a
-    /// token that fails verification or policy, 500 for our misconfiguration, 502 for an
-    /// unreadable answer, 503 for an unavailable provider.
+    /// The HTTP status of the failure contract (see [`FailureCode::http_status`]).
     pub fn http_status(&self) -> u16 {
-        match self {
-            VerifyError::MissingToken | VerifyError::MalformedToken(_) => 400,
-            VerifyError::ProviderMisconfigured { .. } => 500,
-            VerifyError::ProviderError(_) => 502,
-            VerifyError::ProviderUnavailable(_) => 503,
-            _ => 403,
-        }
+        self.failure_code().http_status()
     }
 
     /// Whether this is the provider being down, on evidence a client cannot produce with the
@@ -212,8 +203,8 @@ pub enum MalformedToken {
     Whitespace,
     /// Contains a character outside ASCII; no provider issues such tokens.
     NonAscii,
-    /// A Procaptcha token that is neither `0x`-prefixed hex nor the legacy JSON wrapper.
-    NotHex,
+    /// Not a string where the token was looked for (a JSON number, object or array).
+    NotAString,
 }
 
 impl fmt::Display for MalformedToken {
@@ -225,7 +216,7 @@ impl fmt::Display for MalformedToken {
             MalformedToken::ControlCharacter => f.write_str("contains a control character"),
             MalformedToken::Whitespace => f.write_str("contains white space"),
             MalformedToken::NonAscii => f.write_str("contains a non-ASCII character"),
-            MalformedToken::NotHex => f.write_str("is not a 0x-prefixed hex string"),
+            MalformedToken::NotAString => f.write_str("is not a string"),
         }
     }
 }
@@ -337,6 +328,17 @@ pub enum ConfigError {
         check: &'static str,
         /// What the provider does not report.
         what: &'static str,
+    },
+    /// A setting is made for one provider and this verifier is another's (a reCAPTCHA
+    /// version on a Turnstile verifier, say): it would be silently ignored.
+    #[error("the {setting} setting applies to {applies_to} only, not to {provider}")]
+    SettingNotForProvider {
+        /// The provider of the verifier.
+        provider: Provider,
+        /// The setting.
+        setting: &'static str,
+        /// The provider it is for.
+        applies_to: Provider,
     },
     /// The policy itself is invalid.
     #[error(transparent)]

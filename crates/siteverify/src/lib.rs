@@ -117,12 +117,14 @@ compile_error!(
 mod answer;
 mod breaker;
 mod config;
+mod contract;
 mod error;
 mod in_flight;
 mod policy;
 mod protocol;
 mod provider;
 mod provider_codes;
+mod recaptcha_version;
 mod secret;
 mod test_keys;
 mod timestamp;
@@ -137,9 +139,11 @@ pub use config::{
     DEFAULT_BREAKER_COOL_DOWN, DEFAULT_BREAKER_THRESHOLD, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT, MAX_TIMEOUT, VerifierConfig,
 };
+pub use contract::FailureCode;
 pub use error::{BadAnswer, ConfigError, ErrorClass, MalformedToken, Outage, VerifyError};
 pub use policy::{HostnamePattern, Policy, PolicyError, RECAPTCHA_V3_DEFAULT_MIN_SCORE};
 pub use provider::{Provider, UnknownProvider};
+pub use recaptcha_version::{RecaptchaVersion, UnknownRecaptchaVersion};
 pub use secret::Secret;
 pub use transport::MAX_ANSWER_BYTES;
 pub use verdict::Verdict;

@@ -6,10 +6,14 @@ use crate::{MalformedToken, Provider, VerifyError};
 
 /// Returns the token to send to the provider, or why it cannot be a real one.
 ///
-/// Every provider issues printable ASCII tokens, so anything else is refused here: it saves a
-/// round trip for junk a bot sends, and keeps control characters out of everything downstream.
-/// Procaptcha's legacy widgets wrapped the token in JSON (`{"token":"0x…"}`); that wrapper is
-/// unpacked so that old pages keep working.
+/// Only what no provider documents and what is plainly hostile is refused here: an empty
+/// token, one over the provider's length cap, and characters outside printable ASCII (every
+/// provider's tokens are printable ASCII; control characters and white space only ever come
+/// from a bot or a broken client). Nothing else about a token's format is guessed at: a
+/// provider that changes its format (Procaptcha has, once) must not lock real users out.
+/// Procaptcha's legacy widgets wrapped the token in JSON (`{"token":"0x…"}`); a value that
+/// parses as such an object is unwrapped so that old pages keep working, and any other value
+/// goes to the provider as it is.
 pub(crate) fn precheck(provider: Provider, token: &str) -> Result<Cow<'_, str>, VerifyError> {
     if token.trim().is_empty() {
         return Err(VerifyError::MissingToken);
@@ -22,7 +26,7 @@ pub(crate) fn precheck(provider: Provider, token: &str) -> Result<Cow<'_, str>, 
         }));
     }
     let token = match provider {
-        Provider::Procaptcha => unwrap_legacy_procaptcha(token)?,
+        Provider::Procaptcha => unwrap_legacy_procaptcha(token),
         _ => Cow::Borrowed(token),
     };
     if token.is_empty() {
@@ -39,12 +43,6 @@ pub(crate) fn precheck(provider: Provider, token: &str) -> Result<Cow<'_, str>, 
             return Err(malformed(MalformedToken::ControlCharacter));
         }
     }
-    if provider == Provider::Procaptcha {
-        let hex = token.strip_prefix("0x").unwrap_or_default();
-        if hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(malformed(MalformedToken::NotHex));
-        }
-    }
     Ok(token)
 }
 
@@ -52,17 +50,19 @@ fn malformed(reason: MalformedToken) -> VerifyError {
     VerifyError::MalformedToken(reason)
 }
 
-fn unwrap_legacy_procaptcha(token: &str) -> Result<Cow<'_, str>, VerifyError> {
-    if !token.trim_start().starts_with('{') {
-        return Ok(Cow::Borrowed(token));
-    }
+/// The token inside a legacy `{"token": "…"}` wrapper, or the value itself.
+fn unwrap_legacy_procaptcha(token: &str) -> Cow<'_, str> {
     #[derive(serde::Deserialize)]
     struct Legacy {
         token: String,
     }
-    serde_json::from_str::<Legacy>(token)
-        .map(|legacy| Cow::Owned(legacy.token))
-        .map_err(|_| malformed(MalformedToken::NotHex))
+    if !token.trim_start().starts_with('{') {
+        return Cow::Borrowed(token);
+    }
+    match serde_json::from_str::<Legacy>(token) {
+        Ok(legacy) => Cow::Owned(legacy.token),
+        Err(_) => Cow::Borrowed(token),
+    }
 }
 
 #[cfg(test)]
@@ -122,13 +122,45 @@ mod tests {
             precheck(Provider::Procaptcha, r#"{"token":"0x00ff","extra":1}"#).unwrap(),
             "0x00ff"
         );
-        assert_eq!(code(Provider::Procaptcha, "deadbeef"), "malformed_token");
-        assert_eq!(code(Provider::Procaptcha, "0x"), "malformed_token");
-        assert_eq!(code(Provider::Procaptcha, "0xzz"), "malformed_token");
         assert_eq!(
-            code(Provider::Procaptcha, r#"{"token": 5}"#),
-            "malformed_token"
+            precheck(Provider::Procaptcha, r#"{"token": "0x00ff"}"#).unwrap(),
+            "0x00ff",
+            "white space inside the wrapper is the wrapper's, not the token's"
         );
+    }
+
+    #[test]
+    fn procaptcha_formats_nobody_documented_go_to_the_provider() {
+        // Prosopo documents no token format and has changed it before: only the provider
+        // can tell whether these are tokens.
+        for token in [
+            "deadbeef",
+            "0x",
+            "0xzz",
+            "v2.abc-DEF_123",
+            r#"{"token":5}"#,
+            "{}",
+        ] {
+            assert_eq!(
+                precheck(Provider::Procaptcha, token).unwrap(),
+                token,
+                "{token}"
+            );
+        }
+        // What is plainly hostile still never leaves.
+        for token in [
+            "0x00\n",
+            "0x00\u{0}",
+            "0x 00",
+            "0x\u{e9}",
+            r#"{"token":"0x00\n"}"#,
+        ] {
+            assert_eq!(
+                code(Provider::Procaptcha, token),
+                "malformed_token",
+                "{token:?}"
+            );
+        }
     }
 
     #[test]

@@ -13,8 +13,8 @@ use tracing::{Instrument, field::Empty};
 use serde::Serialize;
 
 use crate::{
-    BreakerState, ConfigError, ErrorClass, MAX_TIMEOUT, Outage, Policy, Provider, Secret, Verdict,
-    VerifierConfig, VerifyError,
+    BreakerState, ConfigError, ErrorClass, MAX_TIMEOUT, Outage, Policy, Provider, RecaptchaVersion,
+    Secret, Verdict, VerifierConfig, VerifyError,
     breaker::{Admission, Breaker, Outcome},
     in_flight::InFlight,
     protocol::{self, Call, Codec},
@@ -155,6 +155,7 @@ struct Inner {
     in_flight: InFlight,
     /// Our secret or site key is a provider's test key.
     test_keys: bool,
+    recaptcha_version: Option<RecaptchaVersion>,
 }
 
 /// A snapshot of a verifier's health, for a readiness endpoint. Serialises to JSON.
@@ -195,6 +196,13 @@ impl Verifier {
                 .as_deref()
                 .unwrap_or(provider.default_verify_url()),
         )?;
+        if config.recaptcha_version.is_some() && provider != Provider::Recaptcha {
+            return Err(ConfigError::SettingNotForProvider {
+                provider,
+                setting: "reCAPTCHA version",
+                applies_to: Provider::Recaptcha,
+            });
+        }
         check_timeout("connect timeout", config.connect_timeout)?;
         check_timeout("timeout", config.timeout)?;
         let test_keys =
@@ -251,6 +259,7 @@ impl Verifier {
                 breaker,
                 in_flight: InFlight::new(config.max_in_flight),
                 test_keys,
+                recaptcha_version: config.recaptcha_version,
             }),
         })
     }
@@ -293,6 +302,12 @@ impl Verifier {
     /// The configured public site key, for rendering the widget.
     pub fn site_key(&self) -> Option<&str> {
         self.inner.site_key.as_deref()
+    }
+
+    /// The reCAPTCHA version configured with
+    /// [`VerifierConfig::recaptcha_version`], if any.
+    pub fn recaptcha_version(&self) -> Option<RecaptchaVersion> {
+        self.inner.recaptcha_version
     }
 
     /// The policy applied when a call brings none.
@@ -428,6 +443,16 @@ impl Verifier {
             _ => inner.breaker.record(outcome),
         }
         let result = verdict.and_then(|verdict| {
+            if inner.recaptcha_version == Some(RecaptchaVersion::V3) && verdict.score.is_none() {
+                // Only a v2 key (or Google's v2 test key) answers without a score: a client
+                // cannot make our v3 secret do so, so this is ours to fix, and said loudly.
+                tracing::warn!(
+                    "reCAPTCHA answered without a score, as it does for v2 site keys, but this \
+                     verifier is configured for v3: use a v3 site key, or set the reCAPTCHA \
+                     version to 2 (VerifierConfig::recaptcha_version, CAPTCHA_RECAPTCHA_VERSION=2)"
+                );
+                return Err(VerifyError::ScoreMissing);
+            }
             route.check_over(&inner.policy, &verdict, SystemTime::now())?;
             Ok(verdict)
         });

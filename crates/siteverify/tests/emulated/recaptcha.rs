@@ -80,3 +80,39 @@ async fn every_documented_error_code_maps_to_its_class() {
     ];
     assert_error_codes(Provider::Recaptcha, &table).await;
 }
+
+#[tokio::test]
+async fn the_configured_version_decides_what_an_answer_must_carry() {
+    use siteverify::{ConfigError, RecaptchaVersion};
+    let emulator = emulator().await;
+    let with = |version| {
+        Verifier::recaptcha(config(&emulator, Provider::Recaptcha).recaptcha_version(version))
+            .unwrap()
+    };
+    let (v2, v3) = (with(RecaptchaVersion::V2), with(RecaptchaVersion::V3));
+    assert_eq!(v3.recaptcha_version(), Some(RecaptchaVersion::V3));
+    // A checkbox answer (no score, no action): what a v2 key gives.
+    let checkbox = || mint(&emulator, spec(Provider::Recaptcha));
+    assert_eq!(code(&v3, &checkbox()).await, "score_missing");
+    assert!(verify(&v2, &checkbox()).await.is_ok());
+    // A v3 answer passes both, and the default minimum still applies to it on v2.
+    let scored = |score| {
+        mint(
+            &emulator,
+            spec(Provider::Recaptcha).action("a").score(score),
+        )
+    };
+    assert!(verify(&v3, &scored(0.9)).await.is_ok());
+    assert!(verify(&v2, &scored(0.9)).await.is_ok());
+    assert_eq!(code(&v2, &scored(0.1)).await, "score_below_threshold");
+    assert_eq!(code(&v3, &scored(0.1)).await, "score_below_threshold");
+
+    let err = Verifier::turnstile(
+        config(&emulator, Provider::Turnstile).recaptcha_version(RecaptchaVersion::V3),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ConfigError::SettingNotForProvider { .. }),
+        "{err:?}"
+    );
+}

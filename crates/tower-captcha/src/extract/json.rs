@@ -5,6 +5,8 @@ use std::{borrow::Cow, fmt};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use siteverify::MalformedToken;
+
 use crate::{Rejection, TokenSource, TokenSources, sources::JsonPath};
 
 /// What one path leads to.
@@ -29,9 +31,7 @@ pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<String, Reject
             Found::Token(token) if !token.is_empty() => return Ok(token),
             Found::Token(_) | Found::Absent => {}
             Found::NotString => {
-                return Err(Rejection::MalformedToken(
-                    "the token in the JSON body is not a string",
-                ));
+                return Err(Rejection::MalformedToken(MalformedToken::NotAString));
             }
             Found::NotContainer => {
                 return Err(Rejection::MalformedBody("the JSON body is not an object"));

@@ -6,6 +6,7 @@ mod multipart;
 
 use http::{HeaderMap, header, request::Parts};
 use http_body::Body;
+use siteverify::MalformedToken;
 
 use crate::{
     Rejection, TokenSource, TokenSources,
@@ -108,9 +109,7 @@ fn without_body(parts: &Parts, sources: &TokenSources) -> Option<Result<String, 
                 }
                 return Some(match value.to_str() {
                     Ok(token) => Ok(token.to_owned()),
-                    Err(_) => Err(Rejection::MalformedToken(
-                        "the token header is not visible ASCII",
-                    )),
+                    Err(_) => Err(Rejection::MalformedToken(MalformedToken::NonAscii)),
                 });
             }
             TokenSource::QueryParam(name) => {

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::{HeaderMap, header};
 use http_body::Body;
+use siteverify::MalformedToken;
 
 use crate::{
     Rejection, TokenSource, TokenSources,
@@ -98,7 +99,7 @@ async fn scan(multipart: &mut multer::Multipart<'_>, names: &[&str]) -> Result<S
             continue;
         }
         return String::from_utf8(value)
-            .map_err(|_| Rejection::MalformedToken("the multipart token field is not UTF-8"));
+            .map_err(|_| Rejection::MalformedToken(MalformedToken::NonAscii));
     }
 }
 

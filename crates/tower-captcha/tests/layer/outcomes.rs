@@ -205,3 +205,46 @@ async fn the_score_never_reaches_the_failure_body() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn observe_mode_sees_one_value_per_cause_whoever_found_it() {
+    // A `match` on the rejection must see a missing or malformed token in one arm, whether
+    // extraction found it (no source held one, a JSON number) or the verifier's pre-check
+    // did (a blank header, a token over the provider's length cap).
+    async fn arm(outcome: CaptchaOutcome) -> String {
+        match outcome {
+            CaptchaOutcome::Rejected(Rejection::MissingToken) => "missing".into(),
+            CaptchaOutcome::Rejected(Rejection::MalformedToken(_)) => "malformed".into(),
+            CaptchaOutcome::Rejected(other) => format!("other: {other:?}"),
+            _ => "verified".into(),
+        }
+    }
+    let emulator = emulator().await;
+    let url =
+        serve(Router::new().route("/", post(arm).layer(turnstile(&emulator).observe()))).await;
+    let send = |request: reqwest::RequestBuilder| async move {
+        request.send().await.unwrap().text().await.unwrap()
+    };
+    let c = client();
+    assert_eq!(send(c.post(&url)).await, "missing", "no source held one");
+    assert_eq!(
+        send(c.post(&url).header(FIELD, "   ")).await,
+        "missing",
+        "blank, found by the pre-check"
+    );
+    assert_eq!(
+        send(c.post(&url).json(&serde_json::json!({ FIELD: 5 }))).await,
+        "malformed",
+        "a JSON number, found by extraction"
+    );
+    assert_eq!(
+        send(
+            c.post(&url)
+                .header(FIELD, "0.".to_owned() + &"a".repeat(4096))
+        )
+        .await,
+        "malformed",
+        "over Turnstile's cap, found by the pre-check"
+    );
+    assert!(emulator.requests().is_empty(), "none of them was sent");
+}
