@@ -56,8 +56,7 @@ pub struct Widget {
 impl Widget {
     /// Whether the page runs reCAPTCHA v3: no checkbox, a token fetched on submit.
     pub fn is_recaptcha_v3(&self) -> bool {
-        self.provider == Provider::Recaptcha
-            && self.recaptcha_version == Some(RecaptchaVersion::V3)
+        self.provider == Provider::Recaptcha && self.recaptcha_version == Some(RecaptchaVersion::V3)
     }
 }
 
@@ -99,12 +98,12 @@ impl Demo {
             return Self::real(&config, script);
         }
         let provider = match set_value(&vars, EMULATE_VAR) {
-            Some(name) => name.parse().map_err(|unknown: siteverify::UnknownProvider| {
-                EnvError::Invalid {
+            Some(name) => name
+                .parse()
+                .map_err(|unknown: siteverify::UnknownProvider| EnvError::Invalid {
                     var: EMULATE_VAR.to_owned(),
                     reason: unknown.to_string(),
-                }
-            })?,
+                })?,
             None => Provider::Recaptcha,
         };
         Self::emulate(provider, vars).await

