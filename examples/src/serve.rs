@@ -6,7 +6,7 @@
 //! request timeout everything after it up to the response head (the body, the CAPTCHA
 //! check, the handler).
 
-use std::{convert::Infallible, future::Future, io, net::SocketAddr, pin::pin, time::Duration};
+use std::{convert::Infallible, future::Future, io, pin::pin, time::Duration};
 
 use axum::{
     Router,
