@@ -830,3 +830,69 @@ async fn a_client_that_trickles_its_body_is_answered_408() {
     // Nothing was sent to the provider: the token never arrived.
     assert!(running.emulator().requests().is_empty());
 }
+
+/// Every `CAPTCHA_*` variable the README and the docs name is set by some test: a
+/// documented setting that nothing runs is how the demo came to ignore `CAPTCHA_MIN_SCORE`.
+#[test]
+fn every_documented_variable_is_set_by_a_test() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    let config = read("crates/tower-captcha/src/config.rs");
+    let (config_docs, config_tests) = config.split_once("#[cfg(test)]").unwrap();
+
+    let mut documented = std::collections::BTreeSet::new();
+    for text in [
+        read("README.md"),
+        read("examples/src/lib.rs"),
+        read("examples/signup.rs"),
+    ] {
+        documented.extend(variables_in(&text));
+    }
+    // The type docs' table names suffixes: | `MIN_SCORE` | … |
+    for line in config_docs.lines() {
+        if let Some(suffix) = line
+            .strip_prefix("/// | `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            if suffix.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                documented.insert(format!("CAPTCHA_{suffix}"));
+            }
+        }
+    }
+    assert!(documented.len() >= 16, "{documented:?}");
+
+    let tests = [
+        read("tests/demo.rs"),
+        read("tests/browser.rs"),
+        read("examples/tests/signup_binary.rs"),
+        config_tests.to_owned(),
+    ]
+    .concat();
+    let untested: Vec<_> = documented
+        .iter()
+        .filter(|var| !tests.contains(&format!("\"{var}\"")))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "documented but set by no test: {untested:?}"
+    );
+}
+
+/// `CAPTCHA_` names as whole words (not the end of `RECAPTCHA_SECRET`).
+fn variables_in(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("CAPTCHA_") {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let name: String = text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        if !name.ends_with('_') {
+            found.push(name);
+        }
+    }
+    found
+}
