@@ -239,6 +239,15 @@ pub enum BadAnswer {
     },
     /// An HTTP status the provider does not document for this call.
     UnexpectedStatus(u16),
+    /// A score outside 0.0–1.0, the range every provider documents.
+    ScoreOutOfRange,
+    /// What came back is not an HTTP response (a banner of another protocol, a malformed
+    /// status line or header): the verify URL points at something that is not the provider.
+    NotHttp,
+    /// The head of the answer arrived, then the connection broke before the body was
+    /// complete. The provider took the call (the token is likely spent), so this is an
+    /// answer we cannot read, not an outage.
+    Truncated,
 }
 
 impl fmt::Display for BadAnswer {
@@ -249,6 +258,9 @@ impl fmt::Display for BadAnswer {
             }
             BadAnswer::TooLarge { limit } => write!(f, "the answer exceeds {limit} bytes"),
             BadAnswer::UnexpectedStatus(status) => write!(f, "unexpected HTTP status {status}"),
+            BadAnswer::ScoreOutOfRange => f.write_str("a score outside 0.0-1.0"),
+            BadAnswer::NotHttp => f.write_str("not an HTTP response"),
+            BadAnswer::Truncated => f.write_str("the connection broke in the middle of the answer"),
         }
     }
 }
@@ -261,7 +273,8 @@ pub enum Outage {
     Timeout,
     /// No connection could be made (refused, DNS, TLS handshake).
     Connect,
-    /// The connection broke before a complete answer arrived.
+    /// The connection broke before any answer arrived (after the request may have been sent).
+    /// A connection that breaks after the answer's head is [`BadAnswer::Truncated`].
     ConnectionLost,
     /// The provider answered with a server error.
     Status(u16),

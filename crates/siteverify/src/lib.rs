@@ -60,8 +60,15 @@
 //!
 //! # Behaviour worth knowing
 //!
-//! - Tokens are checked locally first (empty, longer than the provider accepts, characters no
-//!   provider issues); such tokens never cost a network call.
+//! - Tokens are checked locally first (empty, longer than the provider accepts, characters
+//!   outside printable ASCII); such tokens never cost a network call. Nothing else about a
+//!   token's format is guessed at.
+//! - Only an HTTP 200 can be a pass, whatever the body says: a redirect or a 4xx is
+//!   `provider_misconfigured` (a 4xx carrying a readable refusal is read as that refusal),
+//!   429 and 5xx are `provider_unavailable`, and an answer that is not HTTP at all, is cut off
+//!   after its head, or carries a score outside 0.0–1.0 is `provider_error`.
+//! - A reported hostname must be a DNS name before any allowlist compares it, so a wildcard
+//!   matches hostnames, not string suffixes.
 //! - One deadline covers the whole verification, retries and reading the answer included
 //!   (default 5 s, at most 10 s). Answers larger than 64 KiB are refused.
 //! - Retries happen only where they cannot turn a good token into a spent one: when the
@@ -84,7 +91,8 @@
 //! # When the provider misbehaves
 //!
 //! Each verify endpoint has a circuit breaker: after 5 provider failures in a row (timeouts,
-//! connection failures, 5xx, `internal-error`, unreadable answers) it answers at once with
+//! connection failures, 502–504, `internal-error`; never an unreadable answer, a 429 or a
+//! bad token, which a client can provoke) it answers at once with
 //! `provider_unavailable` for 30 s, then lets one probe through; a good answer closes it. Each
 //! verifier bounds its verifications in flight (128 by default) and answers past the bound at
 //! once. Both are configurable; [`Verifier::health`] reports them for a readiness endpoint.

@@ -195,33 +195,21 @@ impl Policy {
         self.check_over(&EMPTY, verdict, now)
     }
 
-    /// This policy laid over `base`: every check this policy leaves unset (no hostnames, no
+    /// This policy laid over `base`: every check this policy leaves unset (no allowlist, no
     /// action, …) comes from `base`. A route's policy is layered over its verifier's this way,
     /// so that adding an action to a route cannot switch off the configured hostname
-    /// allowlist or site-key binding.
+    /// allowlist or site-key binding. The hostnames and Android packages are one allowlist,
+    /// so a policy that sets either replaces both of `base`'s.
+    ///
+    /// `route.layered_over(&base).check(v, now)` and `route.check_over(&base, v, now)` always
+    /// agree: both go through one resolution.
     pub fn layered_over(&self, base: &Policy) -> Policy {
-        Policy {
-            hostnames: if self.hostnames.is_empty() {
-                base.hostnames.clone()
-            } else {
-                self.hostnames.clone()
-            },
-            apk_packages: if self.apk_packages.is_empty() {
-                base.apk_packages.clone()
-            } else {
-                self.apk_packages.clone()
-            },
-            action: self.action.clone().or_else(|| base.action.clone()),
-            cdata: self.cdata.clone().or_else(|| base.cdata.clone()),
-            min_score: self.min_score.or(base.min_score),
-            site_key: self.site_key.clone().or_else(|| base.site_key.clone()),
-            max_age: self.max_age.or(base.max_age),
-        }
+        Resolved::of(self, base).to_policy()
     }
 
     /// The site key to bind tokens to, this policy's or else `base`'s.
     pub(crate) fn site_key_over<'a>(&'a self, base: &'a Policy) -> Option<&'a str> {
-        self.site_key.as_deref().or(base.site_key.as_deref())
+        Resolved::of(self, base).site_key
     }
 
     /// [`check`](Self::check) of [`layered_over`](Self::layered_over)`(base)`, without
@@ -232,19 +220,55 @@ impl Policy {
         verdict: &Verdict,
         now: SystemTime,
     ) -> Result<(), VerifyError> {
-        // The hostname and package allowlists are one: a route that sets either replaces both.
-        let (hostnames, apk_packages) = if self.hostnames.is_empty() && self.apk_packages.is_empty()
-        {
-            (&base.hostnames, &base.apk_packages)
-        } else {
-            (&self.hostnames, &self.apk_packages)
-        };
-        let action = self.action.as_ref().or(base.action.as_ref());
-        let cdata = self.cdata.as_ref().or(base.cdata.as_ref());
-        let min_score = self.min_score.or(base.min_score);
-        let max_age = self.max_age.or(base.max_age);
+        Resolved::of(self, base).check(verdict, now)
+    }
+}
 
-        if let Some(expected) = self.site_key_over(base) {
+/// A route's policy over a base, resolved: the one rule of what a route setting replaces,
+/// read by every way of applying a policy.
+struct Resolved<'a> {
+    hostnames: &'a [HostnamePattern],
+    apk_packages: &'a [String],
+    action: Option<&'a str>,
+    cdata: Option<&'a str>,
+    min_score: Option<f64>,
+    site_key: Option<&'a str>,
+    max_age: Option<Duration>,
+}
+
+impl<'a> Resolved<'a> {
+    fn of(route: &'a Policy, base: &'a Policy) -> Self {
+        // The hostname and package allowlists are one: a route that sets either replaces both.
+        let allowlist = if route.hostnames.is_empty() && route.apk_packages.is_empty() {
+            base
+        } else {
+            route
+        };
+        Self {
+            hostnames: &allowlist.hostnames,
+            apk_packages: &allowlist.apk_packages,
+            action: route.action.as_deref().or(base.action.as_deref()),
+            cdata: route.cdata.as_deref().or(base.cdata.as_deref()),
+            min_score: route.min_score.or(base.min_score),
+            site_key: route.site_key.as_deref().or(base.site_key.as_deref()),
+            max_age: route.max_age.or(base.max_age),
+        }
+    }
+
+    fn to_policy(&self) -> Policy {
+        Policy {
+            hostnames: self.hostnames.to_vec(),
+            apk_packages: self.apk_packages.to_vec(),
+            action: self.action.map(str::to_owned),
+            cdata: self.cdata.map(str::to_owned),
+            min_score: self.min_score,
+            site_key: self.site_key.map(str::to_owned),
+            max_age: self.max_age,
+        }
+    }
+
+    fn check(&self, verdict: &Verdict, now: SystemTime) -> Result<(), VerifyError> {
+        if let Some(expected) = self.site_key {
             // The verdict must name the expected key: ByeBot reports it, hCaptcha's verdict
             // carries the key it was bound to, and a verdict that names none (an unbound
             // verification, a provider that cannot bind) proves nothing.
@@ -255,38 +279,38 @@ impl Policy {
                 });
             }
         }
-        if !hostnames.is_empty() || !apk_packages.is_empty() {
+        if !self.hostnames.is_empty() || !self.apk_packages.is_empty() {
             let host_allowed = verdict
                 .hostname
                 .as_deref()
-                .is_some_and(|host| hostnames.iter().any(|p| p.matches(host)));
+                .is_some_and(|host| self.hostnames.iter().any(|p| p.matches(host)));
             let app_allowed = verdict
                 .apk_package_name
                 .as_ref()
-                .is_some_and(|package| apk_packages.contains(package));
+                .is_some_and(|package| self.apk_packages.contains(package));
             if !host_allowed && !app_allowed {
                 return Err(VerifyError::HostnameMismatch {
                     hostname: verdict.hostname.clone(),
                 });
             }
         }
-        if let Some(expected) = action
+        if let Some(expected) = self.action
             && !verdict
                 .action
                 .as_deref()
                 .is_some_and(|a| a.eq_ignore_ascii_case(expected))
         {
             return Err(VerifyError::ActionMismatch {
-                expected: expected.clone(),
+                expected: expected.to_owned(),
                 actual: verdict.action.clone(),
             });
         }
-        if let Some(expected) = cdata
-            && verdict.cdata.as_deref() != Some(expected.as_str())
+        if let Some(expected) = self.cdata
+            && verdict.cdata.as_deref() != Some(expected)
         {
             return Err(VerifyError::CdataMismatch);
         }
-        if let Some(max_age) = max_age {
+        if let Some(max_age) = self.max_age {
             // A challenge time slightly in the future is clock skew between us and the
             // provider, counted as age zero; further ahead it is not a time we can trust.
             let age = verdict
@@ -300,13 +324,15 @@ impl Policy {
                 return Err(VerifyError::ChallengeTooOld { age, max_age });
             }
         }
-        let minimum = min_score.or((verdict.provider == Provider::Recaptcha
+        let minimum = self.min_score.or((verdict.provider == Provider::Recaptcha
             && verdict.score.is_some())
         .then_some(RECAPTCHA_V3_DEFAULT_MIN_SCORE));
         if let Some(minimum) = minimum {
             match verdict.human_score {
                 None => return Err(VerifyError::ScoreMissing),
-                Some(score) if score < minimum => {
+                // A score above 1.0 (or NaN) is no likelihood at all, so it passes no minimum:
+                // only a score within [minimum, 1.0] does.
+                Some(score) if !(minimum..=1.0).contains(&score) => {
                     return Err(VerifyError::ScoreBelowThreshold { score, minimum });
                 }
                 Some(_) => {}
@@ -338,9 +364,18 @@ pub struct HostnamePattern {
 }
 
 impl HostnamePattern {
-    /// Whether `hostname` is allowed by this pattern (ASCII case and a trailing dot ignored).
+    /// Whether `hostname` is allowed by this pattern (ASCII case and one trailing dot
+    /// ignored).
+    ///
+    /// The reported name must first be a DNS name: labels of letters, digits and inner
+    /// hyphens, one optional trailing dot, internationalised names in their punycode
+    /// (`xn--`) form, as browsers report them. Anything else (`evil.com/.example.com`,
+    /// `..example.com`, `evil.com@x.example.com`, names with spaces or NUL) matches no
+    /// pattern: a wildcard matches hostnames, not string suffixes.
     pub fn matches(&self, hostname: &str) -> bool {
-        let host = hostname.strip_suffix('.').unwrap_or(hostname);
+        let Some(host) = dns_name(hostname) else {
+            return false;
+        };
         if self.wildcard {
             host.len() > self.name.len()
                 && host
@@ -352,27 +387,33 @@ impl HostnamePattern {
     }
 }
 
+/// `name` without its one optional trailing dot, if it is a DNS hostname: 1–253 characters
+/// of labels of 1–63 letters, digits and hyphens, no label starting or ending with a hyphen.
+/// The one rule for reported hostnames and for patterns alike.
+fn dns_name(name: &str) -> Option<&str> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let valid_label = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    ((1..=253).contains(&name.len()) && name.split('.').all(valid_label)).then_some(name)
+}
+
 impl FromStr for HostnamePattern {
     type Err = PolicyError;
 
     fn from_str(pattern: &str) -> Result<Self, Self::Err> {
         let invalid = || PolicyError::InvalidHostname(pattern.to_owned());
         let lower = pattern.trim().to_ascii_lowercase();
-        let lower = lower.strip_suffix('.').unwrap_or(&lower);
         let (wildcard, domain) = match lower.strip_prefix("*.") {
             Some(domain) => (true, domain),
-            None => (false, lower),
+            None => (false, lower.as_str()),
         };
-        let valid_label = |label: &str| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        };
-        if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(valid_label) {
-            return Err(invalid());
-        }
+        let domain = dns_name(domain).ok_or_else(invalid)?;
         // `*.com` would allow every site under a top-level domain.
         if wildcard && !domain.contains('.') {
             return Err(invalid());
@@ -498,6 +539,8 @@ mod tests {
         assert!(!wild.matches("badexample.com"));
         assert!(!wild.matches(".example.com.evil"));
         assert_eq!(wild.to_string(), "*.example.com");
+        assert!(wild.matches("www.example.com."), "one trailing dot");
+        assert!(wild.matches("xn--bcher-kva.example.com"), "IDN as punycode");
 
         for bad in [
             "",
@@ -509,12 +552,62 @@ mod tests {
             "example.com:443",
             "a..b",
             "http://x",
+            "under_score.example.com",
+            "-lead.example.com",
+            "trail-.example.com",
+            "*.example.com..",
+            "bücher.example",
         ] {
             assert!(
                 bad.parse::<HostnamePattern>().is_err(),
                 "{bad:?} should be refused"
             );
         }
+    }
+
+    #[test]
+    fn a_wildcard_matches_hostnames_not_suffixes() {
+        let wild: HostnamePattern = "*.example.com".parse().unwrap();
+        let exact: HostnamePattern = "example.com".parse().unwrap();
+        let long_label = format!("{}.example.com", "a".repeat(64));
+        let long_name = format!("{}example.com", "abcdefghi.".repeat(25));
+        for reported in [
+            "evil.com/.example.com",
+            "..example.com",
+            ".example.com",
+            "evil.com@x.example.com",
+            "evil.com:443.example.com",
+            "a b.example.com",
+            "a\0.example.com",
+            "a\tb.example.com",
+            "x.example.com..",
+            "x..example.com",
+            "-x.example.com",
+            "x-.example.com",
+            "x_y.example.com",
+            "bücher.example.com",
+            "[::1].example.com",
+            long_label.as_str(),
+            long_name.as_str(),
+            "",
+            ".",
+        ] {
+            assert!(!wild.matches(reported), "{reported:?} passed *.example.com");
+        }
+        for reported in [
+            "example.com\0",
+            "example.com ",
+            " example.com",
+            "example.com..",
+        ] {
+            assert!(!exact.matches(reported), "{reported:?} passed example.com");
+        }
+        let policy = Policy::new().allow_hostname("*.example.com").unwrap();
+        let spliced = Verdict::new(Provider::Turnstile).with_hostname("evil.com/.example.com");
+        assert_eq!(
+            policy.check(&spliced, at(0)).unwrap_err().code(),
+            "hostname_mismatch"
+        );
     }
 
     #[test]
@@ -765,6 +858,144 @@ mod tests {
             route.check_over(&base, &meek, at(0)).unwrap_err().code(),
             "score_below_threshold"
         );
+    }
+
+    #[test]
+    fn a_route_allowlist_replaces_the_base_one_in_every_way_of_applying_it() {
+        // The case found from outside: the base allows a hostname, the route an Android app,
+        // the verdict comes from that hostname. One allowlist, so the route's replaces it.
+        let base = Policy::new().allow_hostname("example.com").unwrap();
+        let route = Policy::new().allow_apk_package("com.example.app");
+        let web = Verdict::new(Provider::Recaptcha).with_hostname("example.com");
+        let layered = route.layered_over(&base);
+        assert!(layered.hostnames().is_empty());
+        assert_eq!(layered.apk_packages(), ["com.example.app"]);
+        assert_eq!(
+            layered.check(&web, at(0)),
+            route.check_over(&base, &web, at(0))
+        );
+        assert_eq!(
+            route.check_over(&base, &web, at(0)).unwrap_err().code(),
+            "hostname_mismatch"
+        );
+    }
+
+    #[test]
+    fn scores_outside_the_range_pass_no_minimum() {
+        let policy = Policy::new().min_score(0.5).unwrap();
+        for raw in [1.5, f64::NAN, f64::INFINITY] {
+            let verdict = Verdict::new(Provider::Recaptcha).with_score(raw);
+            assert_eq!(
+                policy.check(&verdict, at(0)).unwrap_err().code(),
+                "score_below_threshold",
+                "{raw}"
+            );
+            assert!(
+                Policy::new().check(&verdict, at(0)).is_err(),
+                "the v3 default minimum refuses {raw} too"
+            );
+        }
+        let risk = Verdict::new(Provider::HCaptcha).with_score(-0.5);
+        assert!(policy.check(&risk, at(0)).is_err(), "a risk of -0.5");
+    }
+
+    mod layering {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn policy() -> impl Strategy<Value = Policy> {
+            (
+                proptest::sample::subsequence(
+                    vec!["example.com", "*.example.com", "other.test"],
+                    0..=3,
+                ),
+                proptest::option::of(Just("com.example.app")),
+                proptest::option::of(prop_oneof![Just("signup"), Just("login")]),
+                proptest::option::of(Just("cd")),
+                proptest::option::of(prop_oneof![Just(0.3), Just(0.8)]),
+                proptest::option::of(Just("site-a")),
+                proptest::option::of(prop_oneof![Just(30u64), Just(300)]),
+            )
+                .prop_map(|(hosts, apk, action, cdata, min, key, age)| {
+                    let mut p = Policy::new();
+                    for h in hosts {
+                        p = p.allow_hostname(h).unwrap();
+                    }
+                    if let Some(apk) = apk {
+                        p = p.allow_apk_package(apk);
+                    }
+                    if let Some(a) = action {
+                        p = p.action(a);
+                    }
+                    if let Some(c) = cdata {
+                        p = p.cdata(c);
+                    }
+                    if let Some(m) = min {
+                        p = p.min_score(m).unwrap();
+                    }
+                    if let Some(k) = key {
+                        p = p.site_key(k);
+                    }
+                    if let Some(a) = age {
+                        p = p.max_age(Duration::from_secs(a));
+                    }
+                    p
+                })
+        }
+
+        fn verdict() -> impl Strategy<Value = Verdict> {
+            (
+                prop_oneof![
+                    Just(Provider::Recaptcha),
+                    Just(Provider::Turnstile),
+                    Just(Provider::HCaptcha)
+                ],
+                proptest::option::of(prop_oneof![
+                    Just("example.com"),
+                    Just("www.example.com"),
+                    Just("other.test"),
+                    Just("evil.test")
+                ]),
+                proptest::option::of(prop_oneof![Just("com.example.app"), Just("com.evil")]),
+                proptest::option::of(prop_oneof![Just("signup"), Just("LOGIN")]),
+                proptest::option::of(Just("cd")),
+                proptest::option::of(prop_oneof![Just(0.1), Just(0.5), Just(0.9)]),
+                proptest::option::of(Just("site-a")),
+                proptest::option::of(prop_oneof![Just(10u64), Just(100), Just(1000)]),
+            )
+                .prop_map(|(provider, host, apk, action, cdata, score, key, age)| {
+                    let mut v = Verdict::new(provider);
+                    v.hostname = host.map(str::to_owned);
+                    v.apk_package_name = apk.map(str::to_owned);
+                    v.action = action.map(str::to_owned);
+                    v.cdata = cdata.map(str::to_owned);
+                    if let Some(s) = score {
+                        v = v.with_score(s);
+                    }
+                    v.site_key = key.map(str::to_owned);
+                    v.challenge_ts = age.map(|a| at(10_000 - a));
+                    v
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            /// Every public way of applying a route policy over a base agrees, and laying the
+            /// result over the base again changes nothing (the layer lays a route over the
+            /// verifier's policy once, and the verifier lays it again).
+            #[test]
+            fn every_way_of_layering_agrees(route in policy(), base in policy(), v in verdict()) {
+                let now = at(10_000);
+                let layered = route.layered_over(&base);
+                let direct = route.check_over(&base, &v, now);
+                prop_assert_eq!(&layered.check(&v, now), &direct);
+                prop_assert_eq!(&layered.check_over(&base, &v, now), &direct);
+                prop_assert_eq!(&layered.layered_over(&base), &layered);
+                prop_assert_eq!(&route.check_over(&Policy::new(), &v, now), &route.check(&v, now));
+            }
+        }
     }
 
     #[test]

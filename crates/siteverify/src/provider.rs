@@ -143,16 +143,16 @@ impl Provider {
         matches!(self, Provider::HCaptcha | Provider::ByeBot)
     }
 
-    /// Turns the provider's raw score into "likelihood of a human", 0.0–1.0.
+    /// Turns the provider's raw score into "likelihood of a human".
     ///
     /// hCaptcha and Procaptcha report a risk score (1.0 = bot) and are inverted; reCAPTCHA's
-    /// score already means "1.0 = human".
+    /// score already means "1.0 = human". Nothing is clamped: a raw score outside 0.0–1.0
+    /// stays outside, where the decoders refuse it and the minimum-score check fails it.
     pub(crate) fn human_likelihood(self, raw: f64) -> f64 {
-        let human = match self {
+        match self {
             Provider::HCaptcha | Provider::Procaptcha => 1.0 - raw,
             _ => raw,
-        };
-        human.clamp(0.0, 1.0)
+        }
     }
 }
 
@@ -215,11 +215,11 @@ mod tests {
     }
 
     #[test]
-    fn risk_scores_are_inverted_and_clamped() {
+    fn risk_scores_are_inverted_and_never_clamped_into_trust() {
         assert_eq!(Provider::HCaptcha.human_likelihood(0.9), 1.0 - 0.9);
         assert_eq!(Provider::Procaptcha.human_likelihood(0.25), 0.75);
         assert_eq!(Provider::Recaptcha.human_likelihood(0.7), 0.7);
-        assert_eq!(Provider::Recaptcha.human_likelihood(1.5), 1.0);
-        assert_eq!(Provider::HCaptcha.human_likelihood(1.5), 0.0);
+        assert_eq!(Provider::Recaptcha.human_likelihood(1.5), 1.5);
+        assert_eq!(Provider::HCaptcha.human_likelihood(-0.5), 1.5);
     }
 }

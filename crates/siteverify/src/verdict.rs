@@ -93,7 +93,8 @@ impl Verdict {
     }
 
     /// Sets the raw score and derives the human-likelihood score the way this provider's
-    /// scores are meant (see [`Verdict::score`]).
+    /// scores are meant (see [`Verdict::score`]). Scores lie in 0.0–1.0; the decoders refuse
+    /// answers with any other, and a verdict built with one fails every minimum score.
     pub fn with_score(mut self, raw: f64) -> Self {
         self.score = Some(raw);
         self.human_score = Some(self.provider.human_likelihood(raw));

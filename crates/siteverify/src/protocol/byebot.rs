@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Call, Codec, outage, parse_json};
+use super::{Call, Codec, parse_json, refusal_of_status};
 use crate::{
-    BadAnswer, Provider, Verdict, VerifyError, timestamp,
+    Provider, Verdict, VerifyError, timestamp,
     transport::{WireAnswer, WireBody},
 };
 
@@ -40,9 +40,6 @@ struct Answer {
 }
 
 fn decode(_call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
-    if let Some(outage) = outage(answer) {
-        return Err(outage);
-    }
     match answer.status {
         200 => {}
         400 => {
@@ -55,12 +52,7 @@ fn decode(_call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError>
                 provider_codes: vec![format!("http-{}", answer.status)],
             });
         }
-        other => {
-            return Err(super::unusable(
-                other,
-                VerifyError::ProviderError(BadAnswer::UnexpectedStatus(other)),
-            ));
-        }
+        _ => return Err(refusal_of_status(answer)),
     }
     let parsed: Answer = parse_json(answer)?;
     if !parsed.success {

@@ -353,3 +353,63 @@ fn shape_errors_name_the_problem_but_quote_nothing() {
         .to_string();
     assert!(missing.contains("missing field `success`"), "{missing}");
 }
+
+#[test]
+fn scores_outside_the_documented_range_are_unreadable_not_clamped() {
+    for (provider, body) in [
+        (
+            Provider::Recaptcha,
+            r#"{"success":true,"score":1.5,"action":"a"}"#,
+        ),
+        (
+            Provider::Recaptcha,
+            r#"{"success":true,"score":-0.1,"action":"a"}"#,
+        ),
+        (
+            Provider::Recaptcha,
+            r#"{"success":true,"score":1e999,"action":"a"}"#,
+        ),
+        (Provider::HCaptcha, r#"{"success":true,"score":-0.5}"#),
+        (Provider::HCaptcha, r#"{"success":true,"score":1.0000001}"#),
+        (Provider::Procaptcha, r#"{"verified":true,"score":2}"#),
+        (Provider::Procaptcha, r#"{"verified":true,"score":-1}"#),
+    ] {
+        assert_eq!(
+            code(decode(provider, 200, body)),
+            "provider_error",
+            "{provider} {body}"
+        );
+    }
+    for (provider, body) in [
+        (
+            Provider::Recaptcha,
+            r#"{"success":true,"score":0.0,"action":"a"}"#,
+        ),
+        (
+            Provider::Recaptcha,
+            r#"{"success":true,"score":1.0,"action":"a"}"#,
+        ),
+        (Provider::HCaptcha, r#"{"success":true,"score":0}"#),
+        (Provider::Procaptcha, r#"{"verified":true,"score":1}"#),
+    ] {
+        assert_eq!(code(decode(provider, 200, body)), "ok", "{provider} {body}");
+    }
+}
+
+#[test]
+fn a_status_that_is_not_200_never_passes_whatever_the_body() {
+    let passing = r#"{"success":true,"verified":true,"hostname":"h","sitekey":"k"}"#;
+    for provider in Provider::ALL {
+        for status in [
+            100, 201, 204, 206, 299, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 405, 409,
+            418, 429, 451, 500, 502, 503, 504, 599, 600, 999,
+        ] {
+            assert_ne!(
+                code(decode(provider, status, passing)),
+                "ok",
+                "{provider} {status}"
+            );
+        }
+        assert_eq!(code(decode(provider, 200, passing)), "ok", "{provider}");
+    }
+}

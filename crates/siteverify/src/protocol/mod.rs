@@ -59,17 +59,35 @@ fn secret_response_form(call: &Call<'_>, extra: Option<(&'static str, &str)>) ->
     )
 }
 
-/// An answer we cannot read or did not expect. A redirect or a 4xx outside the protocol means
-/// the verify URL or our request is wrong (a typo in the path answers 404): our
-/// misconfiguration, loud, and never mistaken for an outage. Anything else unreadable is the
-/// provider's fault.
-fn unusable(status: u16, error: VerifyError) -> VerifyError {
-    if (300..500).contains(&status) {
-        VerifyError::ProviderMisconfigured {
-            provider_codes: vec![format!("http-{status}")],
-        }
+/// What an answer with a status other than 200 means, where the provider gives that status
+/// no meaning of its own. Only a 200 can ever be a pass, whatever the body says.
+///
+/// - 429 and 5xx: the provider is unavailable (rate limited, or failing).
+/// - 3xx and 4xx: our verify URL or request is wrong (a typo in the path answers 404, a moved
+///   endpoint redirects, a proxy in the way refuses with 403). That is our misconfiguration:
+///   loud, never mistaken for an outage, and never a pass.
+/// - anything else (1xx, a 2xx that is not 200): an answer we did not expect.
+fn refusal_of_status(answer: &WireAnswer) -> VerifyError {
+    match answer.status {
+        429 => VerifyError::ProviderUnavailable(Outage::RateLimited {
+            retry_after: answer.retry_after,
+        }),
+        500..=599 => VerifyError::ProviderUnavailable(Outage::Status(answer.status)),
+        300..=499 => VerifyError::ProviderMisconfigured {
+            provider_codes: vec![format!("http-{}", answer.status)],
+        },
+        other => VerifyError::ProviderError(BadAnswer::UnexpectedStatus(other)),
+    }
+}
+
+/// Reads a provider's raw score. Every provider documents 0.0–1.0; anything else (and JSON
+/// cannot carry a NaN, but a decoder must not count on its input) is an answer we cannot
+/// trust, never a score to clamp into "certainly human".
+fn read_score(raw: f64) -> Result<f64, VerifyError> {
+    if raw.is_finite() && (0.0..=1.0).contains(&raw) {
+        Ok(raw)
     } else {
-        error
+        Err(VerifyError::ProviderError(BadAnswer::ScoreOutOfRange))
     }
 }
 
@@ -96,19 +114,6 @@ pub(crate) fn codec(provider: Provider) -> Option<&'static Codec> {
         #[cfg(feature = "byebot")]
         Provider::ByeBot => Some(&byebot::CODEC),
         #[allow(unreachable_patterns)]
-        _ => None,
-    }
-}
-
-/// 429 and 5xx are outages whatever the body says.
-fn outage(answer: &WireAnswer) -> Option<VerifyError> {
-    match answer.status {
-        429 => Some(VerifyError::ProviderUnavailable(Outage::RateLimited {
-            retry_after: answer.retry_after,
-        })),
-        500..=599 => Some(VerifyError::ProviderUnavailable(Outage::Status(
-            answer.status,
-        ))),
         _ => None,
     }
 }

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Call, Codec, outage, parse_json};
+use super::{Call, Codec, parse_json, read_score, refusal_of_status};
 use crate::{
-    BadAnswer, Provider, Verdict, VerifyError,
+    Provider, Verdict, VerifyError,
     transport::{WireAnswer, WireBody},
 };
 
@@ -73,9 +73,6 @@ fn http_codes(answer: &WireAnswer) -> Vec<String> {
 }
 
 fn decode(_call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError> {
-    if let Some(outage) = outage(answer) {
-        return Err(outage);
-    }
     match answer.status {
         200 => {}
         // A malformed request or a token naming an unknown site key. Our requests are well
@@ -90,12 +87,7 @@ fn decode(_call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError>
                 provider_codes: http_codes(answer),
             });
         }
-        other => {
-            return Err(super::unusable(
-                other,
-                VerifyError::ProviderError(BadAnswer::UnexpectedStatus(other)),
-            ));
-        }
+        _ => return Err(refusal_of_status(answer)),
     }
     let parsed: Answer = parse_json(answer)?;
     if !parsed.verified {
@@ -104,7 +96,7 @@ fn decode(_call: &Call<'_>, answer: &WireAnswer) -> Result<Verdict, VerifyError>
     }
     let verdict = Verdict::new(Provider::Procaptcha);
     Ok(match parsed.score {
-        Some(score) => verdict.with_score(score),
+        Some(score) => verdict.with_score(read_score(score)?),
         None => verdict,
     })
 }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::{Call, outage, parse_json, unusable};
+use super::{Call, parse_json, read_score, refusal_of_status};
 use crate::{Provider, Verdict, VerifyError, provider_codes, timestamp, transport::WireAnswer};
 
 #[derive(Deserialize)]
@@ -28,17 +28,30 @@ struct Answer {
     cdata: Option<String>,
 }
 
-/// Reads the answer. The HTTP status is not documented for these providers, so it is the body
-/// that decides, except that 429 and 5xx are outages and need no body.
+/// Reads the answer. Only an HTTP 200 can be a pass. These providers document no status for
+/// failures, so a 4xx (other than a wrong URL's 404 or 405) whose body is a readable refusal
+/// is read like one: a bad token stays the client's fault even when the provider chose to
+/// answer 400. Every other status is decided by it alone (see [`refusal_of_status`]).
 pub(super) fn decode(
     provider: Provider,
     call: &Call<'_>,
     answer: &WireAnswer,
 ) -> Result<Verdict, VerifyError> {
-    if let Some(outage) = outage(answer) {
-        return Err(outage);
+    let refusal_with_body =
+        matches!(answer.status, 400..=499 if !matches!(answer.status, 404 | 405 | 429));
+    if answer.status != 200 {
+        if refusal_with_body
+            && let Ok(parsed) = parse_json::<Answer>(answer)
+            && !parsed.success
+        {
+            return Err(provider_codes::classify(
+                parsed.error_codes.unwrap_or_default(),
+                call.context(),
+            ));
+        }
+        return Err(refusal_of_status(answer));
     }
-    let parsed: Answer = parse_json(answer).map_err(|e| unusable(answer.status, e))?;
+    let parsed: Answer = parse_json(answer)?;
     let codes = parsed.error_codes.unwrap_or_default();
     if !parsed.success {
         return Err(provider_codes::classify(codes, call.context()));
@@ -51,7 +64,7 @@ pub(super) fn decode(
     verdict.challenge_ts = parsed.challenge_ts;
     verdict.error_codes = codes;
     if let Some(score) = parsed.score {
-        verdict = verdict.with_score(score);
+        verdict = verdict.with_score(read_score(score)?);
     }
     Ok(verdict)
 }

@@ -19,7 +19,8 @@ use hyper_util::{
 };
 
 use super::{
-    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, shared_or_built,
+    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, is_not_http,
+    shared_or_built,
 };
 use crate::ConfigError;
 
@@ -92,7 +93,9 @@ pub(super) async fn exchange(
     let (status, retry_after) = answer_head(head.status, &head.headers)?;
     let mut collected = CappedBody::default();
     while let Some(frame) = answer.frame().await {
-        let frame = frame.map_err(|_| TransportFailure::ConnectionLost)?;
+        // The provider took the call and began to answer: a cut now leaves an answer we
+        // cannot read, not a provider that is down.
+        let frame = frame.map_err(|_| TransportFailure::Truncated)?;
         if let Some(data) = frame.data_ref() {
             collected.push(data)?;
         }
@@ -105,10 +108,13 @@ pub(super) async fn exchange(
 }
 
 /// Only a connect error (TCP or TLS) proves that no byte of the request left this machine;
-/// hyper itself resends a request that a pooled connection closed before taking.
+/// hyper itself resends a request that a pooled connection closed before taking. A head that
+/// does not parse is something other than the provider answering.
 fn classify(error: legacy::Error) -> TransportFailure {
     if error.is_connect() {
         TransportFailure::Connect
+    } else if is_not_http(&error) {
+        TransportFailure::NotHttp
     } else {
         TransportFailure::ConnectionLost
     }

@@ -78,8 +78,15 @@ pub(crate) enum TransportFailure {
     Timeout,
     /// No connection: nothing of the request reached the provider.
     Connect,
-    /// The connection broke after the request may have been sent.
+    /// The connection broke after the request may have been sent, before an answer's head
+    /// was complete: from here, a provider that went down mid-call.
     ConnectionLost,
+    /// What came back is not HTTP: the head did not parse.
+    NotHttp,
+    /// The head arrived, then the connection broke before the body was complete.
+    Truncated,
+    /// An injected client followed a redirect: the answer is not the verify URL's.
+    Redirected,
     /// The answer exceeded [`MAX_ANSWER_BYTES`].
     TooLarge,
     /// The HTTP client refused the request (a URL it cannot send to, a redirect an injected
@@ -95,6 +102,11 @@ impl From<TransportFailure> for VerifyError {
             TransportFailure::ConnectionLost => {
                 VerifyError::ProviderUnavailable(Outage::ConnectionLost)
             }
+            TransportFailure::NotHttp => VerifyError::ProviderError(BadAnswer::NotHttp),
+            TransportFailure::Truncated => VerifyError::ProviderError(BadAnswer::Truncated),
+            TransportFailure::Redirected => VerifyError::ProviderMisconfigured {
+                provider_codes: vec!["http-redirect".to_owned()],
+            },
             TransportFailure::TooLarge => VerifyError::ProviderError(BadAnswer::TooLarge {
                 limit: MAX_ANSWER_BYTES,
             }),
@@ -237,6 +249,23 @@ impl CappedBody {
         self.0.extend_from_slice(chunk);
         Ok(())
     }
+}
+
+/// Whether an HTTP client's error says the answer's head did not parse as HTTP (a banner of
+/// another protocol, a malformed status line or header), looking through the error's causes
+/// for hyper's own error, which both clients wrap.
+fn is_not_http(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_parse)
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Our `User-Agent`.

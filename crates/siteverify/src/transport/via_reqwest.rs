@@ -9,7 +9,8 @@ use reqwest::{
 };
 
 use super::{
-    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, shared_or_built,
+    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, is_not_http,
+    shared_or_built,
 };
 use crate::ConfigError;
 
@@ -48,9 +49,21 @@ pub(super) async fn exchange(
         .send()
         .await
         .map_err(classify)?;
+    // An injected client may follow redirects (reqwest's default does): the answer then comes
+    // from another URL, which is not the verify endpoint we were configured with.
+    if !same_endpoint(response.url(), url) {
+        return Err(TransportFailure::Redirected);
+    }
     let (status, retry_after) = answer_head(response.status(), response.headers())?;
     let mut collected = CappedBody::default();
-    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+    let body_failure = |error: reqwest::Error| {
+        if error.is_timeout() {
+            TransportFailure::Timeout
+        } else {
+            TransportFailure::Truncated
+        }
+    };
+    while let Some(chunk) = response.chunk().await.map_err(body_failure)? {
         collected.push(&chunk)?;
     }
     Ok(WireAnswer {
@@ -58,6 +71,16 @@ pub(super) async fn exchange(
         body: collected.0,
         retry_after,
     })
+}
+
+/// Whether an answer came from the URL we sent to. Credentials are left out: reqwest moves
+/// them into an `Authorization` header and the answer's URL has none.
+fn same_endpoint(answered: &Url, sent: &Url) -> bool {
+    answered.scheme() == sent.scheme()
+        && answered.host() == sent.host()
+        && answered.port_or_known_default() == sent.port_or_known_default()
+        && answered.path() == sent.path()
+        && answered.query() == sent.query()
 }
 
 /// Maps a reqwest error to what it means for a retry. Only a connect error proves that no
@@ -69,6 +92,8 @@ fn classify(error: reqwest::Error) -> TransportFailure {
         TransportFailure::Connect
     } else if error.is_timeout() {
         TransportFailure::Timeout
+    } else if is_not_http(&error) {
+        TransportFailure::NotHttp
     } else {
         TransportFailure::ConnectionLost
     }

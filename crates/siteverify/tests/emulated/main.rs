@@ -2,6 +2,7 @@
 
 mod support;
 
+mod answers;
 mod byebot;
 mod faults;
 mod hcaptcha;

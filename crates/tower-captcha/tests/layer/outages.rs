@@ -226,6 +226,30 @@ async fn a_wrong_verify_url_never_fails_open() {
 }
 
 #[tokio::test]
+async fn a_verify_url_that_does_not_speak_http_never_fails_open() {
+    // Something else listens where the provider should: an SSH banner, then the connection
+    // closes. Unreadable, so never a reason to let requests through, and never an outage
+    // for the breaker (threshold 1 here: a single counted failure would open it).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let verify_url = format!("http://{}/siteverify", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
+        }
+    });
+    let url =
+        serve(Router::new().route("/", post(verdict_json).layer(guard(verify_url, true, 1)))).await;
+    for _ in 0..3 {
+        let (status, reason, degraded, _) = post_token(&url, "a-token").await;
+        assert_eq!(
+            (status, reason.as_str(), degraded),
+            (502, "provider_error", false)
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_open_breaker_answers_at_once_with_retry_after_or_a_degraded_pass() {
     let emulator = emulator().await;
     let verify_url = emulator.verify_url(Emulated::HCaptcha);
