@@ -850,13 +850,12 @@ fn every_documented_variable_is_set_by_a_test() {
     }
     // The type docs' table names suffixes: | `MIN_SCORE` | … |
     for line in config_docs.lines() {
-        if let Some(suffix) = line
+        let suffix = line
             .strip_prefix("/// | `")
             .and_then(|rest| rest.split('`').next())
-        {
-            if suffix.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
-                documented.insert(format!("CAPTCHA_{suffix}"));
-            }
+            .filter(|suffix| suffix.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
+        if let Some(suffix) = suffix {
+            documented.insert(format!("CAPTCHA_{suffix}"));
         }
     }
     assert!(documented.len() >= 16, "{documented:?}");
