@@ -2,8 +2,9 @@
 //!
 //! Run with `cargo test -p tower-captcha-e2e --features browser --test browser`; it needs
 //! Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). `CHROMEDRIVER` and
-//! `CHROMIUM` override their paths. A screenshot of the form is written to
-//! `target/browser/signup-form.png`.
+//! `CHROMIUM` override their paths. One chromedriver, a fresh browser per provider (and both
+//! reCAPTCHA versions); a screenshot of each form is written to
+//! `target/browser/signup-<provider>.png`.
 
 use std::{
     net::TcpListener,
@@ -15,8 +16,7 @@ use std::{
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
-use signup_demo::Demo;
-use siteverify::Provider;
+use signup_demo::{Demo, Timeouts};
 use tokio::process::{Child, Command};
 
 /// chromedriver on a free port, killed when dropped.
@@ -127,7 +127,7 @@ async fn widget_button(client: &Client, which: &str) -> fantoccini::elements::El
 async fn container_state(client: &Client) -> String {
     let state = client
         .execute(
-            r#"return document.querySelector(".g-recaptcha").getAttribute("data-emulator-state");"#,
+            r#"return document.querySelector(".captcha").getAttribute("data-emulator-state");"#,
             vec![],
         )
         .await
@@ -156,32 +156,7 @@ async fn reason_code(client: &Client) -> String {
     reason.attr("data-code").await.unwrap().unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_signs_up_a_bot_and_a_hurried_user_do_not() {
-    let demo = Demo::emulated(Provider::Recaptcha).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let Demo {
-        router, emulator, ..
-    } = demo;
-    let _emulator = emulator;
-    tokio::spawn(async move { axum::serve(listener, router).await });
-
-    let driver = Driver::start().await;
-    let profile =
-        std::env::temp_dir().join(format!("tower-captcha-chromium-{}", std::process::id()));
-    let client = browser(&driver, &profile).await;
-
-    // A person: fills the form, ticks "I am human", submits, and is welcomed.
-    client.goto(&url).await.unwrap();
-    let human = widget_button(&client, "human").await;
-    fill_form(&client, "ada@example.com").await;
-    human.click().await.unwrap();
-    wait_for_state(&client, "solved").await;
-    let shot = client.screenshot().await.unwrap();
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("signup-form.png"), shot).unwrap();
+async fn submit(client: &Client) {
     client
         .find(Locator::Id("submit"))
         .await
@@ -189,28 +164,44 @@ async fn a_person_signs_up_a_bot_and_a_hurried_user_do_not() {
         .click()
         .await
         .unwrap();
+}
+
+async fn welcomed(client: &Client, email: &str) {
     let welcome = client
         .wait()
         .at_most(Duration::from_secs(15))
         .for_element(Locator::Id("welcome"))
         .await
         .expect("the welcome page");
-    assert_eq!(welcome.text().await.unwrap(), "Welcome, ada@example.com!");
+    assert_eq!(welcome.text().await.unwrap(), format!("Welcome, {email}!"));
+}
 
-    // A bot: its token is refused and the page says why, with a way back.
-    client.goto(&url).await.unwrap();
-    let bot = widget_button(&client, "bot").await;
-    fill_form(&client, "bot@example.com").await;
+fn screenshot(name: &str, png: Vec<u8>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("signup-{name}.png")), png).unwrap();
+}
+
+/// A checkbox widget (hCaptcha, reCAPTCHA v2, Turnstile, Procaptcha, ByeBot): a person ticks
+/// it and is welcomed, a bot's token is refused with a way back, and a hurried user who
+/// ticks nothing is told to.
+async fn checkbox_flow(client: &Client, url: &str, name: &str) {
+    client.goto(url).await.unwrap();
+    let human = widget_button(client, "human").await;
+    fill_form(client, "ada@example.com").await;
+    human.click().await.unwrap();
+    wait_for_state(client, "solved").await;
+    screenshot(name, client.screenshot().await.unwrap());
+    submit(client).await;
+    welcomed(client, "ada@example.com").await;
+
+    client.goto(url).await.unwrap();
+    let bot = widget_button(client, "bot").await;
+    fill_form(client, "bot@example.com").await;
     bot.click().await.unwrap();
-    wait_for_state(&client, "bot").await;
-    client
-        .find(Locator::Id("submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(reason_code(&client).await, "invalid_token");
+    wait_for_state(client, "bot").await;
+    submit(client).await;
+    assert_eq!(reason_code(client).await, "invalid_token", "{name}");
     client
         .find(Locator::Id("back"))
         .await
@@ -218,19 +209,79 @@ async fn a_person_signs_up_a_bot_and_a_hurried_user_do_not() {
         .click()
         .await
         .unwrap();
-    widget_button(&client, "human").await;
+    widget_button(client, "human").await;
 
-    // Someone who submits without solving it.
-    fill_form(&client, "hurry@example.com").await;
+    fill_form(client, "hurry@example.com").await;
+    submit(client).await;
+    assert_eq!(reason_code(client).await, "missing_token", "{name}");
+}
+
+/// reCAPTCHA v3: nothing to tick. Submitting runs `grecaptcha.execute`; a person's score
+/// passes, and a bot's (the emulator's documented `siteverifyEmulator.v3Score` hook) is
+/// refused for its score.
+async fn v3_flow(client: &Client, url: &str) {
+    client.goto(url).await.unwrap();
+    fill_form(client, "ada@example.com").await;
+    screenshot("recaptcha-v3", client.screenshot().await.unwrap());
+    submit(client).await;
+    welcomed(client, "ada@example.com").await;
+
+    client.goto(url).await.unwrap();
     client
-        .find(Locator::Id("submit"))
-        .await
-        .unwrap()
-        .click()
+        .execute("window.siteverifyEmulator = { v3Score: 0.1 };", vec![])
         .await
         .unwrap();
-    assert_eq!(reason_code(&client).await, "missing_token");
+    fill_form(client, "bot@example.com").await;
+    submit(client).await;
+    assert_eq!(reason_code(client).await, "score_below_threshold");
+}
 
-    client.close().await.unwrap();
-    let _ = std::fs::remove_dir_all(profile);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_provider_a_person_signs_up_and_a_bot_does_not() {
+    let driver = Driver::start().await;
+    for (name, vars) in [
+        ("hcaptcha", &[("DEMO_EMULATE", "hcaptcha")][..]),
+        (
+            "recaptcha-v2",
+            &[
+                ("DEMO_EMULATE", "recaptcha"),
+                ("CAPTCHA_RECAPTCHA_VERSION", "2"),
+            ][..],
+        ),
+        ("recaptcha-v3", &[("DEMO_EMULATE", "recaptcha")][..]),
+        ("turnstile", &[("DEMO_EMULATE", "turnstile")][..]),
+        ("procaptcha", &[("DEMO_EMULATE", "procaptcha")][..]),
+        ("byebot", &[("DEMO_EMULATE", "byebot")][..]),
+    ] {
+        let demo = Demo::from_vars(vars.iter().copied()).await.unwrap();
+        let v3 = demo.widget.is_recaptcha_v3();
+        assert_eq!(v3, name == "recaptcha-v3");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let Demo {
+            router, emulator, ..
+        } = demo;
+        let server = tokio::spawn(signup_demo::serve(
+            listener,
+            router,
+            Timeouts::default(),
+            std::future::pending(),
+        ));
+
+        // A fresh browser per provider: no state carries over from the last one.
+        let profile = std::env::temp_dir().join(format!(
+            "tower-captcha-chromium-{}-{name}",
+            std::process::id()
+        ));
+        let client = browser(&driver, &profile).await;
+        if v3 {
+            v3_flow(&client, &url).await;
+        } else {
+            checkbox_flow(&client, &url, name).await;
+        }
+        client.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(profile);
+        server.abort();
+        drop(emulator);
+    }
 }

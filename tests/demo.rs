@@ -1,25 +1,145 @@
-//! The signup demo, exactly as `cargo run --example signup` serves it, over real HTTP.
+//! The signup demo, exactly as `cargo run --example signup` serves it (through
+//! [`signup_demo::serve`]), over real HTTP, for every provider.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use sha2::{Digest, Sha256};
-use signup_demo::Demo;
-use siteverify::Provider;
+use signup_demo::{Demo, Timeouts, Widget};
+use siteverify::{Provider, RecaptchaVersion};
 use siteverify_emulator::{Emulator, Provider as Emulated, TokenSpec};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    task::JoinHandle,
+};
 
+/// A demo served on a free loopback port; stopped when dropped.
 struct Running {
     url: String,
-    _demo_emulator: Option<Emulator>,
+    addr: SocketAddr,
+    widget: Widget,
+    emulator: Option<Emulator>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 async fn start(demo: Demo) -> Running {
+    start_with(demo, Timeouts::default()).await
+}
+
+async fn start_with(demo: Demo, timeouts: Timeouts) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let addr = listener.local_addr().unwrap();
     let Demo {
-        router, emulator, ..
+        router,
+        widget,
+        emulator,
     } = demo;
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = tokio::spawn(signup_demo::serve(
+        listener,
+        router,
+        timeouts,
+        std::future::pending(),
+    ));
     Running {
-        url,
-        _demo_emulator: emulator,
+        url: format!("http://{addr}"),
+        addr,
+        widget,
+        emulator,
+        server,
+    }
+}
+
+impl Running {
+    fn emulator(&self) -> &Emulator {
+        self.emulator.as_ref().expect("an emulated demo")
+    }
+
+    /// What the emulated widget on the page mints for a person solving it on 127.0.0.1.
+    fn human(&self, action: &str) -> String {
+        self.scored(action, 0.9)
+    }
+
+    /// The same with this v3 score (ignored by the providers that report none).
+    fn scored(&self, action: &str, score: f64) -> String {
+        mint(self.emulator(), &self.widget, action, score)
+    }
+
+    fn field(&self) -> &'static str {
+        self.widget.provider.widget_field()
+    }
+
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        client()
+            .post(format!("{}{path}", self.url))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        client()
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self) -> String {
+        client()
+            .get(&self.url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// A token from `emulator` as the widget `widget` mints it: the page's hostname, and what the
+/// provider reports: Turnstile the action, reCAPTCHA v3 the action and a score, the v2
+/// checkbox neither.
+fn mint(emulator: &Emulator, widget: &Widget, action: &str, score: f64) -> String {
+    let emulated: Emulated = widget.provider.name().parse().unwrap();
+    let spec = TokenSpec::new(emulated)
+        .site_key(&widget.site_key)
+        .hostname("127.0.0.1");
+    let spec = match widget.provider {
+        Provider::Recaptcha if widget.is_recaptcha_v3() => spec.action(action).score(score),
+        Provider::Turnstile => spec.action(action),
+        _ => spec,
+    };
+    emulator.mint(spec).unwrap()
+}
+
+/// A token the emulator never minted, as the widget's "Simulate a bot" writes it.
+fn bot_token(provider: Provider) -> &'static str {
+    if provider == Provider::Procaptcha {
+        "0x0123456789abcdef0123456789abcdef"
+    } else {
+        "bot-0123456789abcdef0123456789abcdef"
+    }
+}
+
+/// What a second use of a token is refused as. ByeBot answers every bad token with the same
+/// bare 400, and Prosopo documents no `status` values, so for those two a replay is not
+/// told from an invalid token.
+fn replay_code(provider: Provider) -> &'static str {
+    if matches!(provider, Provider::ByeBot | Provider::Procaptcha) {
+        "invalid_token"
+    } else {
+        "expired_or_duplicate"
     }
 }
 
@@ -27,160 +147,421 @@ fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
-/// A token as the emulated reCAPTCHA widget mints it on the demo page.
-fn token(demo: &Demo, action: &str, score: f64) -> String {
-    demo.emulator
-        .as_ref()
-        .unwrap()
-        .mint(
-            TokenSpec::new(Emulated::Recaptcha)
-                .hostname("127.0.0.1")
-                .action(action)
-                .score(score),
-        )
-        .unwrap()
+async fn code_of(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, text)
 }
 
-#[tokio::test]
-async fn the_page_renders_the_widget_of_the_emulator() {
-    let demo = Demo::emulated(Provider::Recaptcha).await.unwrap();
-    let script = demo.widget.script.clone();
-    let running = start(demo).await;
-    let page = client()
-        .get(&running.url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        page.contains(r#"class="captcha g-recaptcha" data-sitekey="emulator-recaptcha-site-key""#),
-        "{page}"
-    );
-    assert!(
-        page.contains(&format!(r#"<script src="{script}""#)),
-        "{page}"
-    );
-    assert!(script.ends_with("/widget.js"));
-}
-
-#[tokio::test]
-async fn the_form_route_greets_humans_and_explains_failures() {
-    let demo = Demo::emulated(Provider::Recaptcha).await.unwrap();
-    let good = token(&demo, "signup", 0.9);
-    let bot = token(&demo, "signup", 0.1);
-    let running = start(demo).await;
-    let url = format!("{}/signup", running.url);
-    let client = client();
-
-    let welcome = client
-        .post(&url)
-        .form(&[
-            ("email", "<ada>@example.com"),
-            ("password", "pw"),
-            ("g-recaptcha-response", &good),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(welcome.status(), 200);
-    let page = welcome.text().await.unwrap();
-    assert!(page.contains("Welcome, &lt;ada&gt;@example.com!"), "{page}");
-
-    for (token, status, code) in [
-        (Some(bot), 403, "score_below_threshold"),
-        (None, 400, "missing_token"),
-        (Some(good), 403, "expired_or_duplicate"),
-    ] {
-        let mut form = vec![("email", "a@b.c".to_owned())];
-        form.extend(token.map(|t| ("g-recaptcha-response", t)));
-        let response = client.post(&url).form(&form).send().await.unwrap();
-        assert_eq!(response.status(), status, "{code}");
-        let page = response.text().await.unwrap();
-        assert!(page.contains(&format!(r#"data-code="{code}""#)), "{page}");
-        assert!(page.contains(r#"<a id="back" href="/">"#), "{page}");
+fn container_class(provider: Provider) -> &'static str {
+    match provider {
+        Provider::HCaptcha => "h-captcha",
+        Provider::Recaptcha => "g-recaptcha",
+        Provider::Turnstile => "cf-turnstile",
+        Provider::Procaptcha => "procaptcha",
+        _ => "byebot-captcha",
     }
 }
 
 #[tokio::test]
-async fn the_json_route_echoes_the_email_and_the_verdict() {
-    let demo = Demo::emulated(Provider::Recaptcha).await.unwrap();
-    let good = token(&demo, "signup", 0.9);
-    let running = start(demo).await;
-    let url = format!("{}/api/signup", running.url);
-    let body = serde_json::json!({ "email": "Ada@Example.COM ", "g-recaptcha-response": good });
-    let response = client().post(&url).json(&body).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    let answer: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(answer["ok"], true);
-    assert_eq!(answer["email"], "Ada@Example.COM ");
-    assert_eq!(answer["verdict"]["provider"], "recaptcha");
-    assert_eq!(answer["verdict"]["action"], "signup");
-    let refused = client()
-        .post(&url)
-        .json(&serde_json::json!({ "email": "x" }))
-        .send()
+async fn every_demo_emulate_value_starts_and_serves_a_working_page() {
+    for (value, provider) in [
+        (None, Provider::Recaptcha),
+        (Some(""), Provider::Recaptcha),
+        (Some("hcaptcha"), Provider::HCaptcha),
+        (Some("recaptcha"), Provider::Recaptcha),
+        (Some("turnstile"), Provider::Turnstile),
+        (Some("procaptcha"), Provider::Procaptcha),
+        (Some("byebot"), Provider::ByeBot),
+        (Some(" ByeBot "), Provider::ByeBot),
+    ] {
+        let vars: Vec<(&str, &str)> = value.map(|v| ("DEMO_EMULATE", v)).into_iter().collect();
+        let demo = match Demo::from_vars(vars).await {
+            Ok(demo) => demo,
+            Err(e) => panic!("DEMO_EMULATE={value:?}: {e}"),
+        };
+        assert_eq!(demo.widget.provider, provider, "{value:?}");
+        let running = start(demo).await;
+        let base = running.emulator().base_url();
+        let page = running.page().await;
+        if provider == Provider::Recaptcha {
+            // The default version is 3: no checkbox, a token fetched for the action on submit.
+            let script =
+                format!(r#"<script src="{base}/widget.js?render=emulator-recaptcha-site-key""#);
+            assert!(page.contains(&script), "{page}");
+            assert!(page.contains("grecaptcha"), "{page}");
+            assert!(page.contains(".execute(field.dataset.sitekey"), "{page}");
+            assert!(page.contains(r#"<input type="hidden" name="g-recaptcha-response" data-sitekey="emulator-recaptcha-site-key" data-action="signup">"#), "{page}");
+            assert!(!page.contains("g-recaptcha\""), "no checkbox: {page}");
+        } else {
+            let container = format!(
+                r#"<div class="captcha {}" data-sitekey="emulator-{}-site-key""#,
+                container_class(provider),
+                provider.name()
+            );
+            assert!(page.contains(&container), "{page}");
+            assert!(
+                page.contains(&format!(r#"<script src="{base}/widget.js""#)),
+                "{page}"
+            );
+            // Only Turnstile reports the action the page sets.
+            assert_eq!(
+                page.contains(r#"data-action="signup""#),
+                provider == Provider::Turnstile,
+                "{page}"
+            );
+        }
+        let token = running.human("signup");
+        let response = running
+            .post_form("/signup", &[("email", "a@b.c"), (running.field(), &token)])
+            .await;
+        assert_eq!(response.status(), 200, "DEMO_EMULATE={value:?}");
+    }
+
+    let err = Demo::from_vars([("DEMO_EMULATE", "recaptha")])
         .await
+        .err()
         .unwrap();
-    assert_eq!(refused.status(), 400);
     assert_eq!(
-        refused.text().await.unwrap(),
-        r#"{"error":"captcha_failed","reason":"missing_token"}"#
+        err.to_string(),
+        "DEMO_EMULATE is invalid: unknown CAPTCHA provider `recaptha` (expected hcaptcha, recaptcha, turnstile, procaptcha or byebot)"
     );
 }
 
 #[tokio::test]
-async fn a_multi_mib_avatar_streams_through() {
-    let demo = Demo::emulated(Provider::Recaptcha).await.unwrap();
-    let good = token(&demo, "signup", 0.9);
-    let running = start(demo).await;
-    let file: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+async fn the_form_route_greets_humans_and_explains_failures_for_every_provider() {
+    for provider in Provider::ALL {
+        let running = start(Demo::emulated(provider).await.unwrap()).await;
+        let field = running.field();
+        let good = running.human("signup");
+        let welcome = running
+            .post_form(
+                "/signup",
+                &[
+                    ("email", "<ada>@example.com"),
+                    ("password", "pw"),
+                    (field, &good),
+                ],
+            )
+            .await;
+        assert_eq!(welcome.status(), 200, "{provider}");
+        let page = welcome.text().await.unwrap();
+        assert!(page.contains("Welcome, &lt;ada&gt;@example.com!"), "{page}");
+
+        let mut cases = vec![
+            (Some(bot_token(provider).to_owned()), 403, "invalid_token"),
+            (None, 400, "missing_token"),
+            (Some(good), 403, replay_code(provider)),
+        ];
+        if provider == Provider::Recaptcha {
+            cases.push((
+                Some(running.scored("signup", 0.1)),
+                403,
+                "score_below_threshold",
+            ));
+        }
+        for (token, status, code) in cases {
+            let mut form = vec![("email", "a@b.c")];
+            form.extend(token.as_deref().map(|t| (field, t)));
+            let response = running.post_form("/signup", &form).await;
+            assert_eq!(response.status(), status, "{provider}: {code}");
+            let page = response.text().await.unwrap();
+            assert!(
+                page.contains(&format!(r#"data-code="{code}""#)),
+                "{provider}: {page}"
+            );
+            assert!(page.contains(r#"<a id="back" href="/">"#), "{page}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_json_route_echoes_the_email_and_the_verdict_for_every_provider() {
+    for provider in Provider::ALL {
+        let running = start(Demo::emulated(provider).await.unwrap()).await;
+        let good = running.human("signup");
+        let body = serde_json::json!({ "email": "Ada@Example.COM ", running.field(): good });
+        let response = running.post_json("/api/signup", body).await;
+        assert_eq!(response.status(), 200, "{provider}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["ok"], true);
+        assert_eq!(answer["email"], "Ada@Example.COM ");
+        assert_eq!(answer["verdict"]["provider"], provider.name());
+        if matches!(provider, Provider::Recaptcha | Provider::Turnstile) {
+            assert_eq!(answer["verdict"]["action"], "signup", "{provider}");
+        }
+        let refused = running
+            .post_json("/api/signup", serde_json::json!({ "email": "x" }))
+            .await;
+        assert_eq!(
+            code_of(refused).await,
+            (
+                400,
+                r#"{"error":"captcha_failed","reason":"missing_token"}"#.to_owned()
+            ),
+            "{provider}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_multi_mib_avatar_streams_through_for_every_provider() {
+    let file: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
     let expected: String = Sha256::digest(&file)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let form = reqwest::multipart::Form::new()
-        .text("g-recaptcha-response", good)
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(file.clone()).file_name("me.png"),
-        );
-    let response = client()
-        .post(format!("{}/avatar", running.url))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let answer: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(
-        answer,
-        serde_json::json!({ "ok": true, "bytes": file.len(), "sha256": expected })
-    );
-}
-
-#[tokio::test]
-async fn checkout_is_guarded_by_a_stricter_policy() {
-    let demo = Demo::emulated(Provider::Recaptcha).await.unwrap();
-    let cases = [
-        (token(&demo, "checkout", 0.9), 200, "ok"),
-        (token(&demo, "checkout", 0.6), 403, "score_below_threshold"),
-        (token(&demo, "signup", 0.9), 403, "action_mismatch"),
-    ];
-    let running = start(demo).await;
-    for (token, status, reason) in cases {
-        let body = serde_json::json!({ "email": "a@b.c", "g-recaptcha-response": token });
+    for provider in Provider::ALL {
+        let running = start(Demo::emulated(provider).await.unwrap()).await;
+        let form = reqwest::multipart::Form::new()
+            .text(running.field(), running.human("signup"))
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(file.clone()).file_name("me.png"),
+            );
         let response = client()
-            .post(format!("{}/checkout", running.url))
-            .json(&body)
+            .post(format!("{}/avatar", running.url))
+            .multipart(form)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), status, "{reason}");
-        if status != 200 {
-            assert!(response.text().await.unwrap().contains(reason));
+        assert_eq!(response.status(), 200, "{provider}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            answer,
+            serde_json::json!({ "ok": true, "bytes": file.len(), "sha256": expected }),
+            "{provider}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn checkout_is_guarded_by_a_stricter_policy_for_every_provider() {
+    for provider in Provider::ALL {
+        let running = start(Demo::emulated(provider).await.unwrap()).await;
+        let mut cases = vec![(running.human("checkout"), 200, "ok")];
+        match provider {
+            Provider::Recaptcha => {
+                cases.push((
+                    running.scored("checkout", 0.6),
+                    403,
+                    "score_below_threshold",
+                ));
+                cases.push((running.human("signup"), 403, "action_mismatch"));
+            }
+            Provider::Turnstile => cases.push((running.human("signup"), 403, "action_mismatch")),
+            _ => cases.push((bot_token(provider).to_owned(), 403, "invalid_token")),
         }
+        for (token, status, reason) in cases {
+            let body = serde_json::json!({ "email": "a@b.c", running.field(): token });
+            let (got, text) = code_of(running.post_json("/checkout", body).await).await;
+            assert_eq!(got, status, "{provider}: {reason}: {text}");
+            if status != 200 {
+                assert!(text.contains(reason), "{provider}: {text}");
+            }
+        }
+    }
+}
+
+/// A "real" reCAPTCHA whose verify URL points at `upstream`, configured by `extra` as an
+/// operator would.
+async fn real_recaptcha(upstream: &Emulator, extra: &[(&str, &str)]) -> Running {
+    let mut vars = vec![
+        ("CAPTCHA_PROVIDER", "recaptcha".to_owned()),
+        (
+            "CAPTCHA_SECRET",
+            Emulated::Recaptcha.default_secret().to_owned(),
+        ),
+        (
+            "CAPTCHA_SITEKEY",
+            Emulated::Recaptcha.default_site_key().to_owned(),
+        ),
+        (
+            "CAPTCHA_VERIFY_URL",
+            upstream.verify_url(Emulated::Recaptcha),
+        ),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let demo = match Demo::from_vars(vars).await {
+        Ok(demo) => demo,
+        Err(e) => panic!("{extra:?}: {e}"),
+    };
+    assert!(demo.emulator.is_none());
+    start(demo).await
+}
+
+async fn signup_status(running: &Running, path: &str, token: &str) -> (u16, String) {
+    let body = serde_json::json!({ "email": "a@b.c", running.field(): token });
+    code_of(running.post_json(path, body).await).await
+}
+
+#[tokio::test]
+async fn configured_values_are_what_the_routes_demand() {
+    let upstream = Emulator::start().await.unwrap();
+    let token = |running: &Running, action: &str, score: f64| {
+        mint(&upstream, &running.widget, action, score)
+    };
+
+    // Nothing configured: the demo's own defaults, 0.5 for signup and 0.8 for checkout.
+    let defaults = real_recaptcha(&upstream, &[]).await;
+    for (path, action, score, status) in [
+        ("/api/signup", "signup", 0.5, 200),
+        ("/api/signup", "signup", 0.4, 403),
+        ("/checkout", "checkout", 0.8, 200),
+        ("/checkout", "checkout", 0.7, 403),
+    ] {
+        let got = signup_status(&defaults, path, &token(&defaults, action, score)).await;
+        assert_eq!(got.0, status, "{path} {score}: {}", got.1);
+    }
+
+    // CAPTCHA_MIN_SCORE=0.3 is what both routes demand, below their defaults.
+    let lenient = real_recaptcha(&upstream, &[("CAPTCHA_MIN_SCORE", "0.3")]).await;
+    for (path, action, score, status) in [
+        ("/api/signup", "signup", 0.4, 200),
+        ("/api/signup", "signup", 0.2, 403),
+        ("/checkout", "checkout", 0.4, 200),
+        ("/checkout", "checkout", 0.29, 403),
+    ] {
+        let got = signup_status(&lenient, path, &token(&lenient, action, score)).await;
+        assert_eq!(got.0, status, "{path} {score}: {}", got.1);
+    }
+    let form = lenient
+        .post_form(
+            "/signup",
+            &[
+                ("email", "a@b.c"),
+                ("g-recaptcha-response", &token(&lenient, "signup", 0.35)),
+            ],
+        )
+        .await;
+    assert_eq!(form.status(), 200, "the HTML form route too");
+
+    // CAPTCHA_ACTION=login on every route, and on the page, which must ask for it.
+    let login = real_recaptcha(&upstream, &[("CAPTCHA_ACTION", "login")]).await;
+    assert_eq!(login.widget.action.as_deref(), Some("login"));
+    assert!(login.page().await.contains(r#"data-action="login""#));
+    for (path, action, status) in [
+        ("/api/signup", "login", 200),
+        ("/api/signup", "signup", 403),
+        ("/checkout", "login", 200),
+        ("/checkout", "checkout", 403),
+    ] {
+        let got = signup_status(&login, path, &token(&login, action, 0.9)).await;
+        assert_eq!(got.0, status, "{path} {action}: {}", got.1);
+        if status == 403 {
+            assert!(got.1.contains("action_mismatch"), "{}", got.1);
+        }
+    }
+
+    // CAPTCHA_HOSTNAMES and CAPTCHA_MAX_AGE_SECS apply to the demo's routes as given.
+    let strict = real_recaptcha(
+        &upstream,
+        &[
+            ("CAPTCHA_HOSTNAMES", "shop.example"),
+            ("CAPTCHA_MAX_AGE_SECS", "60"),
+        ],
+    )
+    .await;
+    let elsewhere = token(&strict, "signup", 0.9);
+    let got = signup_status(&strict, "/api/signup", &elsewhere).await;
+    assert!(got.1.contains("hostname_mismatch"), "{}", got.1);
+    let spec = TokenSpec::new(Emulated::Recaptcha)
+        .hostname("shop.example")
+        .action("signup")
+        .score(0.9);
+    let fresh = upstream.mint(spec.clone()).unwrap();
+    assert_eq!(signup_status(&strict, "/api/signup", &fresh).await.0, 200);
+    let old = upstream.mint(spec.age_secs(90)).unwrap();
+    let got = signup_status(&strict, "/api/signup", &old).await;
+    assert!(got.1.contains("challenge_too_old"), "{}", got.1);
+}
+
+#[tokio::test]
+async fn recaptcha_v2_shows_the_checkbox_and_demands_only_what_is_configured() {
+    let v2 = [
+        ("DEMO_EMULATE", "recaptcha"),
+        ("CAPTCHA_RECAPTCHA_VERSION", "2"),
+    ];
+    let running = start(Demo::from_vars(v2).await.unwrap()).await;
+    assert_eq!(running.widget.recaptcha_version, Some(RecaptchaVersion::V2));
+    let page = running.page().await;
+    let base = running.emulator().base_url();
+    assert!(
+        page.contains(&format!(r#"<script src="{base}/widget.js" async defer>"#)),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            r#"<div class="captcha g-recaptcha" data-sitekey="emulator-recaptcha-site-key"></div>"#
+        ),
+        "a checkbox, asked for no action: {page}"
+    );
+    assert!(!page.contains("execute("), "{page}");
+    for path in ["/api/signup", "/checkout"] {
+        // What the checkbox mints: no score, no action.
+        let checkbox = running.human("signup");
+        let got = signup_status(&running, path, &checkbox).await;
+        assert_eq!(got.0, 200, "{path}: {}", got.1);
+        let verdict: serde_json::Value = serde_json::from_str(&got.1).unwrap();
+        assert_eq!(verdict["verdict"]["score"], serde_json::Value::Null);
+    }
+
+    // With v2, a score or an action is demanded only when the environment asks for one.
+    for (var, value, code) in [
+        ("CAPTCHA_MIN_SCORE", "0.5", "score_missing"),
+        ("CAPTCHA_ACTION", "signup", "action_mismatch"),
+    ] {
+        let vars = [v2[0], v2[1], (var, value)];
+        let running = start(Demo::from_vars(vars).await.unwrap()).await;
+        let got = signup_status(&running, "/api/signup", &running.human("signup")).await;
+        assert_eq!(got.0, 403, "{var}");
+        assert!(got.1.contains(code), "{var}: {}", got.1);
+    }
+}
+
+#[tokio::test]
+async fn recaptcha_v3_refuses_a_checkbox_answer_and_loads_the_v3_script() {
+    let running = start(Demo::emulated(Provider::Recaptcha).await.unwrap()).await;
+    assert_eq!(running.widget.recaptcha_version, Some(RecaptchaVersion::V3));
+    // A v2 answer (no score) on the v3 routes: the setting to change is logged by siteverify.
+    let checkbox = running
+        .emulator()
+        .mint(TokenSpec::new(Emulated::Recaptcha).hostname("127.0.0.1"))
+        .unwrap();
+    let got = signup_status(&running, "/api/signup", &checkbox).await;
+    assert_eq!(
+        got,
+        (
+            403,
+            r#"{"error":"captcha_failed","reason":"score_missing"}"#.to_owned()
+        )
+    );
+
+    // With real keys the page loads Google's script, v3 with the site key.
+    let upstream = Emulator::start().await.unwrap();
+    for (version, script) in [
+        (
+            None,
+            "https://www.google.com/recaptcha/api.js?render=emulator-recaptcha-site-key",
+        ),
+        (
+            Some("3"),
+            "https://www.google.com/recaptcha/api.js?render=emulator-recaptcha-site-key",
+        ),
+        (Some("2"), "https://www.google.com/recaptcha/api.js"),
+    ] {
+        let extra: Vec<(&str, &str)> = version
+            .map(|v| ("CAPTCHA_RECAPTCHA_VERSION", v))
+            .into_iter()
+            .collect();
+        let running = real_recaptcha(&upstream, &extra).await;
+        assert_eq!(running.widget.script, script, "{version:?}");
+        assert!(
+            running
+                .page()
+                .await
+                .contains(&format!(r#"<script src="{script}""#))
+        );
     }
 }
 
@@ -203,47 +584,75 @@ async fn environment_variables_alone_switch_to_a_real_provider() {
             "CAPTCHA_VERIFY_URL",
             upstream.verify_url(Emulated::HCaptcha),
         ),
+        // Ignored without CAPTCHA_PROVIDER's say-so: a real provider is configured.
+        ("DEMO_EMULATE", "turnstile".to_owned()),
     ];
-    let config = tower_captcha_config(vars);
-    let demo = Demo::real(&config, None).unwrap();
+    let demo = Demo::from_vars(vars.clone()).await.unwrap();
     assert!(demo.emulator.is_none());
+    assert_eq!(demo.widget.provider, Provider::HCaptcha);
     assert_eq!(demo.widget.script, "https://js.hcaptcha.com/1/api.js");
     let running = start(demo).await;
-    let page = client()
-        .get(&running.url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(page.contains(r#"class="captcha h-captcha""#), "{page}");
+    assert!(
+        running
+            .page()
+            .await
+            .contains(r#"class="captcha h-captcha""#)
+    );
 
     let token = upstream.mint(TokenSpec::new(Emulated::HCaptcha)).unwrap();
-    let response = client()
-        .post(format!("{}/signup", running.url))
-        .form(&[("email", "a@b.c"), ("h-captcha-response", &token)])
-        .send()
-        .await
-        .unwrap();
+    let response = running
+        .post_form(
+            "/signup",
+            &[("email", "a@b.c"), ("h-captcha-response", &token)],
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(upstream.requests().len(), 1);
 
+    // CAPTCHA_WIDGET_SCRIPT replaces the provider's script.
+    let mut with_script = vars.to_vec();
+    with_script.push((
+        "CAPTCHA_WIDGET_SCRIPT",
+        "https://cdn.example/hcaptcha.js".to_owned(),
+    ));
+    let running = start(Demo::from_vars(with_script).await.unwrap()).await;
+    assert!(
+        running
+            .page()
+            .await
+            .contains(r#"<script src="https://cdn.example/hcaptcha.js""#)
+    );
+
     // Without a site key the page cannot show a widget: a clear error, not a broken page.
-    let vars_without_key = [
-        ("CAPTCHA_PROVIDER", "turnstile".to_owned()),
-        ("CAPTCHA_SECRET", "s".to_owned()),
-    ];
-    let err = Demo::real(&tower_captcha_config(vars_without_key), None)
+    let err = Demo::from_vars([("CAPTCHA_PROVIDER", "turnstile"), ("CAPTCHA_SECRET", "s")])
+        .await
         .err()
         .unwrap();
     assert!(err.to_string().contains("CAPTCHA_SITEKEY"), "{err}");
-}
+    let err = Demo::from_vars([("CAPTCHA_PROVIDER", "hcaptcha")])
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.to_string(), "CAPTCHA_SECRET is not set");
 
-fn tower_captcha_config<I: IntoIterator<Item = (&'static str, String)>>(
-    vars: I,
-) -> tower_captcha::CaptchaConfig {
-    tower_captcha::CaptchaConfig::from_vars("CAPTCHA", vars).unwrap()
+    // CAPTCHA_DENY_TEST_KEYS: the documented hCaptcha test keys are refused at start.
+    let test_keys = |deny: &str| {
+        [
+            ("CAPTCHA_PROVIDER", "hcaptcha".to_owned()),
+            (
+                "CAPTCHA_SECRET",
+                "0x0000000000000000000000000000000000000000".to_owned(),
+            ),
+            (
+                "CAPTCHA_SITEKEY",
+                "10000000-ffff-ffff-ffff-000000000001".to_owned(),
+            ),
+            ("CAPTCHA_DENY_TEST_KEYS", deny.to_owned()),
+        ]
+    };
+    assert!(Demo::from_vars(test_keys("false")).await.is_ok());
+    let err = Demo::from_vars(test_keys("true")).await.err().unwrap();
+    assert!(err.to_string().contains("test key"), "{err}");
 }
 
 #[tokio::test]
@@ -264,23 +673,225 @@ async fn captcha_fail_open_lets_signups_through_while_the_provider_is_down() {
                 format!("http://127.0.0.1:{port}/siteverify"),
             ),
             ("CAPTCHA_TIMEOUT_MS", "300".to_owned()),
+            ("CAPTCHA_CONNECT_TIMEOUT_MS", "200".to_owned()),
             ("CAPTCHA_FAIL_OPEN", fail_open.to_owned()),
         ]
     };
     for (fail_open, status) in [("false", 503), ("true", 200)] {
-        let demo = Demo::real(&tower_captcha_config(vars(fail_open)), None).unwrap();
-        let running = start(demo).await;
+        let running = start(Demo::from_vars(vars(fail_open)).await.unwrap()).await;
         let body = serde_json::json!({ "email": "a@b.c", "cf-turnstile-response": "0.some-token" });
-        let response = client()
-            .post(format!("{}/api/signup", running.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = running.post_json("/api/signup", body).await;
         assert_eq!(response.status(), status, "CAPTCHA_FAIL_OPEN={fail_open}");
         if status == 200 {
             let answer: serde_json::Value = response.json().await.unwrap();
             assert_eq!(answer["verdict"]["degraded"], true);
         }
     }
+}
+
+#[tokio::test]
+async fn captcha_forward_ip_sends_the_peer_address_to_the_provider() {
+    let forward = [
+        ("CAPTCHA_FORWARD_IP", "true"),
+        ("CAPTCHA_CLIENT_IP", "peer_addr"),
+    ];
+    // Emulated, for a provider of each request shape (form `remoteip`, JSON `ip`).
+    for (provider, field) in [
+        (Provider::HCaptcha, "remoteip"),
+        (Provider::Turnstile, "remoteip"),
+        (Provider::Procaptcha, "ip"),
+    ] {
+        for forwarded in [true, false] {
+            let mut vars = vec![("DEMO_EMULATE", provider.name())];
+            if forwarded {
+                vars.extend(forward);
+            }
+            let running = start(Demo::from_vars(vars).await.unwrap()).await;
+            let token = running.human("signup");
+            let got = signup_status(&running, "/api/signup", &token).await;
+            assert_eq!(got.0, 200, "{provider}: {}", got.1);
+            let requests = running.emulator().requests();
+            assert_eq!(requests.len(), 1);
+            let sent = requests[0].field(field);
+            let expected = forwarded.then_some("127.0.0.1");
+            assert_eq!(sent, expected, "{provider}, forwarding {forwarded}");
+        }
+    }
+
+    // And with a real provider's configuration.
+    let upstream = Emulator::start().await.unwrap();
+    let running = real_recaptcha(&upstream, &forward).await;
+    let token = mint(&upstream, &running.widget, "signup", 0.9);
+    assert_eq!(signup_status(&running, "/api/signup", &token).await.0, 200);
+    assert_eq!(upstream.requests()[0].field("remoteip"), Some("127.0.0.1"));
+
+    // Forwarding with no source would forward nothing: the demo does not start.
+    let err = Demo::from_vars([("DEMO_EMULATE", "hcaptcha"), ("CAPTCHA_FORWARD_IP", "true")])
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .starts_with("CAPTCHA_FORWARD_IP needs CAPTCHA_CLIENT_IP: "),
+        "{err}"
+    );
+}
+
+/// Quick enough for a test, and far from the defaults so that a pass is theirs.
+const QUICK: Timeouts = Timeouts {
+    header_read: Duration::from_secs(1),
+    request: Duration::from_secs(1),
+};
+
+/// Sends `head` at once, then `trickle` one byte every 250 ms; returns what the server
+/// answered and how long it kept the connection open.
+async fn trickle(addr: SocketAddr, head: &str, trickle: &'static [u8]) -> (String, Duration) {
+    let started = Instant::now();
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    write.write_all(head.as_bytes()).await.unwrap();
+    let writer = tokio::spawn(async move {
+        for byte in trickle {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            // The server closing is what the test waits for.
+            if write.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+        }
+        // Never close our side: a client that stops sending is the slowest of all.
+        std::future::pending::<()>().await;
+    });
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0; 1024];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    writer.abort();
+    assert!(
+        closed.is_ok(),
+        "the server kept the connection open for 10 s"
+    );
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    let running = start_with(Demo::emulated(Provider::HCaptcha).await.unwrap(), QUICK).await;
+    let endless: &[u8] = &[b'a'; 200]; // 50 s of header bytes at this rate
+    for (head, what) in [
+        (
+            "POST /signup HTTP/1.1\r\nhost: x\r\nx-slow: ",
+            "a header trickled",
+        ),
+        ("", "a connection that sends nothing"),
+    ] {
+        let (answer, open_for) = trickle(running.addr, head, endless).await;
+        assert!(
+            open_for >= Duration::from_millis(900) && open_for < Duration::from_secs(4),
+            "{what}: open for {open_for:?}"
+        );
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{what}: {answer}"
+        );
+    }
+    // The defaults cut such a client off within 30 s, head and body together.
+    let defaults = Timeouts::default();
+    assert!(defaults.header_read + defaults.request <= Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_body_is_answered_408() {
+    let running = start_with(Demo::emulated(Provider::HCaptcha).await.unwrap(), QUICK).await;
+    let head = "POST /signup HTTP/1.1\r\nhost: x\r\n\
+                content-type: application/x-www-form-urlencoded\r\ncontent-length: 200\r\n\r\n";
+    let (answer, open_for) = trickle(running.addr, head, &[b'a'; 200]).await;
+    assert!(
+        open_for >= Duration::from_millis(900) && open_for < Duration::from_secs(4),
+        "open for {open_for:?}"
+    );
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    // Nothing was sent to the provider: the token never arrived.
+    assert!(running.emulator().requests().is_empty());
+}
+
+/// Every `CAPTCHA_*` variable the README and the docs name is set by some test: a
+/// documented setting that nothing runs is how the demo came to ignore `CAPTCHA_MIN_SCORE`.
+#[test]
+fn every_documented_variable_is_set_by_a_test() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    let config = read("crates/tower-captcha/src/config.rs");
+    let (config_docs, config_tests) = config.split_once("#[cfg(test)]").unwrap();
+
+    let mut documented = std::collections::BTreeSet::new();
+    for text in [
+        read("README.md"),
+        read("examples/src/lib.rs"),
+        read("examples/signup.rs"),
+    ] {
+        documented.extend(variables_in(&text));
+    }
+    // The type docs' table names suffixes: | `MIN_SCORE` | … |
+    for line in config_docs.lines() {
+        let suffix = line
+            .strip_prefix("/// | `")
+            .and_then(|rest| rest.split('`').next())
+            .filter(|suffix| suffix.chars().all(|c| c.is_ascii_uppercase() || c == '_'));
+        if let Some(suffix) = suffix {
+            documented.insert(format!("CAPTCHA_{suffix}"));
+        }
+    }
+    assert!(documented.len() >= 16, "{documented:?}");
+
+    let tests = [
+        read("tests/demo.rs"),
+        read("tests/browser.rs"),
+        read("examples/tests/signup_binary.rs"),
+        config_tests.to_owned(),
+    ]
+    .concat();
+    let untested: Vec<_> = documented
+        .iter()
+        .filter(|var| !tests.contains(&format!("\"{var}\"")))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "documented but set by no test: {untested:?}"
+    );
+}
+
+/// `CAPTCHA_` names as whole words (not the end of `RECAPTCHA_SECRET`).
+fn variables_in(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("CAPTCHA_") {
+        let before = text[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue;
+        }
+        let name: String = text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        if !name.ends_with('_') {
+            found.push(name);
+        }
+    }
+    found
 }

@@ -4,19 +4,25 @@
 //! With no `CAPTCHA_PROVIDER` in the environment it starts the local emulator in-process and
 //! needs no account and no network; with `CAPTCHA_PROVIDER`, `CAPTCHA_SECRET`,
 //! `CAPTCHA_SITEKEY` (and the other variables of [`CaptchaConfig::from_env`]) it talks to the
-//! real provider and serves its real widget.
+//! real provider and serves its real widget. [`serve`] serves it with the timeouts a public
+//! server needs.
 
 mod handlers;
 mod pages;
+mod serve;
+
+use std::collections::HashMap;
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
     routing::{get, post},
 };
-use siteverify::{Policy, Provider, Verifier, VerifierConfig};
+use siteverify::{Policy, Provider, RecaptchaVersion, Verifier};
 use siteverify_emulator::Emulator;
-use tower_captcha::{CaptchaConfig, CaptchaLayer};
+use tower_captcha::{CaptchaConfig, CaptchaLayer, EnvError};
+
+pub use serve::{Timeouts, serve};
 
 /// The error of setting the demo up.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -25,6 +31,12 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 /// token field comes first and the file streams past.
 pub const MAX_AVATAR_BYTES: usize = 64 * 1024 * 1024;
 
+/// The prefix of the demo's [`CaptchaConfig`] variables.
+const PREFIX: &str = "CAPTCHA";
+const PROVIDER_VAR: &str = "CAPTCHA_PROVIDER";
+const WIDGET_SCRIPT_VAR: &str = "CAPTCHA_WIDGET_SCRIPT";
+const EMULATE_VAR: &str = "DEMO_EMULATE";
+
 /// What the page needs to render the widget.
 #[derive(Clone, Debug)]
 pub struct Widget {
@@ -32,8 +44,20 @@ pub struct Widget {
     pub provider: Provider,
     /// The public site key.
     pub site_key: String,
-    /// The URL of the widget script: the provider's, or the emulator's.
+    /// The URL of the widget script the page loads: the provider's, or the emulator's; for
+    /// reCAPTCHA v3 with `render=<site key>`.
     pub script: String,
+    /// The reCAPTCHA version the server expects; `None` for the other providers.
+    pub recaptcha_version: Option<RecaptchaVersion>,
+    /// The action the signup route demands, which the page must set on the widget.
+    pub action: Option<String>,
+}
+
+impl Widget {
+    /// Whether the page runs reCAPTCHA v3: no checkbox, a token fetched on submit.
+    pub fn is_recaptcha_v3(&self) -> bool {
+        self.provider == Provider::Recaptcha && self.recaptcha_version == Some(RecaptchaVersion::V3)
+    }
 }
 
 /// A ready demo: its router and, when emulated, the running emulator.
@@ -48,93 +72,168 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Reads the environment: a real provider when `CAPTCHA_PROVIDER` is set, otherwise the
-    /// emulator, emulating `DEMO_EMULATE` (default `recaptcha`, which shows actions and scores).
+    /// Reads the process environment; see [`from_vars`](Self::from_vars).
     pub async fn from_env() -> Result<Self, Error> {
-        if std::env::var_os("CAPTCHA_PROVIDER").is_some_and(|v| !v.is_empty()) {
-            let config = CaptchaConfig::from_env("CAPTCHA")?;
-            let script = std::env::var("CAPTCHA_WIDGET_SCRIPT").ok();
-            return Self::real(&config, script);
-        }
-        let provider = match std::env::var("DEMO_EMULATE") {
-            Ok(name) if !name.is_empty() => name.parse()?,
-            _ => Provider::Recaptcha,
-        };
-        Self::emulated(provider).await
+        Self::from_vars(process_env()?).await
     }
 
-    /// The demo against the local emulator, started on a free port.
-    pub async fn emulated(provider: Provider) -> Result<Self, Error> {
-        let emulator = Emulator::start().await?;
-        let emulated = emulated(provider)?;
-        let widget = Widget {
-            provider,
-            site_key: emulated.default_site_key().to_owned(),
-            script: format!("{}/widget.js", emulator.base_url()),
+    /// Reads these variables: a real provider when `CAPTCHA_PROVIDER` is set (every
+    /// variable of [`CaptchaConfig::from_env`], and `CAPTCHA_WIDGET_SCRIPT` for another
+    /// widget script), otherwise the emulator, emulating `DEMO_EMULATE` (any provider name,
+    /// default `recaptcha`). The emulated demo honours the same variables but the four it
+    /// fills in itself: the provider, secret, site key and verify URL are the emulator's.
+    pub async fn from_vars<I, K, V>(vars: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let vars: HashMap<String, String> = vars
+            .into_iter()
+            .map(|(name, value)| (name.into(), value.into()))
+            .collect();
+        if is_set(&vars, PROVIDER_VAR) {
+            let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
+            let script = set_value(&vars, WIDGET_SCRIPT_VAR).map(str::to_owned);
+            return Self::real(&config, script);
+        }
+        let provider = match set_value(&vars, EMULATE_VAR) {
+            Some(name) => name
+                .parse()
+                .map_err(|unknown: siteverify::UnknownProvider| EnvError::Invalid {
+                    var: EMULATE_VAR.to_owned(),
+                    reason: unknown.to_string(),
+                })?,
+            None => Provider::Recaptcha,
         };
-        let config = VerifierConfig::new(emulated.default_secret())
-            .site_key(emulated.default_site_key())
-            .verify_url(emulator.verify_url(emulated))
-            .policy(
-                Policy::new()
-                    .allow_hostname("localhost")?
-                    .allow_hostname("127.0.0.1")?,
-            );
-        let verifier = Verifier::new(provider, config)?;
+        Self::emulate(provider, vars).await
+    }
+
+    /// The demo against the local emulator, started on a free port, with no other setting.
+    pub async fn emulated(provider: Provider) -> Result<Self, Error> {
+        Self::emulate(provider, HashMap::new()).await
+    }
+
+    /// The demo against a real provider. The widget script defaults to the provider's own.
+    pub fn real(config: &CaptchaConfig, script: Option<String>) -> Result<Self, Error> {
+        let script = script.unwrap_or_else(|| real_script(config.provider).to_owned());
+        let demo = Self::build(config, script, None)?;
+        tracing::info!(
+            provider = config.provider.name(),
+            "verifying with the real provider"
+        );
+        Ok(demo)
+    }
+
+    async fn emulate(provider: Provider, mut vars: HashMap<String, String>) -> Result<Self, Error> {
+        let emulated: siteverify_emulator::Provider = provider.name().parse()?;
+        let emulator = Emulator::start().await?;
+        let emulator_vars = [
+            ("PROVIDER", provider.name().to_owned()),
+            ("SECRET", emulated.default_secret().to_owned()),
+            ("SITEKEY", emulated.default_site_key().to_owned()),
+            ("VERIFY_URL", emulator.verify_url(emulated)),
+        ];
+        for (suffix, value) in emulator_vars {
+            vars.insert(format!("{PREFIX}_{suffix}"), value);
+        }
+        // The page is served on loopback; only providers that report a hostname can be held
+        // to it, and a configured allowlist is left as it is.
+        let hostnames = format!("{PREFIX}_HOSTNAMES");
+        let local = Policy::new().allow_hostname("localhost")?;
+        if !is_set(&vars, &hostnames) && local.validate_for(provider).is_ok() {
+            vars.insert(hostnames, "localhost,127.0.0.1".to_owned());
+        }
+        let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
+        let script = format!("{}/widget.js", emulator.base_url());
         tracing::info!(
             provider = provider.name(),
             emulator = %emulator.base_url(),
             "CAPTCHA_PROVIDER is not set: verifying against the built-in emulator (no account, no network)"
         );
-        Ok(Self {
-            router: router(verifier, &widget, false)?,
-            widget,
-            emulator: Some(emulator),
-        })
+        Self::build(&config, script, Some(emulator))
     }
 
-    /// The demo against a real provider. The widget script defaults to the provider's own.
-    pub fn real(config: &CaptchaConfig, script: Option<String>) -> Result<Self, Error> {
+    fn build(
+        config: &CaptchaConfig,
+        script: String,
+        emulator: Option<Emulator>,
+    ) -> Result<Self, Error> {
+        // Read for the page and the routes' policies; the layer builds and holds its own.
         let verifier = config.build_verifier()?;
         let site_key = verifier
             .site_key()
             .ok_or("CAPTCHA_SITEKEY is not set: the page cannot show the widget without it")?
             .to_owned();
-        let widget = Widget {
-            provider: config.provider,
+        let routes = RoutePolicies::new(&verifier)?;
+        let mut widget = Widget {
+            provider: verifier.provider(),
+            script,
+            recaptcha_version: verifier.recaptcha_version(),
+            action: routes
+                .signup
+                .expected_action()
+                .or(verifier.policy().expected_action())
+                .map(str::to_owned),
             site_key,
-            script: script.unwrap_or_else(|| real_script(config.provider).to_owned()),
         };
-        tracing::info!(
-            provider = config.provider.name(),
-            "verifying with the real provider"
-        );
+        if widget.is_recaptcha_v3() {
+            widget.script = with_query(&widget.script, "render", &widget.site_key);
+        }
+        let guard = CaptchaLayer::from_config(config)?;
         Ok(Self {
-            router: router(verifier, &widget, config.fail_open)?,
+            router: router(guard, routes, &widget)?,
             widget,
-            emulator: None,
+            emulator,
         })
     }
 }
 
-/// The app: the page, the guarded routes, each with its own layer. `fail_open` lets requests
-/// through, marked degraded, while the provider is down (`CAPTCHA_FAIL_OPEN`).
-pub fn router(verifier: Verifier, widget: &Widget, fail_open: bool) -> Result<Router, Error> {
-    let provider = verifier.provider();
-    let base = verifier.policy().clone();
-    let signup_policy = route_policy(&base, provider, "signup", 0.5)?;
-    let checkout_policy = route_policy(&base, provider, "checkout", 0.8)?;
+/// What each route demands beyond the configured policy, which the layer lays them over.
+struct RoutePolicies {
+    signup: Policy,
+    checkout: Policy,
+}
 
-    let form_guard = CaptchaLayer::new(verifier.clone())
-        .policy(signup_policy.clone())?
-        .fail_open(fail_open)
+impl RoutePolicies {
+    fn new(verifier: &Verifier) -> Result<Self, Error> {
+        Ok(Self {
+            signup: route_policy(verifier, "signup", 0.5)?,
+            checkout: route_policy(verifier, "checkout", 0.8)?,
+        })
+    }
+}
+
+/// A route's defaults, each only where the configuration sets nothing (`CAPTCHA_ACTION`,
+/// `CAPTCHA_MIN_SCORE` apply as given) and only where the answer carries it: the route's
+/// action where the provider reports the action the page set, and a minimum score where
+/// every answer is scored (reCAPTCHA v3). A v2 checkbox reports neither.
+fn route_policy(verifier: &Verifier, action: &str, min_score: f64) -> Result<Policy, Error> {
+    let provider = verifier.provider();
+    let configured = verifier.policy();
+    let scored = verifier.recaptcha_version() == Some(RecaptchaVersion::V3);
+    let reports_action = match provider {
+        Provider::Recaptcha => scored,
+        other => Policy::new().action(action).validate_for(other).is_ok(),
+    };
+    let mut policy = Policy::new();
+    if reports_action && configured.expected_action().is_none() {
+        policy = policy.action(action);
+    }
+    if scored && configured.minimum_score().is_none() {
+        policy = policy.min_score(min_score)?;
+    }
+    Ok(policy)
+}
+
+/// The app: the page, the guarded routes, each with its own policy on a clone of `guard`.
+fn router(guard: CaptchaLayer, routes: RoutePolicies, widget: &Widget) -> Result<Router, Error> {
+    let form_guard = guard
+        .clone()
+        .policy(routes.signup.clone())?
         .on_failure(pages::failure_page);
-    let api_guard = CaptchaLayer::new(verifier.clone())
-        .policy(signup_policy)?
-        .fail_open(fail_open);
-    let checkout_guard = CaptchaLayer::new(verifier)
-        .policy(checkout_policy)?
-        .fail_open(fail_open);
+    let api_guard = guard.clone().policy(routes.signup)?;
+    let checkout_guard = guard.policy(routes.checkout)?;
 
     let page = pages::signup_page(widget);
     Ok(Router::new()
@@ -153,27 +252,45 @@ pub fn router(verifier: Verifier, widget: &Widget, fail_open: bool) -> Result<Ro
         .route("/checkout", post(handlers::checkout).layer(checkout_guard)))
 }
 
-/// A route's policy: the configured one (hostnames, …) plus the route's action where the
-/// provider reports actions, and a minimum score where it reports scores the way v3 does.
-fn route_policy(
-    base: &Policy,
-    provider: Provider,
-    action: &str,
-    min_score: f64,
-) -> Result<Policy, Error> {
-    let mut policy = base.clone();
-    if matches!(provider, Provider::Recaptcha | Provider::Turnstile) {
-        policy = policy.action(action);
+/// The variables the demo reads, from the process environment. A value that is not Unicode
+/// is an error naming its variable, rather than a variable silently unset.
+fn process_env() -> Result<HashMap<String, String>, EnvError> {
+    let mut vars = HashMap::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with("CAPTCHA_") || name == EMULATE_VAR) {
+            continue;
+        }
+        let value = value.into_string().map_err(|_| EnvError::Invalid {
+            var: name.to_owned(),
+            reason: "not valid Unicode".to_owned(),
+        })?;
+        vars.insert(name.to_owned(), value);
     }
-    if provider == Provider::Recaptcha {
-        let configured = base.minimum_score().unwrap_or(0.0);
-        policy = policy.min_score(configured.max(min_score))?;
-    }
-    Ok(policy)
+    Ok(vars)
 }
 
-fn emulated(provider: Provider) -> Result<siteverify_emulator::Provider, Error> {
-    Ok(provider.name().parse::<siteverify_emulator::Provider>()?)
+/// A variable's value; empty or blank counts as unset, as in [`CaptchaConfig::from_env`].
+fn set_value<'a>(vars: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+fn is_set(vars: &HashMap<String, String>, name: &str) -> bool {
+    set_value(vars, name).is_some()
+}
+
+/// `url` with `name=value` added to its query, `value` percent-encoded.
+fn with_query(url: &str, name: &str, value: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let mut out = format!("{url}{separator}{name}=");
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// The provider's own widget script.
@@ -185,5 +302,22 @@ fn real_script(provider: Provider) -> &'static str {
         Provider::Procaptcha => "https://js.prosopo.io/js/procaptcha.bundle.js",
         // ByeBot documents no public script URL; set CAPTCHA_WIDGET_SCRIPT.
         _ => "https://challenge.byebot.de/widget.js",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(
+            with_query("https://x/api.js", "render", "6Le-a_b.c~"),
+            "https://x/api.js?render=6Le-a_b.c~"
+        );
+        assert_eq!(
+            with_query("http://h/widget.js?onload=f", "render", "a b&c"),
+            "http://h/widget.js?onload=f&render=a%20b%26c"
+        );
     }
 }

@@ -28,6 +28,31 @@ pub(crate) fn signup_page(widget: &Widget) -> String {
     } else {
         ""
     };
+    let site_key = escape(&widget.site_key);
+    let (captcha, v3_script) = if widget.is_recaptcha_v3() {
+        // No checkbox: the token is fetched on submit, for the action the route demands.
+        let action = widget.action.as_deref().unwrap_or("signup");
+        (
+            format!(
+                r#"<input type="hidden" name="g-recaptcha-response" data-sitekey="{site_key}" data-action="{action}">"#,
+                action = escape(action),
+            ),
+            V3_SUBMIT,
+        )
+    } else {
+        let action = widget
+            .action
+            .as_deref()
+            .map(|action| format!(r#" data-action="{}""#, escape(action)))
+            .unwrap_or_default();
+        (
+            format!(
+                r#"<div class="captcha {class}" data-sitekey="{site_key}"{action}></div>"#,
+                class = container_class(widget.provider),
+            ),
+            "",
+        )
+    };
     format!(
         r#"<!doctype html>
 <html lang="en">
@@ -46,9 +71,9 @@ pub(crate) fn signup_page(widget: &Widget) -> String {
   <input id="email" name="email" type="email" required autocomplete="email">
   <label for="password">Password</label>
   <input id="password" name="password" type="password" required autocomplete="new-password">
-  <div class="captcha {class}" data-sitekey="{site_key}" data-action="signup"></div>
+  {captcha}
   <button id="submit" type="submit">Sign up</button>
-</form>
+</form>{v3_script}
 <p class="note">The same guard answers JSON at <code>POST /api/signup</code>, multipart uploads at
 <code>POST /avatar</code>, and a stricter policy at <code>POST /checkout</code>.</p>
 </body>
@@ -56,10 +81,34 @@ pub(crate) fn signup_page(widget: &Widget) -> String {
 "#,
         script = escape(&widget.script),
         provider = widget.provider,
-        class = container_class(widget.provider),
-        site_key = escape(&widget.site_key),
     )
 }
+
+/// reCAPTCHA v3 on submit: `grecaptcha.execute(site key, {action})` inside `grecaptcha.ready`,
+/// the token into the hidden field, then the real submit. The site key and action come from
+/// the field's data attributes, so nothing is spliced into the script.
+const V3_SUBMIT: &str = r#"
+<script>
+document.getElementById("signup").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const field = form.elements["g-recaptcha-response"];
+  const run = () => grecaptcha
+    .execute(field.dataset.sitekey, { action: field.dataset.action })
+    .then((token) => {
+      field.value = token;
+      // The button's id="submit" shadows form.submit, hence the prototype's.
+      HTMLFormElement.prototype.submit.call(form);
+    });
+  if (window.grecaptcha && typeof grecaptcha.ready === "function") {
+    grecaptcha.ready(run);
+  } else {
+    // api.js has not loaded yet: its documented queue runs `run` once it has.
+    const cfg = (window.___grecaptcha_cfg = window.___grecaptcha_cfg || {});
+    (cfg.fns = cfg.fns || []).push(run);
+  }
+});
+</script>"#;
 
 /// The page after a successful signup.
 pub(crate) fn welcome_page(email: &str) -> String {
@@ -80,6 +129,9 @@ pub(crate) fn failure_page(rejection: &Rejection) -> Response {
         }
         "provider_misconfigured" => "The CAPTCHA is misconfigured on our side. We are on it.",
         "body_too_large" => "The form was too large.",
+        "score_missing" => {
+            "The CAPTCHA answer carried no score: the server expects another reCAPTCHA version."
+        }
         _ => "We could not verify that you are human. Please try again.",
     };
     let page = format!(

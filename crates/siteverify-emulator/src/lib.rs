@@ -139,28 +139,41 @@
 //!   `textarea`; the form submits the same).
 //!
 //! The container's `data-emulator-state` is `idle`, then `pending` → `solved` or `error`, or
-//! `bot`. "I am human" POSTs `{provider, site_key, hostname: location.hostname, action?, cdata?}`
-//! (plus `score: 0.9` for reCAPTCHA) to `/tokens`; on success the field holds the token, the
+//! `bot`. "I am human" POSTs `{provider, site_key, hostname: location.hostname}` to `/tokens`,
+//! plus what the real provider's answer reports of the page's settings: Turnstile's `action`
+//! and `cdata`; nothing more for hCaptcha, Procaptcha and ByeBot, and for the reCAPTCHA
+//! checkbox, which is v2: its tokens carry no score and no action. On success the field holds the token, the
 //! status reads `Verified`, `aria-checked` becomes `true` and the callback gets the token. On
 //! failure the field is emptied, the status reads `Error: …` and the error callback gets the
 //! message. "Simulate a bot" writes a token the emulator never minted (`bot-` + 32 hex digits;
 //! Procaptcha `0x` + 32 hex digits, so it is not refused as malformed first), sets the status
 //! `Bot token set` and calls the callback: only the server can tell, and verification fails as
 //! invalid. A container that is a `button` or `input` (reCAPTCHA v3's "bind to the submit
-//! button" pattern) renders nothing: its click is the human solve, the hidden field goes into
-//! its form, and the callback is expected to submit.
+//! button" pattern) renders nothing: its click is the human solve (for reCAPTCHA a v3 token:
+//! `data-action` and a score), the hidden field goes into its form, and the callback is
+//! expected to submit.
+//!
+//! **reCAPTCHA v2 or v3.** As with Google's script, the page says which: `widget.js` alone
+//! renders the v2 checkbox in every `.g-recaptcha`; `widget.js?render=<site key>` is v3 and
+//! renders no checkbox. The page then calls `grecaptcha.execute(siteKey, {action})` (inside
+//! `grecaptcha.ready`), which mints a token with that action and a score, and puts it in its
+//! form itself. The score is `0.9`, a person's, unless the page sets
+//! `window.siteverifyEmulator = {v3Score: 0.1}` (any number from 0 to 1, read at each
+//! `execute`): that is how a browser test plays a bot, whose token the server then refuses
+//! as `score_below_threshold`.
 //!
 //! **JavaScript API**, defined only where the page has no real one (an object with `render`):
 //! `grecaptcha`, `hcaptcha` and `turnstile` each get `render(container, params)` (returns the
 //! widget id, its index), `getResponse(id?)`, `reset(id?)`, `ready(cb)` and `execute(id?)`,
 //! which solves a rendered widget. `grecaptcha.execute(siteKey, {action})` mints a fresh v3
-//! token (score 0.9, that action) without touching any field. Query parameters:
+//! token (that action, the score above) without touching any field. Query parameters:
 //! `widget.js?onload=fnName` calls that global once the script is ready, `render=explicit`
-//! skips the automatic rendering. reCAPTCHA's documented pre-load queue
+//! skips the automatic rendering, `render=<site key>` is reCAPTCHA v3. reCAPTCHA's documented pre-load queue
 //! (`___grecaptcha_cfg.fns`) is run.
 //!
 //! **Not emulated:** challenges, invisible and compact sizes, themes and languages (the widget
-//! always looks the same), the reCAPTCHA v3 badge, token expiry and `data-expired-callback`,
+//! always looks the same), the reCAPTCHA v3 badge and v3's score model (the score is what
+//! the page asks for), token expiry and `data-expired-callback`,
 //! hCaptcha's reCAPTCHA compatibility (its extra `g-recaptcha-response` field and
 //! `window.grecaptcha`), hCaptcha's `execute({async: true})` result object, Turnstile's
 //! `data-response-field="false"`, `remove()` and the other less common API members, and the

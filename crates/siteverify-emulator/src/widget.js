@@ -6,11 +6,15 @@
 (() => {
   'use strict';
 
-  // Container class and response field of each provider, as the real scripts define them.
+  // Container class and response field of each provider, as the real scripts define them, and
+  // what of the page's settings the provider's answer reports (reCAPTCHA: v3 only, see mint).
   const PROVIDERS = [
     { name: 'hcaptcha', selector: '.h-captcha', field: 'h-captcha-response', global: 'hcaptcha' },
     { name: 'recaptcha', selector: '.g-recaptcha', field: 'g-recaptcha-response', global: 'grecaptcha' },
-    { name: 'turnstile', selector: '.cf-turnstile', field: 'cf-turnstile-response', global: 'turnstile' },
+    {
+      name: 'turnstile', selector: '.cf-turnstile', field: 'cf-turnstile-response', global: 'turnstile',
+      reportsAction: true, reportsCdata: true,
+    },
     { name: 'procaptcha', selector: '.procaptcha', field: 'procaptcha-response' },
     // ByeBot documents no container class; this one is the emulator's own choice.
     { name: 'byebot', selector: '.byebot-captcha', field: 'byebot-token' },
@@ -23,6 +27,9 @@
   // Everything up to the last `/`, so an emulator behind a path prefix still works.
   const base = src.origin + src.pathname.replace(/\/[^/]*$/, '');
   const params = src.searchParams;
+  // reCAPTCHA's `render` is `explicit`, `onload` (the v2 default) or, for v3, the site key.
+  const renderParam = params.get('render');
+  const recaptchaV3 = Boolean(renderParam) && renderParam !== 'explicit' && renderParam !== 'onload';
   const widgets = {};
   PROVIDERS.forEach((p) => { widgets[p.name] = []; });
 
@@ -34,13 +41,19 @@
     try { fn(arg); } catch (e) { console.error(e); }
   }
 
-  async function mint(provider, siteKey, action, cdata) {
+  // The score of a v3 token: a person's 0.9, unless the page (or a browser test acting as a
+  // bot) set `window.siteverifyEmulator.v3Score` to a number from 0 to 1.
+  function v3Score() {
+    const hook = window.siteverifyEmulator && window.siteverifyEmulator.v3Score;
+    return typeof hook === 'number' && hook >= 0 && hook <= 1 ? hook : 0.9;
+  }
+
+  // `extra` holds what the provider's answer reports: an action, cdata, a v3 score.
+  async function mint(provider, siteKey, extra) {
     // Exactly the members TokenSpec accepts; undefined ones vanish in JSON.stringify.
-    const spec = {
-      provider, site_key: siteKey || undefined, hostname: location.hostname || undefined, action, cdata,
-    };
-    // A v3-style human score, so pages whose server demands a minimum score pass.
-    if (provider === 'recaptcha') spec.score = 0.9;
+    const spec = Object.assign({
+      provider, site_key: siteKey || undefined, hostname: location.hostname || undefined,
+    }, extra);
     let response;
     try {
       response = await fetch(base + '/tokens', {
@@ -85,7 +98,7 @@
     }
     show(w, '', 'pending', 'Verifying…');
     try {
-      const token = await mint(w.p.name, w.opts.sitekey, w.opts.action, w.opts.cdata);
+      const token = await mint(w.p.name, w.opts.sitekey, reported(w));
       if (seq === w.seq) {
         show(w, token, 'solved', 'Verified');
         callPage(w.opts.callback, token);
@@ -98,6 +111,18 @@
       }
       throw e;
     }
+  }
+
+  // What the real provider's answer would report for this widget. A reCAPTCHA container is
+  // the v2 checkbox (no score, no action) unless it is a bound button, v3's pattern.
+  function reported(w) {
+    if (w.p.name === 'recaptcha') {
+      return w.bound ? { action: w.opts.action, score: v3Score() } : {};
+    }
+    return {
+      action: w.p.reportsAction ? w.opts.action : undefined,
+      cdata: w.p.reportsCdata ? w.opts.cdata : undefined,
+    };
   }
 
   function button(text, role) {
@@ -131,7 +156,8 @@
     w.input.type = 'hidden';
     w.input.name = opts.field || p.field;
     widgets[p.name].push(w);
-    if (el.tagName === 'BUTTON' || el.tagName === 'INPUT') {
+    w.bound = el.tagName === 'BUTTON' || el.tagName === 'INPUT';
+    if (w.bound) {
       // A submit button carrying the class (reCAPTCHA v3's and invisible widgets' pattern):
       // clicking it solves, and the page's callback submits the form.
       if (el.form) el.form.appendChild(w.input); else el.insertAdjacentElement('afterend', w.input);
@@ -198,11 +224,12 @@
       getResponse(id) { const w = find(p, id); return w ? w.input.value : ''; },
       reset(id) { const w = find(p, id); if (w) { w.seq++; show(w, '', 'idle', ''); } },
       ready(callback) { Promise.resolve().then(() => callPage(callback)); },
-      // reCAPTCHA v3: execute(siteKey, {action}) mints a fresh token and fills no field.
-      // Otherwise (v2 invisible, hCaptcha, Turnstile) it solves a rendered widget.
+      // reCAPTCHA v3: execute(siteKey, {action}) mints a fresh scored token with that action
+      // and fills no field. Otherwise (v2 invisible, hCaptcha, Turnstile) it solves a rendered
+      // widget.
       execute(id, opts) {
         if (p.name === 'recaptcha' && typeof id === 'string' && !find(p, id)) {
-          return mint(p.name, id, opts && opts.action);
+          return mint(p.name, id, { action: opts && opts.action, score: v3Score() });
         }
         const w = find(p, id);
         if (!w) return Promise.reject(new Error('siteverify-emulator: no widget ' + id));
@@ -225,10 +252,13 @@
 
   function boot() {
     // `render=explicit` leaves the containers to the page's own render calls, as the real scripts do.
-    if (params.get('render') !== 'explicit') {
-      PROVIDERS.forEach((p) => document.querySelectorAll(p.selector).forEach((el) => {
-        try { render(p, el, fromData(p, el)); } catch (e) { console.error(e); }
-      }));
+    // `render=<site key>` is reCAPTCHA v3, which has no checkbox to render.
+    if (renderParam !== 'explicit') {
+      PROVIDERS.filter((p) => !(recaptchaV3 && p.name === 'recaptcha')).forEach((p) => {
+        document.querySelectorAll(p.selector).forEach((el) => {
+          try { render(p, el, fromData(p, el)); } catch (e) { console.error(e); }
+        });
+      });
     }
     // Callbacks queued before the script loaded: reCAPTCHA's `___grecaptcha_cfg.fns`.
     const cfg = window.___grecaptcha_cfg;

@@ -1,6 +1,11 @@
 use std::{collections::HashMap, env::VarError, time::Duration};
 
-use siteverify::{ConfigError, MAX_TIMEOUT, Policy, Provider, Verifier, VerifierConfig};
+use serde::{Deserialize, de};
+use siteverify::{
+    ConfigError, MAX_TIMEOUT, Policy, Provider, RecaptchaVersion, Verifier, VerifierConfig,
+};
+
+use crate::ClientIp;
 
 /// One provider's configuration, for twelve-factor deployments (environment) and config files
 /// (serde).
@@ -22,9 +27,15 @@ use siteverify::{ConfigError, MAX_TIMEOUT, Policy, Provider, Verifier, VerifierC
 /// | `MAX_AGE_SECS` | the oldest challenge accepted, in seconds |
 /// | `TIMEOUT_MS` | deadline of a whole verification, 1–10000 ms (default 5000) |
 /// | `CONNECT_TIMEOUT_MS` | time allowed to connect, 1–10000 ms (default 2000) |
-/// | `FORWARD_IP` | send the client's IP address to the provider: `true`/`false`, `1`/`0`, `yes`/`no` |
+/// | `FORWARD_IP` | send the client's IP address to the provider: `true`/`false`, `1`/`0`, `yes`/`no`; needs `CLIENT_IP` |
+/// | `CLIENT_IP` | where that address comes from, a [`ClientIp`] name: `peer_addr`, `rightmost_x_forwarded_for`, `rightmost_forwarded`, `x_real_ip`, `cf_connecting_ip`, `true_client_ip`, `fly_client_ip`, `cloudfront_viewer_address` (or `off`) |
+/// | `RECAPTCHA_VERSION` | reCAPTCHA only: `2` (the checkbox: no score, no action) or `3` (default: every answer must carry a score); see [`RecaptchaVersion`] |
 /// | `FAIL_OPEN` | let requests through, marked degraded, while the provider is down (same values) |
 /// | `DENY_TEST_KEYS` | refuse to start with a provider's documented test key (same values) |
+///
+/// Forwarding with no address source, and a source with forwarding off, are refused
+/// ([`EnvError::Needs`]): either would silently send nothing. `RECAPTCHA_VERSION` with another
+/// provider is refused too.
 ///
 /// Surrounding white space is ignored (a secret mounted from a file often ends in a newline),
 /// and a variable that is empty counts as unset. Other variables with the prefix are left
@@ -48,8 +59,10 @@ use siteverify::{ConfigError, MAX_TIMEOUT, Policy, Provider, Verifier, VerifierC
 ///
 /// # From a configuration file
 ///
-/// The provider sits beside the fields of [`VerifierConfig`], policy included; a misspelt key
-/// is refused rather than silently ignored:
+/// The provider sits beside the fields of [`VerifierConfig`], policy included, with the same
+/// rules as the environment: `client_ip` (a [`ClientIp`] name) is required when
+/// `forward_remote_ip` is true, and `recaptcha_version` (`2` or `3`, as a number or a string;
+/// default 3) is for reCAPTCHA only. A misspelt key is refused rather than silently ignored:
 ///
 /// ```
 /// let config: tower_captcha::CaptchaConfig = serde_json::from_str(r#"{
@@ -57,21 +70,27 @@ use siteverify::{ConfigError, MAX_TIMEOUT, Policy, Provider, Verifier, VerifierC
 ///     "secret": "my-secret",
 ///     "hostnames": ["example.com"],
 ///     "action": "signup",
-///     "timeout_ms": 3000
+///     "timeout_ms": 3000,
+///     "forward_remote_ip": true,
+///     "client_ip": "rightmost_x_forwarded_for"
 /// }"#)?;
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "ConfigFile")]
 #[non_exhaustive]
 pub struct CaptchaConfig {
     /// The provider that verifies the tokens.
     pub provider: Provider,
     /// Let requests through (with a degraded verdict) when the provider is down, instead of
     /// answering 503. Off by default; see [`CaptchaLayer::fail_open`](crate::CaptchaLayer::fail_open).
-    #[serde(default)]
     pub fail_open: bool,
+    /// Where the client's address comes from, for
+    /// [`forward_remote_ip`](VerifierConfig::forward_remote_ip); see
+    /// [`CaptchaLayer::client_ip`](crate::CaptchaLayer::client_ip). [`ClientIp::Off`] by
+    /// default.
+    pub client_ip: ClientIp,
     /// Secret, endpoint, timeouts and the default policy.
-    #[serde(flatten)]
     pub verifier: VerifierConfig,
 }
 
@@ -95,13 +114,25 @@ pub enum EnvError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A variable does nothing without another one, which is unset or off.
+    #[error("{var} needs {needs}: {reason}")]
+    Needs {
+        /// The full name of the variable that is set, e.g. `CAPTCHA_FORWARD_IP`.
+        var: String,
+        /// What it needs, e.g. `CAPTCHA_CLIENT_IP`.
+        needs: String,
+        /// Why, and what to set.
+        reason: String,
+    },
 }
 
 impl EnvError {
     /// The full name of the variable at fault.
     pub fn var(&self) -> &str {
         match self {
-            EnvError::Missing { var } | EnvError::Invalid { var, .. } => var,
+            EnvError::Missing { var }
+            | EnvError::Invalid { var, .. }
+            | EnvError::Needs { var, .. } => var,
         }
     }
 
@@ -126,8 +157,10 @@ const CONNECT_TIMEOUT_MS: &str = "CONNECT_TIMEOUT_MS";
 const FORWARD_IP: &str = "FORWARD_IP";
 const FAIL_OPEN: &str = "FAIL_OPEN";
 const DENY_TEST_KEYS: &str = "DENY_TEST_KEYS";
+const CLIENT_IP: &str = "CLIENT_IP";
+const RECAPTCHA_VERSION: &str = "RECAPTCHA_VERSION";
 
-const SUFFIXES: [&str; 13] = [
+const SUFFIXES: [&str; 15] = [
     PROVIDER,
     SECRET,
     SITEKEY,
@@ -141,6 +174,8 @@ const SUFFIXES: [&str; 13] = [
     FORWARD_IP,
     FAIL_OPEN,
     DENY_TEST_KEYS,
+    CLIENT_IP,
+    RECAPTCHA_VERSION,
 ];
 
 impl CaptchaConfig {
@@ -150,6 +185,7 @@ impl CaptchaConfig {
             provider,
             verifier,
             fail_open: false,
+            client_ip: ClientIp::Off,
         }
     }
 
@@ -271,18 +307,142 @@ impl CaptchaConfig {
         if let (var, Some(text)) = get(CONNECT_TIMEOUT_MS)? {
             config = config.connect_timeout(parse_timeout(&var, &text)?);
         }
-        if let (var, Some(text)) = get(FORWARD_IP)? {
-            config = config.forward_remote_ip(parse_bool(&var, &text)?);
+        let (forward_var, forward) = get(FORWARD_IP)?;
+        let forward = match forward {
+            Some(text) => parse_bool(&forward_var, &text)?,
+            None => false,
+        };
+        config = config.forward_remote_ip(forward);
+        let (client_ip_var, client_ip) = get(CLIENT_IP)?;
+        let client_ip = match client_ip {
+            Some(text) => parse_client_ip(&client_ip_var, &text)?,
+            None => ClientIp::Off,
+        };
+        if let Some(gap) = IpForwardingGap::find(forward, client_ip) {
+            let (var, needs) = match gap {
+                IpForwardingGap::NoSource => (forward_var, client_ip_var),
+                IpForwardingGap::NotForwarding => (client_ip_var, format!("{forward_var}=true")),
+            };
+            return Err(EnvError::Needs {
+                var,
+                needs,
+                reason: gap.reason().to_owned(),
+            });
         }
+        let (version_var, version) = get(RECAPTCHA_VERSION)?;
+        let version = match version {
+            Some(text) => Some(
+                text.parse::<RecaptchaVersion>()
+                    .map_err(|e| EnvError::invalid(&version_var, e.to_string()))?,
+            ),
+            None => None,
+        };
+        config = with_recaptcha_version(config, provider, version)
+            .map_err(|reason| EnvError::invalid(&version_var, reason))?;
         if let (var, Some(text)) = get(DENY_TEST_KEYS)? {
             config = config.deny_test_keys(parse_bool(&var, &text)?);
         }
         let mut parsed = Self::new(provider, config);
+        parsed.client_ip = client_ip;
         if let (var, Some(text)) = get(FAIL_OPEN)? {
             parsed.fail_open = parse_bool(&var, &text)?;
         }
         Ok(parsed)
     }
+}
+
+/// The serde form: the layer's settings, and the verifier's fields beside them. The two
+/// fields that the rules below read are taken here, before the flatten hands the rest on.
+#[derive(Deserialize)]
+struct ConfigFile {
+    provider: Provider,
+    #[serde(default)]
+    fail_open: bool,
+    #[serde(default)]
+    client_ip: ClientIp,
+    #[serde(default)]
+    forward_remote_ip: bool,
+    #[serde(default)]
+    recaptcha_version: Option<RecaptchaVersion>,
+    #[serde(flatten)]
+    verifier: VerifierConfig,
+}
+
+impl TryFrom<ConfigFile> for CaptchaConfig {
+    type Error = String;
+
+    fn try_from(file: ConfigFile) -> Result<Self, Self::Error> {
+        if let Some(gap) = IpForwardingGap::find(file.forward_remote_ip, file.client_ip) {
+            let (key, needs) = match gap {
+                IpForwardingGap::NoSource => ("forward_remote_ip", "client_ip"),
+                IpForwardingGap::NotForwarding => ("client_ip", "forward_remote_ip: true"),
+            };
+            return Err(format!("`{key}` needs `{needs}`: {}", gap.reason()));
+        }
+        let verifier = file.verifier.forward_remote_ip(file.forward_remote_ip);
+        let verifier = with_recaptcha_version(verifier, file.provider, file.recaptcha_version)
+            .map_err(|reason| format!("`recaptcha_version` is invalid: {reason}"))?;
+        Ok(CaptchaConfig {
+            provider: file.provider,
+            fail_open: file.fail_open,
+            client_ip: file.client_ip,
+            verifier,
+        })
+    }
+}
+
+/// Forwarding with no source sends no address, and a source with forwarding off is never
+/// read: each is a setting that silently does nothing, so both are refused.
+#[derive(Clone, Copy)]
+enum IpForwardingGap {
+    NoSource,
+    NotForwarding,
+}
+
+impl IpForwardingGap {
+    fn find(forward: bool, source: ClientIp) -> Option<Self> {
+        match (forward, source == ClientIp::Off) {
+            (true, true) => Some(Self::NoSource),
+            (false, false) => Some(Self::NotForwarding),
+            _ => None,
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Self::NoSource => {
+                "say where the client's address comes from: `peer_addr` when clients connect \
+                 straight to this server, `rightmost_x_forwarded_for` behind one proxy of yours, \
+                 or another `tower_captcha::ClientIp` name"
+            }
+            Self::NotForwarding => "the address is only read to be sent to the provider",
+        }
+    }
+}
+
+/// The reCAPTCHA version the verifier expects: the one given, else 3 (a v3 key is what Google
+/// hands out by default, and a v3 check that demands no score would accept every bot).
+fn with_recaptcha_version(
+    config: VerifierConfig,
+    provider: Provider,
+    version: Option<RecaptchaVersion>,
+) -> Result<VerifierConfig, String> {
+    match (provider, version) {
+        (Provider::Recaptcha, version) => {
+            Ok(config.recaptcha_version(version.unwrap_or(RecaptchaVersion::V3)))
+        }
+        (_, None) => Ok(config),
+        (other, Some(_)) => Err(format!(
+            "only reCAPTCHA has versions, the provider is {other}"
+        )),
+    }
+}
+
+/// A [`ClientIp`] by its serde name, so that a file and the environment spell it alike.
+fn parse_client_ip(var: &str, text: &str) -> Result<ClientIp, EnvError> {
+    let name = text.to_ascii_lowercase();
+    ClientIp::deserialize(de::value::StrDeserializer::<de::value::Error>::new(&name))
+        .map_err(|e| EnvError::invalid(var, e.to_string()))
 }
 
 /// `CAPTCHA` + `SECRET` → `CAPTCHA_SECRET`; a prefix that already ends in `_` (or is empty)
@@ -408,10 +568,12 @@ mod tests {
                 ("CAPTCHA_TIMEOUT_MS", "3000"),
                 ("CAPTCHA_CONNECT_TIMEOUT_MS", "250"),
                 ("CAPTCHA_FORWARD_IP", "Yes"),
+                ("CAPTCHA_CLIENT_IP", "Rightmost_X_Forwarded_For"),
+                ("CAPTCHA_RECAPTCHA_VERSION", "2"),
             ]),
         )
         .unwrap();
-        let expected = CaptchaConfig::new(
+        let mut expected = CaptchaConfig::new(
             Provider::Recaptcha,
             VerifierConfig::new(SECRET_VALUE)
                 .site_key("site-key")
@@ -419,6 +581,7 @@ mod tests {
                 .timeout(Duration::from_millis(3000))
                 .connect_timeout(Duration::from_millis(250))
                 .forward_remote_ip(true)
+                .recaptcha_version(RecaptchaVersion::V2)
                 .policy(
                     Policy::new()
                         .allow_hostname("example.com")
@@ -431,18 +594,28 @@ mod tests {
                         .max_age(Duration::from_secs(120)),
                 ),
         );
+        expected.client_ip = ClientIp::RightmostXForwardedFor;
         // VerifierConfig has no accessors nor PartialEq; its Debug shows every field but the
         // secret and the URL, which the emulator test below covers.
         assert_eq!(format!("{config:?}"), format!("{expected:?}"));
         let verifier = config.build_verifier().unwrap();
         assert_eq!(verifier.site_key(), Some("site-key"));
         assert_eq!(verifier.policy().minimum_score(), Some(0.7));
+        assert_eq!(verifier.recaptcha_version(), Some(RecaptchaVersion::V2));
+    }
+
+    /// What the environment gives when it sets nothing optional: reCAPTCHA v3, as documented.
+    fn recaptcha_defaults() -> CaptchaConfig {
+        CaptchaConfig::new(
+            Provider::Recaptcha,
+            VerifierConfig::new(SECRET_VALUE).recaptcha_version(RecaptchaVersion::V3),
+        )
     }
 
     #[test]
     fn only_provider_and_secret_are_required() {
         let config = CaptchaConfig::from_vars("CAPTCHA", base()).unwrap();
-        let expected = CaptchaConfig::new(Provider::Recaptcha, VerifierConfig::new(SECRET_VALUE));
+        let expected = recaptcha_defaults();
         assert_eq!(format!("{config:?}"), format!("{expected:?}"));
     }
 
@@ -459,6 +632,7 @@ mod tests {
                 ("APP_CAPTCHA_HOSTNAMES", "example.com"),
                 ("APP_CAPTCHA_ACTION", "signup"),
                 ("APP_CAPTCHA_FORWARD_IP", "true"),
+                ("APP_CAPTCHA_CLIENT_IP", "peer_addr"),
             ],
         )
         .unwrap();
@@ -500,6 +674,10 @@ mod tests {
         assert_invalid("CAPTCHA_TIMEOUT_MS", "10001");
         assert_invalid("CAPTCHA_CONNECT_TIMEOUT_MS", "2s");
         assert_invalid("CAPTCHA_FORWARD_IP", "maybe");
+        assert_invalid("CAPTCHA_CLIENT_IP", "leftmost_x_forwarded_for");
+        assert_invalid("CAPTCHA_RECAPTCHA_VERSION", "4");
+        assert_invalid("CAPTCHA_RECAPTCHA_VERSION", "three");
+        assert_invalid("CAPTCHA_RECAPTCHA_VERSION", "3.0");
         assert_invalid("CAPTCHA_VERIFY_URL", "ftp://example.com/x");
         assert_invalid("CAPTCHA_VERIFY_URL", "example.com/siteverify");
     }
@@ -559,10 +737,14 @@ mod tests {
             "CAPTCHA_TIMEOUT_MS",
             "CAPTCHA_CONNECT_TIMEOUT_MS",
             "CAPTCHA_FORWARD_IP",
+            "CAPTCHA_CLIENT_IP",
+            "CAPTCHA_RECAPTCHA_VERSION",
+            "CAPTCHA_FAIL_OPEN",
+            "CAPTCHA_DENY_TEST_KEYS",
         ]
         .map(|var| (var, ""));
         let config = CaptchaConfig::from_vars("CAPTCHA", with(&blank)).unwrap();
-        let expected = CaptchaConfig::new(Provider::Recaptcha, VerifierConfig::new(SECRET_VALUE));
+        let expected = recaptcha_defaults();
         assert_eq!(format!("{config:?}"), format!("{expected:?}"));
     }
 
@@ -722,5 +904,278 @@ mod tests {
             matches!(err, ConfigError::UnsupportedCheck { .. }),
             "{err:?}"
         );
+    }
+
+    /// Every [`ClientIp`] a deployment can name, by the name the docs give it.
+    const CLIENT_IP_NAMES: [(&str, ClientIp); 9] = [
+        ("off", ClientIp::Off),
+        ("peer_addr", ClientIp::PeerAddr),
+        (
+            "rightmost_x_forwarded_for",
+            ClientIp::RightmostXForwardedFor,
+        ),
+        ("rightmost_forwarded", ClientIp::RightmostForwarded),
+        ("x_real_ip", ClientIp::XRealIp),
+        ("cf_connecting_ip", ClientIp::CfConnectingIp),
+        ("true_client_ip", ClientIp::TrueClientIp),
+        ("fly_client_ip", ClientIp::FlyClientIp),
+        (
+            "cloudfront_viewer_address",
+            ClientIp::CloudFrontViewerAddress,
+        ),
+    ];
+
+    #[test]
+    fn the_client_ip_source_is_read_by_its_serde_name() {
+        for (name, source) in CLIENT_IP_NAMES {
+            let forward = if source == ClientIp::Off {
+                "false"
+            } else {
+                "true"
+            };
+            let vars = with(&[("CAPTCHA_CLIENT_IP", name), ("CAPTCHA_FORWARD_IP", forward)]);
+            let config = CaptchaConfig::from_vars("CAPTCHA", vars).unwrap();
+            assert_eq!(config.client_ip, source, "{name}");
+            let upper = name.to_ascii_uppercase();
+            let vars = [
+                ("CAPTCHA_PROVIDER", "hcaptcha"),
+                ("CAPTCHA_SECRET", "s"),
+                ("CAPTCHA_CLIENT_IP", upper.as_str()),
+                ("CAPTCHA_FORWARD_IP", forward),
+            ];
+            let config = CaptchaConfig::from_vars("CAPTCHA", vars).unwrap();
+            assert_eq!(config.client_ip, source, "{upper}");
+
+            let file = format!(
+                r#"{{"provider":"hcaptcha","secret":"s","client_ip":"{name}","forward_remote_ip":{forward}}}"#
+            );
+            let config: CaptchaConfig = serde_json::from_str(&file).unwrap();
+            assert_eq!(config.client_ip, source, "{file}");
+        }
+        assert_eq!(
+            CaptchaConfig::from_vars("CAPTCHA", base())
+                .unwrap()
+                .client_ip,
+            ClientIp::Off
+        );
+        let err = error_for(&[("CAPTCHA_CLIENT_IP", "peer"), ("CAPTCHA_FORWARD_IP", "1")]);
+        assert!(
+            err.to_string().contains("peer_addr"),
+            "the names are listed: {err}"
+        );
+    }
+
+    #[test]
+    fn forwarding_without_a_source_is_refused() {
+        for unset in [None, Some("off"), Some("")] {
+            let mut vars = with(&[("CAPTCHA_FORWARD_IP", "true")]);
+            vars.extend(unset.map(|v| ("CAPTCHA_CLIENT_IP", v)));
+            let err = CaptchaConfig::from_vars("CAPTCHA", vars).unwrap_err();
+            assert_eq!(err.var(), "CAPTCHA_FORWARD_IP", "{err:?}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("CAPTCHA_FORWARD_IP needs CAPTCHA_CLIENT_IP: "),
+                "{text}"
+            );
+            assert!(text.contains("peer_addr"), "{text}");
+        }
+        // The other half: a source with forwarding off would never be read.
+        let err = error_for(&[("CAPTCHA_CLIENT_IP", "peer_addr")]);
+        assert_eq!(
+            err,
+            EnvError::Needs {
+                var: "CAPTCHA_CLIENT_IP".into(),
+                needs: "CAPTCHA_FORWARD_IP=true".into(),
+                reason: "the address is only read to be sent to the provider".into(),
+            }
+        );
+        let err = error_for(&[
+            ("CAPTCHA_CLIENT_IP", "peer_addr"),
+            ("CAPTCHA_FORWARD_IP", "no"),
+        ]);
+        assert_eq!(err.var(), "CAPTCHA_CLIENT_IP");
+
+        // A configuration file obeys the same rule.
+        for file in [
+            r#"{"provider":"hcaptcha","secret":"s","forward_remote_ip":true}"#,
+            r#"{"provider":"hcaptcha","secret":"s","forward_remote_ip":true,"client_ip":"off"}"#,
+        ] {
+            let err = serde_json::from_str::<CaptchaConfig>(file).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("`forward_remote_ip` needs `client_ip`"),
+                "{err}"
+            );
+        }
+        let err = serde_json::from_str::<CaptchaConfig>(
+            r#"{"provider":"hcaptcha","secret":"s","client_ip":"x_real_ip"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`client_ip` needs"), "{err}");
+        let err = serde_json::from_str::<CaptchaConfig>(
+            r#"{"provider":"hcaptcha","secret":"s","forward_remote_ip":true,"client_ip":"leftmost"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("leftmost"), "{err}");
+    }
+
+    /// `from_config` over real HTTP: the source the configuration names is where the address
+    /// that reaches the provider comes from.
+    #[tokio::test]
+    async fn from_config_forwards_the_address_its_source_names() {
+        use std::net::SocketAddr;
+
+        use axum::{Router, routing::post};
+
+        let emulator = Emulator::start().await.unwrap();
+        let url = emulator.verify_url(Emulated::HCaptcha);
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        for (source, header, expected) in [
+            ("peer_addr", None, "127.0.0.1"),
+            (
+                "rightmost_x_forwarded_for",
+                Some("6.6.6.6, 203.0.113.9"),
+                "203.0.113.9",
+            ),
+        ] {
+            let config = CaptchaConfig::from_vars(
+                "CAPTCHA",
+                [
+                    ("CAPTCHA_PROVIDER", "hcaptcha"),
+                    ("CAPTCHA_SECRET", Emulated::HCaptcha.default_secret()),
+                    ("CAPTCHA_VERIFY_URL", url.as_str()),
+                    ("CAPTCHA_FORWARD_IP", "true"),
+                    ("CAPTCHA_CLIENT_IP", source),
+                ],
+            )
+            .unwrap();
+            let layer = crate::CaptchaLayer::from_config(&config).unwrap();
+            let app = Router::new().route("/", post(|| async { "ok" }).layer(layer));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .await
+            });
+
+            emulator.clear_requests();
+            let token = emulator.mint(TokenSpec::new(Emulated::HCaptcha)).unwrap();
+            let mut request = client
+                .post(format!("http://{addr}/"))
+                .header("h-captcha-response", token);
+            if let Some(header) = header {
+                request = request.header("x-forwarded-for", header);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200, "{source}");
+            let requests = emulator.requests();
+            assert_eq!(requests.len(), 1, "{source}");
+            assert_eq!(requests[0].field("remoteip"), Some(expected), "{source}");
+            server.abort();
+        }
+        emulator.shutdown().await;
+    }
+
+    #[test]
+    fn the_recaptcha_version_is_read_and_defaults_to_3() {
+        let version = |vars: Vec<(&'static str, &'static str)>| {
+            CaptchaConfig::from_vars("CAPTCHA", vars)
+                .unwrap()
+                .build_verifier()
+                .unwrap()
+                .recaptcha_version()
+        };
+        assert_eq!(version(base()), Some(RecaptchaVersion::V3));
+        for (text, expected) in [
+            ("2", RecaptchaVersion::V2),
+            (" 3 ", RecaptchaVersion::V3),
+            ("3", RecaptchaVersion::V3),
+        ] {
+            let vars = with(&[("CAPTCHA_RECAPTCHA_VERSION", text)]);
+            assert_eq!(version(vars), Some(expected), "{text:?}");
+        }
+        let from_file = |json: &str| {
+            serde_json::from_str::<CaptchaConfig>(json)
+                .map(|c| c.build_verifier().unwrap().recaptcha_version())
+        };
+        let file = |version: &str| {
+            format!(r#"{{"provider":"recaptcha","secret":"s","recaptcha_version":{version}}}"#)
+        };
+        for (value, expected) in [
+            ("2", RecaptchaVersion::V2),
+            (r#""2""#, RecaptchaVersion::V2),
+            ("3", RecaptchaVersion::V3),
+            (r#""3""#, RecaptchaVersion::V3),
+        ] {
+            assert_eq!(from_file(&file(value)).unwrap(), Some(expected), "{value}");
+        }
+        assert_eq!(
+            from_file(r#"{"provider":"recaptcha","secret":"s"}"#).unwrap(),
+            Some(RecaptchaVersion::V3)
+        );
+        for bad in ["4", r#""two""#, "2.5", "-3", "true"] {
+            let err = from_file(&file(bad)).unwrap_err();
+            assert!(err.to_string().contains("2 or 3"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_recaptcha_version_for_another_provider_is_refused() {
+        let err = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            [
+                ("CAPTCHA_PROVIDER", "turnstile"),
+                ("CAPTCHA_SECRET", "s"),
+                ("CAPTCHA_RECAPTCHA_VERSION", "2"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CAPTCHA_RECAPTCHA_VERSION is invalid: only reCAPTCHA has versions, the provider is turnstile"
+        );
+        let err = serde_json::from_str::<CaptchaConfig>(
+            r#"{"provider":"hcaptcha","secret":"s","recaptcha_version":3}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("only reCAPTCHA"), "{err}");
+        let other = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            [("CAPTCHA_PROVIDER", "turnstile"), ("CAPTCHA_SECRET", "s")],
+        )
+        .unwrap();
+        assert_eq!(other.build_verifier().unwrap().recaptcha_version(), None);
+    }
+
+    /// The setting is not a label: with version 3 a checkbox answer (no score) is refused,
+    /// with version 2 it passes.
+    #[tokio::test]
+    async fn the_recaptcha_version_decides_whether_a_checkbox_answer_passes() {
+        let emulator = Emulator::start().await.unwrap();
+        let url = emulator.verify_url(Emulated::Recaptcha);
+        for (version, passes) in [("2", true), ("3", false)] {
+            let config = CaptchaConfig::from_vars(
+                "CAPTCHA",
+                [
+                    ("CAPTCHA_PROVIDER", "recaptcha"),
+                    ("CAPTCHA_SECRET", Emulated::Recaptcha.default_secret()),
+                    ("CAPTCHA_VERIFY_URL", url.as_str()),
+                    ("CAPTCHA_RECAPTCHA_VERSION", version),
+                ],
+            )
+            .unwrap();
+            let verifier = config.build_verifier().unwrap();
+            let checkbox = emulator.mint(TokenSpec::new(Emulated::Recaptcha)).unwrap();
+            let outcome = verifier.verify(&checkbox, &VerifyOptions::new()).await;
+            match (passes, outcome) {
+                (true, Ok(verdict)) => assert_eq!(verdict.score, None),
+                (false, Err(siteverify::VerifyError::ScoreMissing)) => {}
+                (_, other) => panic!("version {version}: {other:?}"),
+            }
+        }
+        emulator.shutdown().await;
     }
 }

@@ -61,6 +61,10 @@ async fn widget_js_is_served_with_the_dom_contract() {
         "'solved'",
         "document.currentScript",
         "/tokens",
+        // reCAPTCHA v3: the script URL's render=<site key>, and the bot hook of the docs.
+        "params.get('render')",
+        "window.siteverifyEmulator",
+        "v3Score",
     ] {
         assert!(script.contains(needle), "{needle}");
     }
@@ -150,11 +154,35 @@ async fn tokens_minted_as_the_script_does_verify() {
     assert_eq!(verdict["action"], "login");
     assert_eq!(verdict["cdata"], "cart-42");
 
-    // reCAPTCHA: the widget adds a human score; grecaptcha.execute sends the action.
+    // reCAPTCHA v3: grecaptcha.execute sends the action and a score (a person's, or the
+    // page's `siteverifyEmulator.v3Score`), and the answer reports both.
+    for score in [0.9, 0.1] {
+        let body = json!({
+            "provider": "recaptcha",
+            "site_key": "emulator-recaptcha-site-key",
+            "hostname": "shop.example",
+            "action": "submit",
+            "score": score,
+        });
+        let answer =
+            Answer::read(mint_like_the_script(&emulator.base_url(), &body.to_string()).await).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let token = answer.json()["token"].as_str().expect("token").to_owned();
+        let verdict = verify_default(&emulator, Provider::Recaptcha, &token)
+            .await
+            .json();
+        assert_eq!(verdict["success"], true, "{verdict}");
+        assert_eq!(verdict["hostname"], "shop.example");
+        assert_eq!(verdict["action"], "submit");
+        assert_eq!(verdict["score"], score);
+    }
+
+    // The reCAPTCHA checkbox is v2: what it sends, and so what the answer reports, has
+    // neither score nor action, even on a container with a data-action.
     let answer = Answer::read(
         mint_like_the_script(
             &emulator.base_url(),
-            r#"{"provider":"recaptcha","site_key":"emulator-recaptcha-site-key","hostname":"shop.example","action":"submit","score":0.9}"#,
+            r#"{"provider":"recaptcha","site_key":"emulator-recaptcha-site-key","hostname":"shop.example"}"#,
         )
         .await,
     )
@@ -166,8 +194,8 @@ async fn tokens_minted_as_the_script_does_verify() {
         .json();
     assert_eq!(verdict["success"], true, "{verdict}");
     assert_eq!(verdict["hostname"], "shop.example");
-    assert_eq!(verdict["action"], "submit");
-    assert_eq!(verdict["score"], 0.9);
+    assert!(verdict.get("score").is_none(), "{verdict}");
+    assert!(verdict.get("action").is_none(), "{verdict}");
 
     // The other providers, with only the members the script always sends.
     for provider in [Provider::HCaptcha, Provider::Procaptcha, Provider::ByeBot] {

@@ -128,9 +128,12 @@ impl<V: Verify, F> CaptchaLayer<V, F> {
 
 impl CaptchaLayer<Verifier, JsonFailure> {
     /// A layer for the provider a [`CaptchaConfig`](crate::CaptchaConfig) names, as read from
-    /// the environment or a configuration file.
+    /// the environment or a configuration file, with its fail-open setting and client-IP
+    /// source.
     pub fn from_config(config: &crate::CaptchaConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(config.build_verifier()?).fail_open(config.fail_open))
+        Ok(Self::new(config.build_verifier()?)
+            .fail_open(config.fail_open)
+            .client_ip(config.client_ip))
     }
 
     /// A layer verifying with hCaptcha.
