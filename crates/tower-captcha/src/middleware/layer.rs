@@ -253,13 +253,15 @@ impl<V, F> CaptchaLayer<V, F> {
         self
     }
 
-    /// Fail open: while the provider is down (timeouts, connection failures, 5xx,
-    /// `internal-error`, unreadable answers, the open circuit breaker), let requests through
-    /// with a [`Verdict`](siteverify::Verdict) whose `degraded` is `true`, and log a warning.
+    /// Fail open: while the provider is down (timeouts, connection failures, 502–504,
+    /// `internal-error`, the open circuit breaker), let requests through with a
+    /// [`Verdict`](siteverify::Verdict) whose `degraded` is `true`, and log a warning.
     ///
     /// Off by default (fail closed: 503 `provider_unavailable`). It never applies to a 429 or
     /// to the verifier's own in-flight bound, which an attacker can provoke by flooding you;
-    /// nor to a bad token, nor to your misconfiguration. It needs a verifier that names its
+    /// nor to a 500 or an unreadable answer (not HTTP, cut off, malformed), which a crafted
+    /// token or a wrong verify URL may cause; nor to a bad token, nor to your
+    /// misconfiguration. It needs a verifier that names its
     /// provider (all of this crate's do); with another it stays closed.
     pub fn fail_open(mut self, open: bool) -> Self {
         self.settings.fail_open = open;
