@@ -91,9 +91,19 @@ async fn the_configured_version_decides_what_an_answer_must_carry() {
     };
     let (v2, v3) = (with(RecaptchaVersion::V2), with(RecaptchaVersion::V3));
     assert_eq!(v3.recaptcha_version(), Some(RecaptchaVersion::V3));
-    // A checkbox answer (no score, no action): what a v2 key gives.
+    // A checkbox answer (no score, no action): what a v2 key gives. The refusal says which
+    // setting to change.
     let checkbox = || mint(&emulator, spec(Provider::Recaptcha));
-    assert_eq!(code(&v3, &checkbox()).await, "score_missing");
+    let logs = Captured::default();
+    {
+        let _guard = tracing::subscriber::set_default(logs.subscriber());
+        assert_eq!(code(&v3, &checkbox()).await, "score_missing");
+    }
+    let text = logs.text();
+    assert!(
+        text.contains("WARN") && text.contains("CAPTCHA_RECAPTCHA_VERSION=2"),
+        "{text}"
+    );
     assert!(verify(&v2, &checkbox()).await.is_ok());
     // A v3 answer passes both, and the default minimum still applies to it on v2.
     let scored = |score| {

@@ -1,34 +1,8 @@
 //! Secrets and tokens never appear in Debug, Display, error messages or tracing output.
 
-use std::{
-    io,
-    sync::{Arc, Mutex},
-};
-
 use siteverify::{Provider, Verifier, VerifierConfig, VerifyOptions};
-use tracing_subscriber::fmt::MakeWriter;
 
 use crate::support::*;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 const SECRET: &str = "SECRET-5f1d-never-print-me";
 const WRONG_SECRET: &str = "WRONGSECRET-77aa-never-print-me";
@@ -36,12 +10,7 @@ const WRONG_SECRET: &str = "WRONGSECRET-77aa-never-print-me";
 #[tokio::test]
 async fn nothing_secret_reaches_errors_debug_or_logs() {
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(captured.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tracing::subscriber::set_default(captured.subscriber());
 
     let emulator = emulator().await;
     let mut seen = Vec::new();
@@ -99,7 +68,7 @@ async fn nothing_secret_reaches_errors_debug_or_logs() {
         tokens.extend([token, slow_token, garbage_token]);
     }
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains("outcome"), "the capture works: {logs}");
     assert!(logs.contains("provider_misconfigured"), "{logs}");
     seen.push(logs);

@@ -1,4 +1,10 @@
-use std::time::Duration;
+use std::{
+    io,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tracing_subscriber::fmt::MakeWriter;
 
 use siteverify::{Provider, Verifier, VerifierConfig, VerifyError, VerifyOptions};
 pub(crate) use siteverify_emulator::{Emulator, Fault, FaultKind, Provider as Emulated, TokenSpec};
@@ -70,5 +76,42 @@ pub(crate) async fn assert_error_codes(provider: Provider, table: &[(&str, &str)
             }),
         );
         assert_eq!(code(&verifier, &token).await, *expected, "{provider} {raw}");
+    }
+}
+
+/// Everything a tracing subscriber writes, for tests that read the logs.
+#[derive(Clone, Default)]
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Captured {
+    /// A subscriber that writes here, every level, no colours.
+    pub(crate) fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
+        tracing_subscriber::fmt()
+            .with_writer(self.clone())
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .finish()
+    }
+
+    /// What was written so far.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
