@@ -205,6 +205,9 @@ pub enum MalformedToken {
     NonAscii,
     /// Not a string where the token was looked for (a JSON number, object or array).
     NotAString,
+    /// Not the payload the widget writes (ALTCHA: base64 of a JSON object of the protocol's
+    /// shape, every field of its type).
+    NotAPayload,
 }
 
 impl fmt::Display for MalformedToken {
@@ -217,6 +220,7 @@ impl fmt::Display for MalformedToken {
             MalformedToken::Whitespace => f.write_str("contains white space"),
             MalformedToken::NonAscii => f.write_str("contains a non-ASCII character"),
             MalformedToken::NotAString => f.write_str("is not a string"),
+            MalformedToken::NotAPayload => f.write_str("is not a widget payload"),
         }
     }
 }
@@ -294,6 +298,12 @@ pub enum Outage {
     /// Too many verifications in flight on this verifier: nothing was sent. Like a 429, a
     /// flood of requests can cause it, so it is never treated as a harmless outage.
     Overloaded,
+    /// The ALTCHA replay store is full of live challenges and refuses to record another
+    /// rather than forget one. A flood of solved challenges can cause it: never fail-open.
+    ReplayStoreFull,
+    /// The ALTCHA replay store cannot be reached. Without it a replay cannot be told from a
+    /// first use: never fail-open.
+    ReplayStoreDown,
 }
 
 impl fmt::Display for Outage {
@@ -307,6 +317,8 @@ impl fmt::Display for Outage {
             Outage::InternalError => f.write_str("internal-error"),
             Outage::CircuitOpen { .. } => f.write_str("circuit breaker open"),
             Outage::Overloaded => f.write_str("too many verifications in flight"),
+            Outage::ReplayStoreFull => f.write_str("the replay store is full"),
+            Outage::ReplayStoreDown => f.write_str("the replay store is unreachable"),
         }
     }
 }
@@ -318,6 +330,10 @@ pub enum ConfigError {
     /// The provider's cargo feature is disabled in this build.
     #[error("provider `{0}` is not compiled in: enable the `{0}` feature of siteverify")]
     ProviderDisabled(Provider),
+    /// A [`Verifier`](crate::Verifier) calls a hosted provider's verify endpoint; this one is
+    /// verified here (ALTCHA: [`AltchaVerifier`](crate::altcha::AltchaVerifier)).
+    #[error("{0} has no verify endpoint: it is verified locally, by its own verifier")]
+    NotHosted(Provider),
     /// The secret is empty.
     #[error("the {0} secret is empty")]
     EmptySecret(Provider),
@@ -352,6 +368,14 @@ pub enum ConfigError {
         setting: &'static str,
         /// The provider it is for.
         applies_to: Provider,
+    },
+    /// A setting is out of its range.
+    #[error("the {setting} {reason}")]
+    InvalidSetting {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
     },
     /// The policy itself is invalid.
     #[error(transparent)]

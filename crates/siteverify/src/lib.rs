@@ -106,7 +106,8 @@
         feature = "recaptcha",
         feature = "turnstile",
         feature = "procaptcha",
-        feature = "byebot"
+        feature = "byebot",
+        feature = "altcha"
     )),
     allow(dead_code)
 )]
@@ -116,12 +117,15 @@
     feature = "recaptcha",
     feature = "turnstile",
     feature = "procaptcha",
-    feature = "byebot"
+    feature = "byebot",
+    feature = "altcha"
 )))]
 compile_error!(
-    "siteverify needs at least one provider feature: hcaptcha, recaptcha, turnstile, procaptcha or byebot"
+    "siteverify needs at least one provider feature: hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha"
 );
 
+#[cfg(feature = "altcha")]
+pub mod altcha;
 mod answer;
 mod breaker;
 mod config;

@@ -21,6 +21,9 @@ pub enum Provider {
     Procaptcha,
     /// ByeBot, formerly Captchacat (`byebot-token`).
     ByeBot,
+    /// ALTCHA, the self-hosted proof of work (`altcha`): no third party, verified here by
+    /// [`AltchaVerifier`](crate::altcha::AltchaVerifier).
+    Altcha,
 }
 
 /// Longest token accepted for providers that document no limit. Real tokens are a few KiB at
@@ -28,8 +31,19 @@ pub enum Provider {
 const UNDOCUMENTED_TOKEN_CAP: usize = 16 * 1024;
 
 impl Provider {
-    /// All providers, in a stable order.
-    pub const ALL: [Provider; 5] = [
+    /// All providers, in a stable order: the hosted ones, then ALTCHA.
+    pub const ALL: [Provider; 6] = [
+        Provider::HCaptcha,
+        Provider::Recaptcha,
+        Provider::Turnstile,
+        Provider::Procaptcha,
+        Provider::ByeBot,
+        Provider::Altcha,
+    ];
+
+    /// The hosted providers: a third party's verify endpoint answers for them, and a
+    /// [`Verifier`](crate::Verifier) calls it.
+    pub const HOSTED: [Provider; 5] = [
         Provider::HCaptcha,
         Provider::Recaptcha,
         Provider::Turnstile,
@@ -37,8 +51,13 @@ impl Provider {
         Provider::ByeBot,
     ];
 
+    /// Whether a third party's verify endpoint answers for this provider (all but ALTCHA).
+    pub const fn is_hosted(self) -> bool {
+        !matches!(self, Provider::Altcha)
+    }
+
     /// The lowercase name used in configuration (`hcaptcha`, `recaptcha`, `turnstile`,
-    /// `procaptcha`, `byebot`).
+    /// `procaptcha`, `byebot`, `altcha`).
     pub const fn name(self) -> &'static str {
         match self {
             Provider::HCaptcha => "hcaptcha",
@@ -46,6 +65,7 @@ impl Provider {
             Provider::Turnstile => "turnstile",
             Provider::Procaptcha => "procaptcha",
             Provider::ByeBot => "byebot",
+            Provider::Altcha => "altcha",
         }
     }
 
@@ -57,17 +77,21 @@ impl Provider {
             Provider::Turnstile => "cf-turnstile-response",
             Provider::Procaptcha => "procaptcha-response",
             Provider::ByeBot => "byebot-token",
+            Provider::Altcha => "altcha",
         }
     }
 
-    /// The provider's public verify endpoint.
-    pub const fn default_verify_url(self) -> &'static str {
+    /// The provider's public verify endpoint; `None` for ALTCHA, which is verified here.
+    pub const fn default_verify_url(self) -> Option<&'static str> {
         match self {
-            Provider::HCaptcha => "https://api.hcaptcha.com/siteverify",
-            Provider::Recaptcha => "https://www.google.com/recaptcha/api/siteverify",
-            Provider::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/siteverify",
-            Provider::Procaptcha => "https://api.prosopo.io/siteverify",
-            Provider::ByeBot => "https://challenge.byebot.de/validate_token",
+            Provider::HCaptcha => Some("https://api.hcaptcha.com/siteverify"),
+            Provider::Recaptcha => Some("https://www.google.com/recaptcha/api/siteverify"),
+            Provider::Turnstile => {
+                Some("https://challenges.cloudflare.com/turnstile/v0/siteverify")
+            }
+            Provider::Procaptcha => Some("https://api.prosopo.io/siteverify"),
+            Provider::ByeBot => Some("https://challenge.byebot.de/validate_token"),
+            Provider::Altcha => None,
         }
     }
 
@@ -90,7 +114,7 @@ impl Provider {
                 Some(Duration::from_secs(120))
             }
             Provider::Turnstile => Some(Duration::from_secs(300)),
-            Provider::ByeBot => None,
+            Provider::ByeBot | Provider::Altcha => None,
         }
     }
 
@@ -102,6 +126,7 @@ impl Provider {
             Provider::Turnstile => cfg!(feature = "turnstile"),
             Provider::Procaptcha => cfg!(feature = "procaptcha"),
             Provider::ByeBot => cfg!(feature = "byebot"),
+            Provider::Altcha => cfg!(feature = "altcha"),
         }
     }
 
@@ -116,7 +141,10 @@ impl Provider {
 
     /// Whether the provider reports the action the page set on the widget.
     pub(crate) const fn reports_action(self) -> bool {
-        matches!(self, Provider::Recaptcha | Provider::Turnstile)
+        matches!(
+            self,
+            Provider::Recaptcha | Provider::Turnstile | Provider::Altcha
+        )
     }
 
     /// Whether the provider reports the customer data (`cdata`) the page set on the widget.
@@ -162,10 +190,10 @@ impl fmt::Display for Provider {
     }
 }
 
-/// The error of [`Provider::from_str`]: the name is none of the five providers.
+/// The error of [`Provider::from_str`]: the name is none of the providers.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown CAPTCHA provider `{0}` (expected hcaptcha, recaptcha, turnstile, procaptcha or byebot)"
+    "unknown CAPTCHA provider `{0}` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha)"
 )]
 pub struct UnknownProvider(pub String);
 
@@ -209,7 +237,8 @@ mod tests {
                 "g-recaptcha-response",
                 "cf-turnstile-response",
                 "procaptcha-response",
-                "byebot-token"
+                "byebot-token",
+                "altcha"
             ]
         );
     }

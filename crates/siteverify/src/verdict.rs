@@ -40,6 +40,11 @@ pub struct Verdict {
     pub site_key: Option<String>,
     /// Whether the user had to solve an interactive challenge (ByeBot).
     pub interactive: Option<bool>,
+    /// How long the browser took to solve the proof of work, as the widget reports it
+    /// (ALTCHA): a client's figure, useful for statistics, never proof. Serialised as
+    /// `solve_time_ms`.
+    #[serde(rename = "solve_time_ms", serialize_with = "serialize_ms")]
+    pub solve_time: Option<std::time::Duration>,
     /// Error or warning codes the provider attached to a successful answer.
     pub error_codes: Vec<String>,
     /// `true` when nothing was verified: the provider was down and a fail-open layer let the
@@ -61,6 +66,7 @@ impl Verdict {
             challenge_ts: None,
             site_key: None,
             interactive: None,
+            solve_time: None,
             error_codes: Vec::new(),
             degraded: false,
         }
@@ -117,6 +123,16 @@ impl Verdict {
     pub fn with_interactive(mut self, interactive: bool) -> Self {
         self.interactive = Some(interactive);
         self
+    }
+}
+
+fn serialize_ms<S: serde::Serializer>(
+    value: &Option<std::time::Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(d) => serializer.serialize_some(&(d.as_secs_f64() * 1000.0)),
+        None => serializer.serialize_none(),
     }
 }
 

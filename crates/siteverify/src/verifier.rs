@@ -188,6 +188,9 @@ impl Verifier {
     /// empty, the URL or a timeout is invalid, or the policy needs something the provider
     /// never reports (which would reject every token).
     pub fn new(provider: Provider, config: VerifierConfig) -> Result<Self, ConfigError> {
+        if !provider.is_hosted() {
+            return Err(ConfigError::NotHosted(provider));
+        }
         let codec = protocol::codec(provider).ok_or(ConfigError::ProviderDisabled(provider))?;
         if config.secret.is_empty() {
             return Err(ConfigError::EmptySecret(provider));
@@ -196,7 +199,8 @@ impl Verifier {
             config
                 .verify_url
                 .as_deref()
-                .unwrap_or(provider.default_verify_url()),
+                .or(provider.default_verify_url())
+                .unwrap_or_default(),
         )?;
         if config.recaptcha_version.is_some() && provider != Provider::Recaptcha {
             return Err(ConfigError::SettingNotForProvider {

@@ -1,0 +1,565 @@
+//! ALTCHA: a self-hosted proof of work, compatible with the `altcha` widget and `altcha-lib`.
+//!
+//! No third party is asked anything. The server issues a signed challenge (the widget fetches
+//! it from your challenge route), the browser solves it, and the server checks the solution
+//! and remembers that the challenge is spent. Both of ALTCHA's protocols are spoken:
+//!
+//! - the classic one (v1, the default): find `number` with `SHA-256(salt + number)` equal to
+//!   the challenge; parameters such as `expires` and `action` ride, signed, in the salt;
+//! - v2: derive keys (`SHA-256`, `SHA-384`, `SHA-512`, or `PBKDF2/` with one of them) from
+//!   `nonce ‖ counter` until one starts with the key prefix; parameters are signed as
+//!   canonical JSON, and `data.action` carries the action.
+//!
+//! Verification decodes the payload (anything malformed is `malformed_token`), checks the
+//! expiry, the signature (constant time; the current key, then a previous one during its
+//! grace period), the solution, the route's [`Policy`] (the action the challenge was issued
+//! for), and only then records the challenge in the [`ReplayStore`]: one atomic
+//! set-if-absent whose lifetime is what the challenge has left. A forged submission cannot
+//! burn a real user's challenge, and two submissions of one payload cannot both pass. A store
+//! that cannot answer fails closed (`provider_unavailable`, never covered by fail-open).
+//!
+//! ```
+//! use siteverify::{Policy, VerifyOptions, altcha::{AltchaConfig, AltchaVerifier}};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let verifier = AltchaVerifier::new(
+//!     AltchaConfig::new("a long random HMAC key").policy(Policy::new().action("signup")),
+//! )?;
+//! // What `GET /altcha/challenge` answers; the widget solves it in the browser.
+//! let challenge = verifier.challenge();
+//! # let payload = siteverify::altcha::solve(&challenge).unwrap();
+//! let verdict = verifier.verify(&payload, &VerifyOptions::new()).await?;
+//! assert_eq!(verdict.action.as_deref(), Some("signup"));
+//! // A challenge verifies once.
+//! let replay = verifier.verify(&payload, &VerifyOptions::new()).await.unwrap_err();
+//! assert_eq!(replay.code(), "expired_or_duplicate");
+//! # Ok(())
+//! # }
+//! ```
+
+mod crypto;
+#[cfg(feature = "redis")]
+mod redis_store;
+mod store;
+mod v1;
+mod v2;
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{
+    Engine, alphabet,
+    engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+#[cfg(feature = "redis")]
+pub use redis_store::RedisStore;
+pub use store::{
+    ChallengeId, DEFAULT_MEMORY_STORE_CAPACITY, MemoryStore, ReplayStore, Spend, StoreError,
+    StoreFuture,
+};
+
+use crate::{
+    ConfigError, MalformedToken, Outage, Policy, Provider, Secret, Verdict, Verify, VerifyError,
+    VerifyOptions, token,
+};
+use crypto::Sha;
+use v2::Derivation;
+
+/// How long a challenge stays solvable by default: five minutes, time enough to fill in a
+/// form, short enough that a farm of solved challenges goes stale.
+pub const DEFAULT_CHALLENGE_LIFETIME: Duration = Duration::from_secs(300);
+/// The classic protocol's default difficulty: the secret number lies in `0..=50_000`, about
+/// 25,000 SHA-256 hashes on average, a few tens of milliseconds on a phone.
+pub const DEFAULT_MAX_NUMBER: u64 = 50_000;
+/// How far two app instances' clocks may disagree; a spent challenge is remembered this
+/// much longer than it lives.
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// How challenges are issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChallengeKind {
+    /// ALTCHA's classic protocol: `SHA-256(salt + number)` for a number up to `max_number`.
+    Classic {
+        /// The largest secret number; the solver tries half of them on average.
+        max_number: u64,
+    },
+    /// ALTCHA's v2 protocol.
+    V2 {
+        /// The key derivation.
+        algorithm: V2Algorithm,
+        /// Its cost: rounds of the hash, or PBKDF2 iterations.
+        cost: u32,
+        /// Hex digits the derived key must start with (all `0`): each digit makes the
+        /// search 16 times longer.
+        prefix_digits: u8,
+    },
+}
+
+/// The key derivations of ALTCHA v2 this crate issues and verifies. (`SCRYPT` and
+/// `ARGON2ID` challenges are refused as `invalid_token`.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum V2Algorithm {
+    /// `SHA-256`.
+    Sha256,
+    /// `SHA-384`.
+    Sha384,
+    /// `SHA-512`.
+    Sha512,
+    /// `PBKDF2/SHA-256`.
+    Pbkdf2Sha256,
+    /// `PBKDF2/SHA-384`.
+    Pbkdf2Sha384,
+    /// `PBKDF2/SHA-512`.
+    Pbkdf2Sha512,
+}
+
+impl V2Algorithm {
+    fn derivation(self) -> Derivation {
+        match self {
+            V2Algorithm::Sha256 => Derivation::Sha(Sha::Sha256),
+            V2Algorithm::Sha384 => Derivation::Sha(Sha::Sha384),
+            V2Algorithm::Sha512 => Derivation::Sha(Sha::Sha512),
+            V2Algorithm::Pbkdf2Sha256 => Derivation::Pbkdf2(Sha::Sha256),
+            V2Algorithm::Pbkdf2Sha384 => Derivation::Pbkdf2(Sha::Sha384),
+            V2Algorithm::Pbkdf2Sha512 => Derivation::Pbkdf2(Sha::Sha512),
+        }
+    }
+
+    /// The name ALTCHA gives it, e.g. `PBKDF2/SHA-256`.
+    pub fn name(self) -> &'static str {
+        self.derivation().name()
+    }
+}
+
+/// The configuration of an [`AltchaVerifier`].
+#[derive(Clone)]
+pub struct AltchaConfig {
+    key: Secret,
+    previous_key: Option<(Secret, SystemTime)>,
+    kind: ChallengeKind,
+    lifetime: Duration,
+    store: Arc<dyn ReplayStore>,
+    policy: Policy,
+}
+
+impl AltchaConfig {
+    /// Challenges signed with `key` (HMAC-SHA-256; use 32 random bytes or more), of the
+    /// classic kind, living [`DEFAULT_CHALLENGE_LIFETIME`], spent in a [`MemoryStore`].
+    pub fn new(key: impl Into<Secret>) -> Self {
+        Self {
+            key: key.into(),
+            previous_key: None,
+            kind: ChallengeKind::Classic {
+                max_number: DEFAULT_MAX_NUMBER,
+            },
+            lifetime: DEFAULT_CHALLENGE_LIFETIME,
+            store: Arc::new(MemoryStore::default()),
+            policy: Policy::new(),
+        }
+    }
+
+    /// Key rotation: solutions of challenges signed with `key` are still accepted until
+    /// `until` (set it at least one challenge lifetime after the switch). New challenges are
+    /// always signed with the current key.
+    pub fn previous_key(mut self, key: impl Into<Secret>, until: SystemTime) -> Self {
+        self.previous_key = Some((key.into(), until));
+        self
+    }
+
+    /// The kind and difficulty of the challenges issued.
+    pub fn kind(mut self, kind: ChallengeKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// How long an issued challenge can be solved and submitted.
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Where spent challenges are remembered: a [`MemoryStore`] by default; `RedisStore`
+    /// (feature `redis`) for several app instances.
+    pub fn store(mut self, store: impl ReplayStore) -> Self {
+        self.store = Arc::new(store);
+        self
+    }
+
+    /// The checks every verification applies (an expected action; hostnames and scores do
+    /// not exist here). Its action is also the one [`AltchaVerifier::challenge`] signs in.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+}
+
+impl fmt::Debug for AltchaConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AltchaConfig")
+            .field("key", &self.key)
+            .field(
+                "previous_key",
+                &self.previous_key.as_ref().map(|(k, until)| (k, until)),
+            )
+            .field("kind", &self.kind)
+            .field("lifetime", &self.lifetime)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A challenge, serialised as the widget's `challengeurl` expects it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Challenge(Value);
+
+impl Challenge {
+    /// The JSON text.
+    pub fn to_json(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// The JSON value.
+    pub fn as_json(&self) -> &Value {
+        &self.0
+    }
+}
+
+/// Issues ALTCHA challenges and verifies their solutions, remembering spent ones.
+///
+/// Cheap to clone. Implements [`Verify`], so `tower-captcha`'s layer takes it like any other
+/// verifier; the token is the widget's `altcha` field.
+#[derive(Clone)]
+pub struct AltchaVerifier {
+    inner: Arc<AltchaConfig>,
+}
+
+impl AltchaVerifier {
+    /// A verifier. Fails when the key is empty, the lifetime is zero or over a day, the
+    /// difficulty is zero, or the policy asks for something ALTCHA never reports (a
+    /// hostname, a score, a site key).
+    pub fn new(config: AltchaConfig) -> Result<Self, ConfigError> {
+        let provider = Provider::Altcha;
+        if !provider.is_enabled() {
+            return Err(ConfigError::ProviderDisabled(provider));
+        }
+        if config.key.is_empty() {
+            return Err(ConfigError::EmptySecret(provider));
+        }
+        if config.lifetime.is_zero() || config.lifetime > Duration::from_secs(86_400) {
+            return Err(ConfigError::InvalidSetting {
+                setting: "challenge lifetime",
+                reason: "must be between 1 s and one day",
+            });
+        }
+        match config.kind {
+            ChallengeKind::Classic { max_number: 0 } => {
+                return Err(ConfigError::InvalidSetting {
+                    setting: "max number",
+                    reason: "must be at least 1",
+                });
+            }
+            ChallengeKind::V2 { cost: 0, .. } => {
+                return Err(ConfigError::InvalidSetting {
+                    setting: "cost",
+                    reason: "must be at least 1",
+                });
+            }
+            ChallengeKind::V2 { prefix_digits, .. } if !(1..=16).contains(&prefix_digits) => {
+                return Err(ConfigError::InvalidSetting {
+                    setting: "key prefix",
+                    reason: "must be 1 to 16 hex digits",
+                });
+            }
+            _ => {}
+        }
+        config.policy.validate_for(provider)?;
+        Ok(Self {
+            inner: Arc::new(config),
+        })
+    }
+
+    /// The policy every verification applies.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// A fresh challenge for the policy's expected action (none when the policy expects
+    /// none).
+    pub fn challenge(&self) -> Challenge {
+        self.challenge_for(self.inner.policy.expected_action())
+    }
+
+    /// A fresh challenge bound to `action`, which a route's policy can then demand.
+    pub fn challenge_for(&self, action: Option<&str>) -> Challenge {
+        let config = &*self.inner;
+        let now = SystemTime::now();
+        let expires = now + config.lifetime;
+        let issued = unix_seconds(now).to_string();
+        let key = config.key.expose().as_bytes();
+        let value = match &config.kind {
+            ChallengeKind::Classic { max_number } => {
+                let mut params = Vec::with_capacity(2);
+                if let Some(action) = action {
+                    params.push(("action", action));
+                }
+                params.push(("issued", issued.as_str()));
+                serde_json::to_value(v1::issue(key, *max_number, &params, expires))
+            }
+            ChallengeKind::V2 {
+                algorithm,
+                cost,
+                prefix_digits,
+            } => {
+                let mut data = Map::new();
+                if let Some(action) = action {
+                    data.insert("action".into(), action.into());
+                }
+                data.insert("issued".into(), unix_seconds(now).into());
+                let prefix = "0".repeat(usize::from(*prefix_digits));
+                serde_json::to_value(v2::issue(
+                    key,
+                    Sha::Sha256,
+                    v2::Issue {
+                        derivation: algorithm.derivation(),
+                        cost: *cost,
+                        key_prefix: &prefix,
+                        data,
+                        expires,
+                    },
+                ))
+            }
+        };
+        // Our own structs of strings and integers always serialise.
+        Challenge(value.unwrap_or_default())
+    }
+
+    /// Verifies a solved challenge (the widget's `altcha` value) and applies the policy (the
+    /// options' one laid over the verifier's), then spends the challenge.
+    pub async fn verify(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Result<Verdict, VerifyError> {
+        let span = tracing::info_span!(
+            "siteverify",
+            provider = Provider::Altcha.name(),
+            outcome = tracing::field::Empty,
+        );
+        let result = {
+            let _entered = span.enter();
+            self.check(token, options)
+        };
+        let result = match result {
+            Ok((verdict, id, ttl)) => match self.inner.store.spend(&id, ttl).await {
+                Ok(Spend::First) => Ok(verdict),
+                Ok(Spend::Again) => Err(VerifyError::ExpiredOrDuplicate {
+                    provider_codes: vec!["altcha-replayed".to_owned()],
+                }),
+                Err(StoreError::Full { .. }) => {
+                    Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreFull))
+                }
+                Err(StoreError::Unavailable(_)) => {
+                    Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreDown))
+                }
+            },
+            Err(e) => Err(e),
+        };
+        let outcome = result.as_ref().err().map_or("verified", VerifyError::code);
+        span.record("outcome", outcome);
+        #[cfg(feature = "metrics")]
+        metrics::counter!("captcha_verifications_total", "provider" => "altcha", "outcome" => outcome)
+            .increment(1);
+        span.in_scope(|| match &result {
+            Ok(_) => tracing::debug!(outcome, "captcha verified"),
+            Err(VerifyError::ProviderUnavailable(outage)) => tracing::warn!(
+                outcome,
+                error = %outage,
+                "the ALTCHA replay store cannot record the challenge: refusing it"
+            ),
+            Err(e) => tracing::debug!(outcome, error = %e, "captcha rejected"),
+        });
+        result
+    }
+
+    /// Everything but the store: the payload, its challenge and solution, the policy. Gives
+    /// the verdict, the challenge's id and how long the store must remember it.
+    fn check(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Result<(Verdict, ChallengeId, Duration), VerifyError> {
+        let config = &*self.inner;
+        let token = token::precheck(Provider::Altcha, token)?;
+        let now = SystemTime::now();
+        let previous = config
+            .previous_key
+            .as_ref()
+            .filter(|(_, until)| now <= *until)
+            .map(|(key, _)| key.expose().as_bytes());
+        let keys: Vec<&[u8]> = std::iter::once(config.key.expose().as_bytes())
+            .chain(previous)
+            .collect();
+        let checked = match decode(&token)? {
+            Decoded::V1(payload) => v1::check(payload, &keys, now)?,
+            Decoded::V2(payload) => v2::check(*payload, &keys, Sha::Sha256, now)?,
+        };
+        let mut verdict = Verdict::new(Provider::Altcha);
+        verdict.action = checked.action;
+        verdict.challenge_ts = checked.issued;
+        verdict.solve_time = checked.solve_time;
+        static NONE: Policy = Policy::new();
+        let route = options.policy.as_deref().unwrap_or(&NONE);
+        route.check_over(&config.policy, &verdict, now)?;
+        let ttl = checked.expires.duration_since(now).unwrap_or_default() + CLOCK_SKEW;
+        Ok((verdict, checked.id, ttl))
+    }
+}
+
+impl fmt::Debug for AltchaVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AltchaVerifier").field(&self.inner).finish()
+    }
+}
+
+impl Verify for AltchaVerifier {
+    fn verify(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send {
+        AltchaVerifier::verify(self, token, options)
+    }
+
+    fn provider(&self) -> Option<Provider> {
+        Some(Provider::Altcha)
+    }
+
+    fn policy(&self) -> Option<&Policy> {
+        Some(&self.inner.policy)
+    }
+}
+
+/// What a checked solution tells.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub(crate) id: ChallengeId,
+    pub(crate) expires: SystemTime,
+    pub(crate) action: Option<String>,
+    pub(crate) issued: Option<SystemTime>,
+    pub(crate) solve_time: Option<Duration>,
+}
+
+impl Checked {
+    /// The store's id of a challenge: a hash of its protocol and signature, which no two
+    /// challenges share.
+    pub(crate) fn id_of(version: u8, signature: &str) -> ChallengeId {
+        let digest = Sha::Sha256.digest(format!("altcha-v{version}:{signature}").as_bytes());
+        let mut id = [0u8; 32];
+        id.copy_from_slice(&digest);
+        ChallengeId(id)
+    }
+}
+
+enum Decoded {
+    V1(v1::Payload),
+    V2(Box<v2::Payload>),
+}
+
+/// The widget's value: base64 (padded or not) of a JSON object of either protocol.
+fn decode(token: &str) -> Result<Decoded, VerifyError> {
+    const BASE64: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let malformed = || VerifyError::MalformedToken(MalformedToken::NotAPayload);
+    let json = BASE64.decode(token).map_err(|_| malformed())?;
+    let value: Value = serde_json::from_slice(&json).map_err(|_| malformed())?;
+    let is_v2 = value.get("challenge").is_some_and(Value::is_object);
+    if is_v2 {
+        serde_json::from_value(value)
+            .map(|p| Decoded::V2(Box::new(p)))
+            .map_err(|_| malformed())
+    } else {
+        serde_json::from_value(value)
+            .map(Decoded::V1)
+            .map_err(|_| malformed())
+    }
+}
+
+fn invalid(code: &str) -> VerifyError {
+    VerifyError::InvalidToken {
+        provider_codes: vec![code.to_owned()],
+    }
+}
+
+fn expired() -> VerifyError {
+    VerifyError::ExpiredOrDuplicate {
+        provider_codes: vec!["altcha-expired".to_owned()],
+    }
+}
+
+fn unix_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+fn unix_time(seconds: u64) -> Option<SystemTime> {
+    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+}
+
+/// Whole unix seconds written as ASCII digits (no sign, no fraction).
+fn parse_unix_seconds(text: &str) -> Option<SystemTime> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().and_then(unix_time)
+}
+
+/// Solves a challenge as the widget would and returns the `altcha` value to submit: for
+/// tests, examples and load generators. It does the whole proof of work.
+pub fn solve(challenge: &Challenge) -> Option<String> {
+    let value = challenge.as_json();
+    let payload = if let Some(parameters) = value.get("parameters") {
+        let derivation = Derivation::from_name(parameters.get("algorithm")?.as_str()?)?;
+        let nonce = crypto::unhex(parameters.get("nonce")?.as_str()?)?;
+        let salt = crypto::unhex(parameters.get("salt")?.as_str()?)?;
+        let prefix = parameters.get("keyPrefix")?.as_str()?;
+        let cost = u32::try_from(parameters.get("cost")?.as_u64()?).ok()?;
+        let key_length = usize::try_from(parameters.get("keyLength")?.as_u64()?).ok()?;
+        let (counter, key) = (0u32..=u32::MAX).find_map(|counter| {
+            let mut password = nonce.clone();
+            password.extend_from_slice(&counter.to_be_bytes());
+            let key = crypto::hex(&derivation.derive(&salt, &password, cost, key_length));
+            key.starts_with(prefix).then_some((counter, key))
+        })?;
+        serde_json::json!({
+            "challenge": value,
+            "solution": {"counter": counter, "derivedKey": key, "time": 1},
+        })
+    } else {
+        let salt = value.get("salt")?.as_str()?;
+        let target = value.get("challenge")?.as_str()?;
+        let max = value.get("maxnumber")?.as_u64()?;
+        let sha = Sha::from_name(value.get("algorithm")?.as_str()?)?;
+        let number = (0..=max)
+            .find(|n| crypto::hex(&sha.digest(format!("{salt}{n}").as_bytes())) == target)?;
+        serde_json::json!({
+            "algorithm": value.get("algorithm")?,
+            "challenge": target,
+            "number": number,
+            "salt": salt,
+            "signature": value.get("signature")?,
+            "took": 1,
+        })
+    };
+    Some(base64::engine::general_purpose::STANDARD.encode(payload.to_string()))
+}

@@ -1,0 +1,200 @@
+//! ALTCHA's classic protocol: `challenge = hex(SHA(salt + number))`, signed with
+//! `hex(HMAC(key, challenge))`, parameters such as `expires` in the salt's query part.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Checked,
+    crypto::{Sha, constant_time_eq, hex, random_bytes, random_up_to},
+    expired, invalid, parse_unix_seconds,
+};
+use crate::VerifyError;
+
+/// A classic challenge, as the widget fetches it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub(crate) struct Challenge {
+    pub(crate) algorithm: &'static str,
+    pub(crate) challenge: String,
+    pub(crate) maxnumber: u64,
+    pub(crate) salt: String,
+    pub(crate) signature: String,
+}
+
+/// What the widget posts back, base64-encoded.
+#[derive(Deserialize)]
+pub(crate) struct Payload {
+    algorithm: String,
+    challenge: String,
+    /// An integer: a string, a float or a negative number is not a solution (altcha-lib once
+    /// accepted a string here).
+    number: u64,
+    salt: String,
+    signature: String,
+    #[serde(default)]
+    took: Option<f64>,
+}
+
+/// Issues a challenge whose number is at most `max_number`, with `params` (and `expires`)
+/// signed into its salt.
+pub(crate) fn issue(
+    key: &[u8],
+    max_number: u64,
+    params: &[(&str, &str)],
+    expires: SystemTime,
+) -> Challenge {
+    let expires = expires
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        .to_string();
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(params.iter().copied());
+    query.append_pair("expires", &expires);
+    // The trailing `&` is the delimiter that keeps a number's digits from being read as part
+    // of the last parameter (the fix of CVE-2025-68113).
+    let salt = format!("{}?{}&", hex(&random_bytes::<12>()), query.finish());
+    let number = random_up_to(max_number);
+    let sha = Sha::Sha256;
+    let challenge = hex(&sha.digest(format!("{salt}{number}").as_bytes()));
+    let signature = hex(&sha.hmac(key, challenge.as_bytes()));
+    Challenge {
+        algorithm: "SHA-256",
+        challenge,
+        maxnumber: max_number,
+        salt,
+        signature,
+    }
+}
+
+/// Checks a classic payload against `keys` (the current one first).
+pub(crate) fn check(
+    payload: Payload,
+    keys: &[&[u8]],
+    now: SystemTime,
+) -> Result<Checked, VerifyError> {
+    let sha = Sha::from_name(&payload.algorithm)
+        .ok_or_else(|| invalid("altcha-unsupported-algorithm"))?;
+    // A salt without its final delimiter can be spliced with the number's digits to change
+    // the last parameter (an `expires` ten times later, say).
+    if !payload.salt.ends_with('&') {
+        return Err(invalid("altcha-salt-without-delimiter"));
+    }
+    let params = salt_params(&payload.salt)?;
+    let find = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    // altcha-lib writes `expires`; its verifier also reads `expire`.
+    let expires = find("expires")
+        .or_else(|| find("expire"))
+        .ok_or_else(|| invalid("altcha-no-expiry"))?;
+    let expires = parse_unix_seconds(expires).ok_or_else(|| invalid("altcha-no-expiry"))?;
+    if expires < now {
+        return Err(expired());
+    }
+    let challenge = hex(&sha.digest(format!("{}{}", payload.salt, payload.number).as_bytes()));
+    if !constant_time_eq(
+        challenge.as_bytes(),
+        payload.challenge.to_ascii_lowercase().as_bytes(),
+    ) {
+        return Err(invalid("altcha-wrong-solution"));
+    }
+    let signature = payload.signature.to_ascii_lowercase();
+    let signed = keys.iter().any(|key| {
+        constant_time_eq(
+            hex(&sha.hmac(key, challenge.as_bytes())).as_bytes(),
+            signature.as_bytes(),
+        )
+    });
+    if !signed {
+        return Err(invalid("altcha-bad-signature"));
+    }
+    Ok(Checked {
+        id: Checked::id_of(1, &signature),
+        expires,
+        action: find("action").map(str::to_owned),
+        issued: find("issued").and_then(parse_unix_seconds),
+        solve_time: payload.took.and_then(duration_ms),
+    })
+}
+
+/// The salt's parameters, each name once: a repeated name would let two readers of the salt
+/// disagree on its value.
+fn salt_params(salt: &str) -> Result<Vec<(String, String)>, VerifyError> {
+    let query = salt.split_once('?').map_or("", |(_, query)| query);
+    let mut params: Vec<(String, String)> = Vec::new();
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if params.iter().any(|(k, _)| *k == name) {
+            return Err(invalid("altcha-repeated-parameter"));
+        }
+        params.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(params)
+}
+
+/// Milliseconds a client reports, as a duration; nonsense gives none.
+pub(crate) fn duration_ms(ms: f64) -> Option<Duration> {
+    (ms.is_finite() && ms >= 0.0 && ms < 1e12).then(|| Duration::from_secs_f64(ms / 1000.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"test-hmac-key";
+
+    fn solve(challenge: &Challenge) -> u64 {
+        (0..=challenge.maxnumber)
+            .find(|n| {
+                hex(&Sha::Sha256.digest(format!("{}{n}", challenge.salt).as_bytes()))
+                    == challenge.challenge
+            })
+            .expect("a solution within maxnumber")
+    }
+
+    fn payload(challenge: &Challenge, number: u64) -> Payload {
+        Payload {
+            algorithm: challenge.algorithm.to_owned(),
+            challenge: challenge.challenge.clone(),
+            number,
+            salt: challenge.salt.clone(),
+            signature: challenge.signature.clone(),
+            took: Some(12.0),
+        }
+    }
+
+    fn in_a_minute() -> SystemTime {
+        SystemTime::now() + Duration::from_secs(60)
+    }
+
+    #[test]
+    fn an_issued_challenge_verifies_once_solved() {
+        let challenge = issue(KEY, 1000, &[("action", "signup")], in_a_minute());
+        assert!(
+            challenge.salt.contains("?action=signup&expires="),
+            "{}",
+            challenge.salt
+        );
+        assert!(challenge.salt.ends_with('&'));
+        let number = solve(&challenge);
+        let checked = check(payload(&challenge, number), &[KEY], SystemTime::now()).unwrap();
+        assert_eq!(checked.action.as_deref(), Some("signup"));
+        assert_eq!(checked.solve_time, Some(Duration::from_millis(12)));
+        let wrong = check(payload(&challenge, number + 1), &[KEY], SystemTime::now());
+        assert_eq!(wrong.unwrap_err().code(), "invalid_token");
+        let other_key = check(payload(&challenge, number), &[b"other"], SystemTime::now());
+        assert_eq!(other_key.unwrap_err().code(), "invalid_token");
+    }
+
+    #[test]
+    fn an_expired_challenge_is_refused() {
+        let challenge = issue(KEY, 10, &[], SystemTime::now() - Duration::from_secs(1));
+        let number = solve(&challenge);
+        let err = check(payload(&challenge, number), &[KEY], SystemTime::now()).unwrap_err();
+        assert_eq!(err.code(), "expired_or_duplicate");
+    }
+}
