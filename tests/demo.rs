@@ -224,13 +224,13 @@ async fn every_demo_emulate_value_starts_and_serves_a_working_page() {
         .unwrap();
     assert_eq!(
         err.to_string(),
-        "DEMO_EMULATE is invalid: unknown CAPTCHA provider `recaptha` (expected hcaptcha, recaptcha, turnstile, procaptcha or byebot)"
+        "DEMO_EMULATE is invalid: unknown CAPTCHA provider `recaptha` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha)"
     );
 }
 
 #[tokio::test]
 async fn the_form_route_greets_humans_and_explains_failures_for_every_provider() {
-    for provider in Provider::ALL {
+    for provider in Provider::HOSTED {
         let running = start(Demo::emulated(provider).await.unwrap()).await;
         let field = running.field();
         let good = running.human("signup");
@@ -277,7 +277,7 @@ async fn the_form_route_greets_humans_and_explains_failures_for_every_provider()
 
 #[tokio::test]
 async fn the_json_route_echoes_the_email_and_the_verdict_for_every_provider() {
-    for provider in Provider::ALL {
+    for provider in Provider::HOSTED {
         let running = start(Demo::emulated(provider).await.unwrap()).await;
         let good = running.human("signup");
         let body = serde_json::json!({ "email": "Ada@Example.COM ", running.field(): good });
@@ -311,7 +311,7 @@ async fn a_multi_mib_avatar_streams_through_for_every_provider() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    for provider in Provider::ALL {
+    for provider in Provider::HOSTED {
         let running = start(Demo::emulated(provider).await.unwrap()).await;
         let form = reqwest::multipart::Form::new()
             .text(running.field(), running.human("signup"))
@@ -337,7 +337,7 @@ async fn a_multi_mib_avatar_streams_through_for_every_provider() {
 
 #[tokio::test]
 async fn checkout_is_guarded_by_a_stricter_policy_for_every_provider() {
-    for provider in Provider::ALL {
+    for provider in Provider::HOSTED {
         let running = start(Demo::emulated(provider).await.unwrap()).await;
         let mut cases = vec![(running.human("checkout"), 200, "ok")];
         match provider {

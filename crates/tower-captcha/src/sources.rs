@@ -233,9 +233,9 @@ mod tests {
             any.iter()
                 .filter(|s| matches!(s, TokenSource::Header(_)))
                 .count(),
-            5
+            Provider::ALL.len()
         );
-        assert_eq!(any.iter().count(), 20);
+        assert_eq!(any.iter().count(), 4 * Provider::ALL.len());
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// The bytes of an even-length hex string, either case; `None` for anything else.
 pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| match c {

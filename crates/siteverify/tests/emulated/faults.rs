@@ -42,7 +42,7 @@ async fn server_errors_are_outages_and_never_retried_where_a_retry_could_spend_t
 #[tokio::test]
 async fn rate_limits_are_never_retried_by_anyone() {
     let emulator = emulator().await;
-    for provider in Provider::ALL {
+    for provider in Provider::HOSTED {
         emulator.clear_requests();
         let verifier = verifier(&emulator, provider);
         let token = mint(
@@ -81,7 +81,7 @@ async fn internal_error_is_an_outage() {
 #[tokio::test]
 async fn garbage_truncated_and_oversized_answers_are_provider_errors() {
     let emulator = emulator().await;
-    for provider in Provider::ALL {
+    for provider in Provider::HOSTED {
         let verifier = verifier(&emulator, provider);
         for fault in [FaultKind::MalformedJson, FaultKind::Oversized] {
             let token = mint(&emulator, spec(provider).fault(fault.clone()));
@@ -115,7 +115,7 @@ async fn a_dropped_connection_is_an_outage() {
 #[tokio::test]
 async fn a_slow_or_trickling_provider_times_out_within_the_deadline() {
     let emulator = emulator().await;
-    for provider in Provider::ALL {
+    for provider in Provider::HOSTED {
         let verifier = Verifier::new(provider, config(&emulator, provider).timeout(SHORT)).unwrap();
         for fault in [
             FaultKind::Delay { ms: 3_000 },
@@ -146,7 +146,7 @@ async fn a_refused_connection_is_retried_for_everyone_and_still_bounded() {
         .local_addr()
         .unwrap()
         .port();
-    for provider in Provider::ALL {
+    for provider in Provider::HOSTED {
         let url = format!("http://127.0.0.1:{port}/verify");
         let verifier = Verifier::new(
             provider,

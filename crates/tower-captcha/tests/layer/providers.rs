@@ -8,7 +8,7 @@ use crate::support::*;
 #[tokio::test]
 async fn every_provider_guards_a_form_post() {
     let emulator = emulator().await;
-    for provider in Provider::ALL {
+    for provider in Provider::HOSTED {
         let url =
             serve(Router::new().route("/", post(verdict_json).layer(layer(&emulator, provider))))
                 .await;
