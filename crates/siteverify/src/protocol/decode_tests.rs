@@ -414,3 +414,20 @@ fn a_status_that_is_not_200_never_passes_whatever_the_body() {
         assert_eq!(code(decode(provider, 200, passing)), "ok", "{provider}");
     }
 }
+
+#[test]
+fn an_outage_code_under_a_4xx_is_not_an_outage() {
+    let body = r#"{"success":false,"error-codes":["internal-error"]}"#;
+    for provider in [Provider::HCaptcha, Provider::Recaptcha, Provider::Turnstile] {
+        for status in [400, 403, 409, 422] {
+            let err = decode(provider, status, body).unwrap_err();
+            assert_eq!(err.code(), "provider_misconfigured", "{provider} {status}");
+            assert!(!err.is_provider_outage());
+        }
+        assert_eq!(
+            code(decode(provider, 200, body)),
+            "provider_unavailable",
+            "{provider}"
+        );
+    }
+}

@@ -44,10 +44,13 @@ pub(super) fn decode(
             && let Ok(parsed) = parse_json::<Answer>(answer)
             && !parsed.success
         {
-            return Err(provider_codes::classify(
-                parsed.error_codes.unwrap_or_default(),
-                call.context(),
-            ));
+            // Only the token's fault or ours is read from such a body: an outage code
+            // (`internal-error`) under a 4xx must not become something fail-open covers.
+            let refusal =
+                provider_codes::classify(parsed.error_codes.unwrap_or_default(), call.context());
+            if refusal.class() != crate::ErrorClass::Provider {
+                return Err(refusal);
+            }
         }
         return Err(refusal_of_status(answer));
     }

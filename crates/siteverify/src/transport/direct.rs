@@ -18,9 +18,11 @@ use hyper_util::{
     rt::{TokioExecutor, TokioTimer},
 };
 
+use tokio::time::Instant;
+
 use super::{
-    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, is_not_http,
-    shared_or_built,
+    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, body_before,
+    head_before, is_not_http, is_tls_refusal, shared_or_built,
 };
 use crate::ConfigError;
 
@@ -79,6 +81,7 @@ pub(super) async fn exchange(
     client: &Client,
     uri: &Uri,
     body: &WireBody,
+    deadline: Instant,
 ) -> Result<WireAnswer, TransportFailure> {
     let mut request = Request::new(Full::new(body.bytes.clone()));
     *request.method_mut() = Method::POST;
@@ -88,21 +91,28 @@ pub(super) async fn exchange(
     headers.insert(header::CONTENT_TYPE, body.content_type.clone());
     headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
 
-    let response = client.request(request).await.map_err(classify)?;
+    let response = head_before(deadline, async {
+        client.request(request).await.map_err(classify)
+    })
+    .await?;
     let (head, mut answer) = response.into_parts();
     let (status, retry_after) = answer_head(head.status, &head.headers)?;
-    let mut collected = CappedBody::default();
-    while let Some(frame) = answer.frame().await {
-        // The provider took the call and began to answer: a cut now leaves an answer we
-        // cannot read, not a provider that is down.
-        let frame = frame.map_err(|_| TransportFailure::Truncated)?;
-        if let Some(data) = frame.data_ref() {
-            collected.push(data)?;
+    let body = body_before(deadline, async {
+        let mut collected = CappedBody::default();
+        while let Some(frame) = answer.frame().await {
+            // The provider took the call and began to answer: a cut now leaves an answer we
+            // cannot read, not a provider that is down.
+            let frame = frame.map_err(|_| TransportFailure::Truncated)?;
+            if let Some(data) = frame.data_ref() {
+                collected.push(data)?;
+            }
         }
-    }
+        Ok(collected.0)
+    })
+    .await?;
     Ok(WireAnswer {
         status,
-        body: collected.0,
+        body,
         retry_after,
     })
 }
@@ -111,7 +121,9 @@ pub(super) async fn exchange(
 /// hyper itself resends a request that a pooled connection closed before taking. A head that
 /// does not parse is something other than the provider answering.
 fn classify(error: legacy::Error) -> TransportFailure {
-    if error.is_connect() {
+    if is_tls_refusal(&error) {
+        TransportFailure::TlsRefused
+    } else if error.is_connect() {
         TransportFailure::Connect
     } else if is_not_http(&error) {
         TransportFailure::NotHttp

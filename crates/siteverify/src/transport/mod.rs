@@ -87,6 +87,8 @@ pub(crate) enum TransportFailure {
     Truncated,
     /// An injected client followed a redirect: the answer is not the verify URL's.
     Redirected,
+    /// The TLS layer refused the endpoint (see [`is_tls_refusal`]).
+    TlsRefused,
     /// The answer exceeded [`MAX_ANSWER_BYTES`].
     TooLarge,
     /// The HTTP client refused the request (a URL it cannot send to, a redirect an injected
@@ -106,6 +108,9 @@ impl From<TransportFailure> for VerifyError {
             TransportFailure::Truncated => VerifyError::ProviderError(BadAnswer::Truncated),
             TransportFailure::Redirected => VerifyError::ProviderMisconfigured {
                 provider_codes: vec!["http-redirect".to_owned()],
+            },
+            TransportFailure::TlsRefused => VerifyError::ProviderMisconfigured {
+                provider_codes: vec!["tls".to_owned()],
             },
             TransportFailure::TooLarge => VerifyError::ProviderError(BadAnswer::TooLarge {
                 limit: MAX_ANSWER_BYTES,
@@ -164,21 +169,20 @@ impl Transport {
         }
     }
 
-    /// Sends `body` and reads the answer, all before `deadline`.
+    /// Sends `body` and reads the answer, all before `deadline`. A deadline missed before
+    /// the answer's head is a timeout (the provider may be down); once the head has arrived
+    /// the provider took the call, and a body that stalls is an answer cut short, exactly as
+    /// one whose connection breaks.
     pub(crate) async fn exchange(
         &self,
         body: &WireBody,
         deadline: Instant,
     ) -> Result<WireAnswer, TransportFailure> {
-        let exchange = async {
-            match self {
-                Self::Direct { client, uri } => direct::exchange(client, uri, body).await,
-                Self::Reqwest { client, url } => via_reqwest::exchange(client, url, body).await,
+        match self {
+            Self::Direct { client, uri } => direct::exchange(client, uri, body, deadline).await,
+            Self::Reqwest { client, url } => {
+                via_reqwest::exchange(client, url, body, deadline).await
             }
-        };
-        match tokio::time::timeout_at(deadline, exchange).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(TransportFailure::Timeout),
         }
     }
 }
@@ -251,21 +255,58 @@ impl CappedBody {
     }
 }
 
+/// The head of the answer, awaited until `deadline`.
+async fn head_before<T>(
+    deadline: Instant,
+    head: impl Future<Output = Result<T, TransportFailure>>,
+) -> Result<T, TransportFailure> {
+    tokio::time::timeout_at(deadline, head)
+        .await
+        .unwrap_or(Err(TransportFailure::Timeout))
+}
+
+/// The body of the answer, read until `deadline`; past it the answer is cut short.
+async fn body_before(
+    deadline: Instant,
+    body: impl Future<Output = Result<Vec<u8>, TransportFailure>>,
+) -> Result<Vec<u8>, TransportFailure> {
+    tokio::time::timeout_at(deadline, body)
+        .await
+        .unwrap_or(Err(TransportFailure::Truncated))
+}
+
+/// Whether the TLS layer refused the endpoint: a certificate that does not verify (a wrong
+/// host in the verify URL, a TLS-intercepting proxy, someone on the path), or a peer that
+/// does not speak TLS (an `https` URL on a plain-HTTP port). That is no outage to wait out
+/// or fail open on; it is ours to fix.
+fn is_tls_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
+    causes(error).any(|cause| cause.is::<rustls::Error>())
+}
+
+/// An error and its causes. An `io::Error`'s `source` skips the error it wraps (connectors
+/// wrap rustls's error in one, or two), so its inner error is followed instead.
+fn causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |error| {
+        match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        }
+    })
+}
+
 /// Whether an HTTP client's error says the answer's head did not parse as HTTP (a banner of
 /// another protocol, a malformed status line or header), looking through the error's causes
 /// for hyper's own error, which both clients wrap.
 fn is_not_http(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(error) = cause {
-        if error
+    causes(error).any(|cause| {
+        cause
             .downcast_ref::<hyper::Error>()
             .is_some_and(hyper::Error::is_parse)
-        {
-            return true;
-        }
-        cause = error.source();
-    }
-    false
+    })
 }
 
 /// Our `User-Agent`.

@@ -8,9 +8,11 @@ use reqwest::{
     header::{self, HeaderValue},
 };
 
+use tokio::time::Instant;
+
 use super::{
-    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, is_not_http,
-    shared_or_built,
+    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, body_before,
+    head_before, is_not_http, is_tls_refusal, shared_or_built,
 };
 use crate::ConfigError;
 
@@ -40,35 +42,38 @@ pub(super) async fn exchange(
     client: &Client,
     url: &Url,
     body: &WireBody,
+    deadline: Instant,
 ) -> Result<WireAnswer, TransportFailure> {
-    let mut response = client
+    let send = client
         .post(url.clone())
         .header(header::ACCEPT, HeaderValue::from_static("application/json"))
         .header(header::CONTENT_TYPE, body.content_type.clone())
         .body(body.bytes.clone())
-        .send()
-        .await
-        .map_err(classify)?;
+        .send();
+    let mut response = head_before(deadline, async { send.await.map_err(classify) }).await?;
     // An injected client may follow redirects (reqwest's default does): the answer then comes
     // from another URL, which is not the verify endpoint we were configured with.
     if !same_endpoint(response.url(), url) {
         return Err(TransportFailure::Redirected);
     }
     let (status, retry_after) = answer_head(response.status(), response.headers())?;
-    let mut collected = CappedBody::default();
-    let body_failure = |error: reqwest::Error| {
-        if error.is_timeout() {
-            TransportFailure::Timeout
-        } else {
-            TransportFailure::Truncated
+    let body = body_before(deadline, async {
+        let mut collected = CappedBody::default();
+        // After the head, whatever stops the body (a cut, an injected client's own timeout)
+        // leaves an answer cut short.
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|_| TransportFailure::Truncated)?
+        {
+            collected.push(&chunk)?;
         }
-    };
-    while let Some(chunk) = response.chunk().await.map_err(body_failure)? {
-        collected.push(&chunk)?;
-    }
+        Ok(collected.0)
+    })
+    .await?;
     Ok(WireAnswer {
         status,
-        body: collected.0,
+        body,
         retry_after,
     })
 }
@@ -88,6 +93,8 @@ fn same_endpoint(answered: &Url, sent: &Url) -> bool {
 fn classify(error: reqwest::Error) -> TransportFailure {
     if error.is_builder() || error.is_redirect() {
         TransportFailure::Client
+    } else if is_tls_refusal(&error) {
+        TransportFailure::TlsRefused
     } else if error.is_connect() {
         TransportFailure::Connect
     } else if error.is_timeout() {

@@ -294,3 +294,92 @@ async fn a_cut_after_the_head_is_unreadable_and_a_cut_before_it_is_a_lost_connec
         );
     }
 }
+
+/// A server that answers each connection with `bytes` and then holds it open, silent.
+async fn stalling_server(bytes: &'static [u8]) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(bytes).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                drop(stream);
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_after_the_head_is_unreadable_not_an_outage() {
+    // The same bytes as a cut after the head, but the connection stays open and silent: the
+    // deadline ends it. The provider took the call; what it sent is an answer cut short.
+    let url = stalling_server(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{\"succ",
+    )
+    .await;
+    for injected in [false, true] {
+        let verifier = verifier_at(Provider::Turnstile, &url, |c| {
+            let c = c.timeout(Duration::from_millis(500));
+            if injected {
+                c.http_client(reqwest::Client::builder().no_proxy().build().unwrap())
+            } else {
+                c
+            }
+        });
+        let err = outcome(&verifier).await.unwrap_err();
+        assert_eq!(err.code(), "provider_error", "injected={injected}: {err}");
+        assert!(!err.is_provider_outage());
+    }
+    // Silent before the head: a timeout, which may be an outage.
+    let silent = stalling_server(b"").await;
+    let verifier = verifier_at(Provider::Turnstile, &silent, |c| {
+        c.timeout(Duration::from_millis(500))
+    });
+    let err = outcome(&verifier).await.unwrap_err();
+    assert_eq!(err.code(), "provider_unavailable", "{err}");
+    assert!(err.is_provider_outage());
+}
+
+#[tokio::test]
+async fn an_https_url_on_a_plain_http_port_is_misconfigured_not_an_outage() {
+    // The TLS layer refuses what answers (an HTTP response to a ClientHello), as it would a
+    // certificate that does not verify: ours to fix, never retried or failed open.
+    // Answers whatever arrives first, the ClientHello here, as a plain HTTP server would.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let https = format!("https://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(&http(400, "", "plain HTTP here")).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    for injected in [false, true] {
+        let verifier = verifier_at(Provider::HCaptcha, &https, |c| {
+            let c = c.circuit_breaker(1, Duration::from_secs(30));
+            if injected {
+                c.http_client(reqwest::Client::builder().no_proxy().build().unwrap())
+            } else {
+                c
+            }
+        });
+        for _ in 0..2 {
+            let err = outcome(&verifier).await.unwrap_err();
+            assert_eq!(
+                err.code(),
+                "provider_misconfigured",
+                "injected={injected}: {err}"
+            );
+            assert_eq!(err.provider_codes(), ["tls"]);
+            assert!(!err.is_provider_outage());
+        }
+        assert_eq!(verifier.health().breaker, BreakerState::Closed);
+    }
+}

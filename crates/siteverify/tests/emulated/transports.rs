@@ -83,7 +83,7 @@ async fn both_clients_turn_each_failure_into_the_same_error() {
         ),
         (
             FaultKind::Trickle { interval_ms: 100 },
-            VerifyError::ProviderUnavailable(Outage::Timeout),
+            VerifyError::ProviderError(siteverify::BadAnswer::Truncated),
         ),
     ];
     for (via, config) in both(config(&emulator, Provider::HCaptcha).timeout(SHORT)) {
