@@ -29,7 +29,7 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Largest avatar upload the demo accepts. The CAPTCHA layer itself never buffers it: the
 /// token field comes first and the file streams past.
-pub const MAX_AVATAR_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_AVATAR_BYTES: usize = 8 * 1024 * 1024;
 
 /// The prefix of the demo's [`CaptchaConfig`] variables.
 const PREFIX: &str = "CAPTCHA";

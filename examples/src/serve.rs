@@ -30,8 +30,8 @@ pub struct Timeouts {
     pub header_read: Duration,
     /// From the end of the head to the response head: the body, the CAPTCHA check and the
     /// handler. Past it the client gets `408 Request Timeout` and the connection is closed.
-    /// 20 s, which an upload of [`MAX_AVATAR_BYTES`](crate::MAX_AVATAR_BYTES) needs about
-    /// 27 Mbit/s to meet.
+    /// 20 s, which an upload of [`MAX_AVATAR_BYTES`](crate::MAX_AVATAR_BYTES) (8 MiB) needs about
+    /// 3.4 Mbit/s to meet; a larger limit would lock out slow uplinks.
     pub request: Duration,
 }
 

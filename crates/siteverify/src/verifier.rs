@@ -65,6 +65,29 @@ pub trait Verify: Send + Sync + 'static {
     fn policy(&self) -> Option<&Policy> {
         None
     }
+
+    /// Refuses a policy this verifier could never satisfy (a score from a provider that
+    /// reports none), so that a route that would reject every token fails when it is built.
+    /// By default [`Policy::validate_for`] of the provider, when the verifier names one.
+    fn validate_policy(&self, policy: &Policy) -> Result<(), ConfigError> {
+        self.provider()
+            .map_or(Ok(()), |provider| policy.validate_for(provider))
+    }
+
+    /// Checks a verdict this verifier's provider gave (here, or in another layer) against
+    /// `policy` laid over the verifier's own, with every rule the verifier applies to its own
+    /// answers. Middleware uses it for a request another layer already verified.
+    fn check_verdict(
+        &self,
+        verdict: &Verdict,
+        policy: Option<&Policy>,
+        now: SystemTime,
+    ) -> Result<(), VerifyError> {
+        static NONE: Policy = Policy::new();
+        policy
+            .unwrap_or(&NONE)
+            .check_over(self.policy().unwrap_or(&NONE), verdict, now)
+    }
 }
 
 impl<V: Verify> Verify for Arc<V> {
@@ -82,6 +105,19 @@ impl<V: Verify> Verify for Arc<V> {
 
     fn policy(&self) -> Option<&Policy> {
         (**self).policy()
+    }
+
+    fn validate_policy(&self, policy: &Policy) -> Result<(), ConfigError> {
+        (**self).validate_policy(policy)
+    }
+
+    fn check_verdict(
+        &self,
+        verdict: &Verdict,
+        policy: Option<&Policy>,
+        now: SystemTime,
+    ) -> Result<(), VerifyError> {
+        (**self).check_verdict(verdict, policy, now)
     }
 }
 
@@ -234,7 +270,7 @@ impl Verifier {
         {
             policy = policy.site_key(site_key.clone());
         }
-        policy.validate_for(provider)?;
+        validate(provider, config.recaptcha_version, &policy)?;
 
         let transport = Transport::for_endpoint(
             &url,
@@ -452,17 +488,7 @@ impl Verifier {
             _ => inner.breaker.record(outcome),
         }
         let result = verdict.and_then(|verdict| {
-            if inner.recaptcha_version == Some(RecaptchaVersion::V3) && verdict.score.is_none() {
-                // Only a v2 key (or Google's v2 test key) answers without a score: a client
-                // cannot make our v3 secret do so, so this is ours to fix, and said loudly.
-                tracing::warn!(
-                    "reCAPTCHA answered without a score, as it does for v2 site keys, but this \
-                     verifier is configured for v3: use a v3 site key, or set the reCAPTCHA \
-                     version to 2 (VerifierConfig::recaptcha_version, CAPTCHA_RECAPTCHA_VERSION=2)"
-                );
-                return Err(VerifyError::ScoreMissing);
-            }
-            route.check_over(&inner.policy, &verdict, SystemTime::now())?;
+            self.check_verdict(&verdict, Some(route), SystemTime::now())?;
             Ok(verdict)
         });
         (result, attempts)
@@ -519,6 +545,33 @@ fn retryable(codec: &Codec, error: &VerifyError) -> bool {
     }
 }
 
+/// What a policy needs that this provider, of this reCAPTCHA version, never reports: a v2
+/// key's answers carry neither a score nor an action.
+fn validate(
+    provider: Provider,
+    version: Option<RecaptchaVersion>,
+    policy: &Policy,
+) -> Result<(), ConfigError> {
+    policy.validate_for(provider)?;
+    if version == Some(RecaptchaVersion::V2) {
+        let unsupported = |check, what| ConfigError::UnsupportedCheck {
+            provider,
+            check,
+            what,
+        };
+        if policy.minimum_score().is_some() {
+            return Err(unsupported("minimum score", "a score for a v2 site key"));
+        }
+        if policy.expected_action().is_some() {
+            return Err(unsupported(
+                "expected action",
+                "an action for a v2 site key",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn parse_verify_url(text: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(text).map_err(|e| ConfigError::InvalidVerifyUrl(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -556,6 +609,35 @@ impl Verify for Verifier {
 
     fn policy(&self) -> Option<&Policy> {
         Some(&self.inner.policy)
+    }
+
+    fn validate_policy(&self, policy: &Policy) -> Result<(), ConfigError> {
+        validate(self.inner.provider, self.inner.recaptcha_version, policy)
+    }
+
+    /// The policy, and the reCAPTCHA version's rule: with [`RecaptchaVersion::V3`] an answer
+    /// without a score fails, whichever layer verified it.
+    fn check_verdict(
+        &self,
+        verdict: &Verdict,
+        policy: Option<&Policy>,
+        now: SystemTime,
+    ) -> Result<(), VerifyError> {
+        let inner = &*self.inner;
+        if inner.recaptcha_version == Some(RecaptchaVersion::V3) && verdict.score.is_none() {
+            // Only a v2 key (or Google's v2 test key) answers without a score: a client
+            // cannot make our v3 secret do so, so this is ours to fix, and said loudly.
+            tracing::warn!(
+                "reCAPTCHA answered without a score, as it does for v2 site keys, but this \
+                 verifier is configured for v3: use a v3 site key, or set the reCAPTCHA \
+                 version to 2 (VerifierConfig::recaptcha_version, CAPTCHA_RECAPTCHA_VERSION=2)"
+            );
+            return Err(VerifyError::ScoreMissing);
+        }
+        static NONE: Policy = Policy::new();
+        policy
+            .unwrap_or(&NONE)
+            .check_over(&inner.policy, verdict, now)
     }
 }
 

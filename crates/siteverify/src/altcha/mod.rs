@@ -23,9 +23,8 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let verifier = AltchaVerifier::new(
-//!     AltchaConfig::new("a long random HMAC key").policy(Policy::new().action("signup")),
-//! )?;
+//! let key = "7d3f0c9a1b2e4d5f6a7b8c9d0e1f2a3b4c5d6e7f8091a2b3"; // 24 random bytes, hex
+//! let verifier = AltchaVerifier::new(AltchaConfig::new(key).policy(Policy::new().action("signup")))?;
 //! // What `GET /altcha/challenge` answers; the widget solves it in the browser.
 //! let challenge = verifier.challenge();
 //! # let payload = siteverify::altcha::solve(&challenge).unwrap();
@@ -75,9 +74,15 @@ use v2::Derivation;
 /// How long a challenge stays solvable by default: five minutes, time enough to fill in a
 /// form, short enough that a farm of solved challenges goes stale.
 pub const DEFAULT_CHALLENGE_LIFETIME: Duration = Duration::from_secs(300);
-/// The classic protocol's default difficulty: the secret number lies in `0..=50_000`, about
-/// 25,000 SHA-256 hashes on average, a few tens of milliseconds on a phone.
-pub const DEFAULT_MAX_NUMBER: u64 = 50_000;
+/// The classic protocol's default difficulty: the secret number lies in `0..=100_000`, about
+/// 50,000 SHA-256 hashes on average, around a tenth of a second on a phone.
+pub const DEFAULT_MAX_NUMBER: u64 = 100_000;
+/// The shortest HMAC key accepted: a key short enough to guess lets anyone sign challenges
+/// with known answers, and one issued challenge is enough to test guesses offline.
+pub const MIN_KEY_BYTES: usize = 32;
+/// The highest v2 cost accepted, issued or verified: each submission, forged ones included,
+/// costs one derivation at this cost before it can be refused.
+pub const MAX_V2_COST: u32 = 10_000;
 /// How far two app instances' clocks may disagree; a spent challenge is remembered this
 /// much longer than it lives.
 const CLOCK_SKEW: Duration = Duration::from_secs(60);
@@ -152,7 +157,7 @@ pub struct AltchaConfig {
 }
 
 impl AltchaConfig {
-    /// Challenges signed with `key` (HMAC-SHA-256; use 32 random bytes or more), of the
+    /// Challenges signed with `key` (HMAC-SHA-256; at least [`MIN_KEY_BYTES`] long, random), of the
     /// classic kind, living [`DEFAULT_CHALLENGE_LIFETIME`], spent in a [`MemoryStore`].
     pub fn new(key: impl Into<Secret>) -> Self {
         Self {
@@ -255,6 +260,18 @@ impl AltchaVerifier {
         if config.key.is_empty() {
             return Err(ConfigError::EmptySecret(provider));
         }
+        let too_short = |key: &Secret| key.expose().len() < MIN_KEY_BYTES;
+        if too_short(&config.key)
+            || config
+                .previous_key
+                .as_ref()
+                .is_some_and(|(k, _)| too_short(k))
+        {
+            return Err(ConfigError::InvalidSetting {
+                setting: "ALTCHA key",
+                reason: "must be at least 32 bytes (use 32 random bytes, hex or base64 encoded)",
+            });
+        }
         if config.lifetime.is_zero() || config.lifetime > Duration::from_secs(86_400) {
             return Err(ConfigError::InvalidSetting {
                 setting: "challenge lifetime",
@@ -268,10 +285,10 @@ impl AltchaVerifier {
                     reason: "must be at least 1",
                 });
             }
-            ChallengeKind::V2 { cost: 0, .. } => {
+            ChallengeKind::V2 { cost, .. } if !(1..=MAX_V2_COST).contains(&cost) => {
                 return Err(ConfigError::InvalidSetting {
                     setting: "cost",
-                    reason: "must be at least 1",
+                    reason: "must be between 1 and 10000",
                 });
             }
             ChallengeKind::V2 { prefix_digits, .. } if !(1..=16).contains(&prefix_digits) => {
@@ -413,6 +430,11 @@ impl AltchaVerifier {
             Decoded::V1(payload) => v1::check(payload, &keys, now)?,
             Decoded::V2(payload) => v2::check(*payload, &keys, Sha::Sha256, now)?,
         };
+        // A challenge that lives longer than ours do was not issued here; remembering it
+        // would pin a store entry for as long as its issuer chose.
+        if checked.expires > now + config.lifetime + CLOCK_SKEW {
+            return Err(invalid("altcha-expiry-too-far"));
+        }
         let mut verdict = Verdict::new(Provider::Altcha);
         verdict.action = checked.action;
         verdict.challenge_ts = checked.issued;
@@ -562,4 +584,76 @@ pub fn solve(challenge: &Challenge) -> Option<String> {
         })
     };
     Some(base64::engine::general_purpose::STANDARD.encode(payload.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn short_keys_and_costly_settings_are_refused_at_build() {
+        let err = AltchaVerifier::new(AltchaConfig::new("short")).unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidSetting { .. }), "{err:?}");
+        let err =
+            AltchaVerifier::new(AltchaConfig::new(KEY).previous_key("old", SystemTime::now()))
+                .unwrap_err();
+        assert!(matches!(err, ConfigError::InvalidSetting { .. }), "{err:?}");
+        let costly = ChallengeKind::V2 {
+            algorithm: V2Algorithm::Pbkdf2Sha256,
+            cost: MAX_V2_COST + 1,
+            prefix_digits: 2,
+        };
+        assert!(AltchaVerifier::new(AltchaConfig::new(KEY).kind(costly)).is_err());
+        let hostnames = Policy::new().allow_hostname("example.com").unwrap();
+        assert!(AltchaVerifier::new(AltchaConfig::new(KEY).policy(hostnames)).is_err());
+        assert!(AltchaVerifier::new(AltchaConfig::new(KEY)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_challenge_that_outlives_ours_is_refused() {
+        // Issued with a lifetime of a day, verified where challenges live five minutes: not
+        // ours, and it would pin a store entry for a day.
+        let long = AltchaVerifier::new(
+            AltchaConfig::new(KEY)
+                .lifetime(Duration::from_secs(86_400))
+                .kind(ChallengeKind::Classic { max_number: 100 }),
+        )
+        .unwrap();
+        let ours = AltchaVerifier::new(AltchaConfig::new(KEY)).unwrap();
+        let payload = solve(&long.challenge()).unwrap();
+        let err = ours
+            .verify(&payload, &VerifyOptions::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.provider_codes(), ["altcha-expiry-too-far"]);
+        assert!(long.verify(&payload, &VerifyOptions::new()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_previous_key_is_accepted_until_its_time() {
+        let old_key = "fedcba9876543210fedcba9876543210";
+        let old = AltchaVerifier::new(
+            AltchaConfig::new(old_key).kind(ChallengeKind::Classic { max_number: 100 }),
+        )
+        .unwrap();
+        let rotated = |until| {
+            AltchaVerifier::new(AltchaConfig::new(KEY).previous_key(old_key, until)).unwrap()
+        };
+        let in_grace = rotated(SystemTime::now() + Duration::from_secs(60));
+        let past_grace = rotated(SystemTime::now() - Duration::from_secs(1));
+        let payload = solve(&old.challenge()).unwrap();
+        let err = past_grace
+            .verify(&payload, &VerifyOptions::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.provider_codes(), ["altcha-bad-signature"]);
+        assert!(
+            in_grace
+                .verify(&payload, &VerifyOptions::new())
+                .await
+                .is_ok()
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::{
     future::Future,
     pin::Pin,
     sync::Mutex,
-    time::{Duration, Instant},
+    time::{Duration, SystemTime},
 };
 
 /// Identifies one challenge in a store: a hash of its signature, so that nothing an attacker
@@ -85,14 +85,16 @@ pub struct MemoryStore {
 
 #[derive(Default)]
 struct State {
-    /// Each live id with its expiry.
-    live: HashMap<ChallengeId, Instant>,
+    /// Each live id with its expiry. Wall-clock time, as the challenges' own expiry is: a
+    /// clock stepped back keeps entries longer (never shorter than their challenges), and one
+    /// stepped forward expires both together.
+    live: HashMap<ChallengeId, SystemTime>,
     /// The same entries by expiry, soonest first, so that expired ones are dropped in order.
-    by_expiry: BinaryHeap<Reverse<(Instant, ChallengeId)>>,
+    by_expiry: BinaryHeap<Reverse<(SystemTime, ChallengeId)>>,
 }
 
-/// Default capacity of a [`MemoryStore`]: 100,000 live challenges, about 10 MiB.
-pub const DEFAULT_MEMORY_STORE_CAPACITY: usize = 100_000;
+/// Default capacity of a [`MemoryStore`]: 250,000 live challenges, about 30 MiB when full.
+pub const DEFAULT_MEMORY_STORE_CAPACITY: usize = 250_000;
 
 impl MemoryStore {
     /// A store for at most `capacity` live challenges.
@@ -130,7 +132,7 @@ impl MemoryStore {
         &self,
         id: &ChallengeId,
         ttl: Duration,
-        now: Instant,
+        now: SystemTime,
     ) -> Result<Spend, StoreError> {
         let mut state = self.lock();
         let State { live, by_expiry } = &mut *state;
@@ -152,7 +154,10 @@ impl MemoryStore {
                 capacity: self.capacity,
             });
         }
-        let expiry = now + ttl;
+        // A ttl too far to represent is remembered for as long as can be.
+        let expiry = now
+            .checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
         live.insert(*id, expiry);
         by_expiry.push(Reverse((expiry, *id)));
         Ok(Spend::First)
@@ -176,7 +181,7 @@ impl fmt::Debug for MemoryStore {
 
 impl ReplayStore for MemoryStore {
     fn spend<'a>(&'a self, id: &'a ChallengeId, ttl: Duration) -> StoreFuture<'a> {
-        let result = self.spend_now(id, ttl, Instant::now());
+        let result = self.spend_now(id, ttl, SystemTime::now());
         Box::pin(std::future::ready(result))
     }
 }
@@ -198,7 +203,7 @@ mod tests {
     #[test]
     fn a_challenge_is_spent_once_until_it_expires() {
         let store = MemoryStore::new(10);
-        let t0 = Instant::now();
+        let t0 = SystemTime::now();
         let ttl = Duration::from_secs(60);
         assert_eq!(store.spend_now(&id(1), ttl, t0), Ok(Spend::First));
         assert_eq!(store.spend_now(&id(1), ttl, t0), Ok(Spend::Again));
@@ -211,7 +216,7 @@ mod tests {
     #[test]
     fn a_full_store_refuses_instead_of_forgetting_a_live_entry() {
         let store = MemoryStore::new(2);
-        let t0 = Instant::now();
+        let t0 = SystemTime::now();
         let ttl = Duration::from_secs(60);
         store.spend_now(&id(1), ttl, t0).unwrap();
         store.spend_now(&id(2), ttl, t0).unwrap();
@@ -230,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_stepped_back_keeps_entries_longer_never_shorter() {
+        let store = MemoryStore::new(10);
+        let t0 = SystemTime::now();
+        store
+            .spend_now(&id(1), Duration::from_secs(60), t0)
+            .unwrap();
+        let stepped_back = t0 - Duration::from_secs(3600);
+        assert_eq!(
+            store.spend_now(&id(1), Duration::from_secs(60), stepped_back),
+            Ok(Spend::Again)
+        );
+    }
+
+    #[test]
     fn concurrent_spends_of_one_id_give_one_first() {
         let store = std::sync::Arc::new(MemoryStore::new(1000));
         let firsts: usize = std::thread::scope(|scope| {
@@ -239,7 +258,7 @@ mod tests {
                     scope.spawn(move || {
                         (0..100)
                             .filter(|_| {
-                                store.spend_now(&id(9), Duration::from_secs(60), Instant::now())
+                                store.spend_now(&id(9), Duration::from_secs(60), SystemTime::now())
                                     == Ok(Spend::First)
                             })
                             .count()

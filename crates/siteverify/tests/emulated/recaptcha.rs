@@ -117,6 +117,26 @@ async fn the_configured_version_decides_what_an_answer_must_carry() {
     assert_eq!(code(&v2, &scored(0.1)).await, "score_below_threshold");
     assert_eq!(code(&v3, &scored(0.1)).await, "score_below_threshold");
 
+    // A v2 key never reports a score or an action: a policy that demands one would refuse
+    // every user, so it is refused when built, the verifier's and a route's alike.
+    for policy in [
+        Policy::new().min_score(0.3).unwrap(),
+        Policy::new().action("signup"),
+    ] {
+        let err = Verifier::recaptcha(
+            config(&emulator, Provider::Recaptcha)
+                .recaptcha_version(RecaptchaVersion::V2)
+                .policy(policy.clone()),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::UnsupportedCheck { .. }),
+            "{err:?}"
+        );
+        assert!(siteverify::Verify::validate_policy(&v2, &policy).is_err());
+        assert!(siteverify::Verify::validate_policy(&v3, &policy).is_ok());
+    }
+
     let err = Verifier::turnstile(
         config(&emulator, Provider::Turnstile).recaptcha_version(RecaptchaVersion::V3),
     )

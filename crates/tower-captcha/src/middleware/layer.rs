@@ -118,9 +118,7 @@ impl<V: Verify, F> CaptchaLayer<V, F> {
             Some(base) => policy.layered_over(base),
             None => policy,
         };
-        if let Some(provider) = self.settings.provider {
-            layered.validate_for(provider)?;
-        }
+        self.verifier.validate_policy(&layered)?;
         self.settings.policy = Some(Arc::new(layered));
         Ok(self)
     }

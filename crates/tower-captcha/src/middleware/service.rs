@@ -193,13 +193,20 @@ where
         // A degraded verdict (an outer fail-open layer let the request through unverified)
         // carries no facts: a fail-open layer passes it on as it is, a fail-closed one verifies
         // the token itself (it was never accepted by the provider, so it is not spent).
+        // A verifier that names no provider cannot vouch for another layer's verdict: it
+        // verifies the token itself.
         if let Some(verdict) = parts.extensions.get::<Verdict>()
-            && settings.provider.is_none_or(|p| p == verdict.provider)
+            && settings.provider == Some(verdict.provider)
             && (!verdict.degraded || settings.fail_open)
         {
-            let checked = match &settings.policy {
-                Some(policy) if !verdict.degraded => policy.check(verdict, SystemTime::now()),
-                _ => Ok(()),
+            let checked = if verdict.degraded {
+                Ok(())
+            } else {
+                shared.verifier.check_verdict(
+                    verdict,
+                    settings.policy.as_deref(),
+                    SystemTime::now(),
+                )
             };
             let outcome = checked.map(|()| verdict.clone()).map_err(Rejection::from);
             return (outcome, CaptchaBody::untouched(body));

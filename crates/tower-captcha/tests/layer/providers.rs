@@ -223,3 +223,41 @@ async fn a_route_policy_keeps_the_configured_hostnames_and_site_key() {
             .all(|r| r.field("sitekey") == Some(site_key))
     );
 }
+
+#[tokio::test]
+async fn an_inner_layer_holds_another_layers_verdict_to_its_own_rules() {
+    use tower_captcha::siteverify::RecaptchaVersion;
+    // An app-wide reCAPTCHA guard that takes either version verifies a checkbox answer; the
+    // route's own guard is configured for v3, which every answer must carry a score for.
+    let emulator = emulator().await;
+    let v3 = Verifier::new(
+        Provider::Recaptcha,
+        config(&emulator, Provider::Recaptcha).recaptcha_version(RecaptchaVersion::V3),
+    )
+    .unwrap();
+    let app = Router::new()
+        .route("/v3", post(verdict_json).layer(CaptchaLayer::new(v3)))
+        .route("/any", post(verdict_json))
+        .layer(layer(&emulator, Provider::Recaptcha));
+    let url = serve(app).await;
+    let checkbox = || mint(&emulator, TokenSpec::new(Emulated::Recaptcha));
+    let post_to = |path: &str, token: String| {
+        let url = format!("{url}{path}");
+        async move {
+            outcome(
+                client()
+                    .post(url)
+                    .header("g-recaptcha-response", token)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    assert_eq!(post_to("/any", checkbox()).await, (200, "ok".to_owned()));
+    assert_eq!(
+        post_to("/v3", checkbox()).await,
+        (403, "score_missing".to_owned())
+    );
+}
