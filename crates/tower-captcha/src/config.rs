@@ -1322,7 +1322,7 @@ mod tests {
                 ],
             )
             .unwrap();
-            let layer = crate::CaptchaLayer::from_config(&config).unwrap();
+            let layer = crate::CaptchaLayer::from_config(&config).await.unwrap();
             let app = Router::new().route("/", post(|| async { "ok" }).layer(layer));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
