@@ -278,3 +278,358 @@ pub(super) struct AltchaFile {
     #[serde(flatten)]
     pub(super) unknown: BTreeMap<String, IgnoredAny>,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use siteverify::{
+        Provider, VerifyOptions,
+        altcha::{AltchaConfig, AltchaVerifier, ChallengeKind, V2Algorithm},
+    };
+
+    use crate::{CaptchaConfig, EnvError, VerifierSettings, config::BuildError};
+
+    const KEY: &str = "altcha-hmac-DO-NOT-LEAK-51c2";
+    const OLD_KEY: &str = "altcha-old-hmac-DO-NOT-LEAK-0d9e";
+
+    fn vars(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut vars = vec![("CAPTCHA_PROVIDER", "altcha"), ("CAPTCHA_SECRET", KEY)];
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    fn parse(extra: &[(&'static str, &'static str)]) -> Result<CaptchaConfig, EnvError> {
+        CaptchaConfig::from_vars("CAPTCHA", vars(extra))
+    }
+
+    fn settings(config: &CaptchaConfig) -> &super::AltchaSettings {
+        match &config.verifier {
+            VerifierSettings::Altcha(settings) => settings,
+            other => panic!("not altcha: {other:?}"),
+        }
+    }
+
+    async fn verifier(config: &CaptchaConfig) -> AltchaVerifier {
+        config
+            .connect()
+            .await
+            .unwrap()
+            .as_altcha()
+            .expect("an ALTCHA verifier")
+            .clone()
+    }
+
+    /// The configured verifier accepts what a verifier signing with `key` issued.
+    async fn accepts_key_of(verifier: &AltchaVerifier, key: &str) -> bool {
+        let issuer = AltchaVerifier::new(AltchaConfig::new(key)).unwrap();
+        let challenge = issuer.challenge_for(verifier.policy().expected_action());
+        let altcha = siteverify::altcha::solve(&challenge).unwrap();
+        verifier.verify(&altcha, &VerifyOptions::new()).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn provider_and_secret_make_an_altcha_verifier_with_a_memory_store() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.provider, Provider::Altcha);
+        assert!(settings(&config).redis_url.is_none());
+        let verifier = verifier(&config).await;
+        let challenge = verifier.challenge();
+        assert!(challenge.as_json().get("maxnumber").is_some(), "classic");
+        let altcha = siteverify::altcha::solve(&challenge).unwrap();
+        assert!(verifier.verify(&altcha, &VerifyOptions::new()).await.is_ok());
+        assert!(accepts_key_of(&verifier, KEY).await);
+        assert!(!accepts_key_of(&verifier, "another key").await);
+        // The sync, hosted-only builder says why it cannot.
+        let err = config.build_verifier().unwrap_err();
+        assert_eq!(err, siteverify::ConfigError::NotHosted(Provider::Altcha));
+    }
+
+    #[tokio::test]
+    async fn action_and_max_age_are_the_policy() {
+        let config = parse(&[
+            ("CAPTCHA_ACTION", "signup"),
+            ("CAPTCHA_MAX_AGE_SECS", "30"),
+        ])
+        .unwrap();
+        let verifier = verifier(&config).await;
+        assert_eq!(verifier.policy().expected_action(), Some("signup"));
+        let wrong = siteverify::altcha::solve(&verifier.challenge_for(Some("login"))).unwrap();
+        let err = verifier.verify(&wrong, &VerifyOptions::new()).await.unwrap_err();
+        assert_eq!(err.code(), "action_mismatch");
+    }
+
+    #[test]
+    fn difficulty_and_lifetime_are_read() {
+        let config = parse(&[
+            ("CAPTCHA_ALTCHA_MAX_NUMBER", "1000"),
+            ("CAPTCHA_ALTCHA_LIFETIME_SECS", "60"),
+        ])
+        .unwrap();
+        let expected = AltchaConfig::new(KEY)
+            .kind(ChallengeKind::Classic { max_number: 1000 })
+            .lifetime(Duration::from_secs(60));
+        assert_eq!(
+            format!("{:?}", settings(&config).config),
+            format!("{expected:?}")
+        );
+        let verifier = AltchaVerifier::new(settings(&config).config.clone()).unwrap();
+        assert_eq!(verifier.challenge().as_json()["maxnumber"], 1000);
+        for (var, value) in [
+            ("CAPTCHA_ALTCHA_MAX_NUMBER", "0"),
+            ("CAPTCHA_ALTCHA_MAX_NUMBER", "many"),
+            ("CAPTCHA_ALTCHA_LIFETIME_SECS", "0"),
+            ("CAPTCHA_ALTCHA_LIFETIME_SECS", "86401"),
+            ("CAPTCHA_ALTCHA_LIFETIME_SECS", "5m"),
+        ] {
+            let err = parse(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var(), var, "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn v2_is_chosen_by_its_algorithm_with_cost_and_prefix() {
+        let config = parse(&[
+            ("CAPTCHA_ALTCHA_V2_ALGORITHM", "pbkdf2/sha-256"),
+            ("CAPTCHA_ALTCHA_V2_COST", "10"),
+            ("CAPTCHA_ALTCHA_V2_PREFIX_DIGITS", "2"),
+        ])
+        .unwrap();
+        let expected = AltchaConfig::new(KEY).kind(ChallengeKind::V2 {
+            algorithm: V2Algorithm::Pbkdf2Sha256,
+            cost: 10,
+            prefix_digits: 2,
+        });
+        assert_eq!(
+            format!("{:?}", settings(&config).config),
+            format!("{expected:?}")
+        );
+        let verifier = AltchaVerifier::new(settings(&config).config.clone()).unwrap();
+        let challenge = verifier.challenge();
+        let parameters = &challenge.as_json()["parameters"];
+        assert_eq!(parameters["algorithm"], "PBKDF2/SHA-256");
+        assert_eq!(parameters["cost"], 10);
+        assert_eq!(parameters["keyPrefix"], "00");
+
+        let v2 = |extra: &[(&'static str, &'static str)]| {
+            let mut all = vec![
+                ("CAPTCHA_ALTCHA_V2_ALGORITHM", "SHA-256"),
+                ("CAPTCHA_ALTCHA_V2_COST", "1"),
+                ("CAPTCHA_ALTCHA_V2_PREFIX_DIGITS", "3"),
+            ];
+            all.extend_from_slice(extra);
+            parse(&all)
+        };
+        assert!(v2(&[]).is_ok());
+        for (var, value, at_fault) in [
+            ("CAPTCHA_ALTCHA_V2_ALGORITHM", "SCRYPT", "CAPTCHA_ALTCHA_V2_ALGORITHM"),
+            ("CAPTCHA_ALTCHA_V2_COST", "0", "CAPTCHA_ALTCHA_V2_COST"),
+            ("CAPTCHA_ALTCHA_V2_COST", "4294967296", "CAPTCHA_ALTCHA_V2_COST"),
+            ("CAPTCHA_ALTCHA_V2_PREFIX_DIGITS", "17", "CAPTCHA_ALTCHA_V2_PREFIX_DIGITS"),
+            ("CAPTCHA_ALTCHA_V2_PREFIX_DIGITS", "0", "CAPTCHA_ALTCHA_V2_PREFIX_DIGITS"),
+            // Classic's difficulty with v2 challenges would do nothing.
+            ("CAPTCHA_ALTCHA_MAX_NUMBER", "10", "CAPTCHA_ALTCHA_MAX_NUMBER"),
+        ] {
+            let err = v2(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var(), at_fault, "{var}={value}: {err}");
+        }
+        let err = parse(&[("CAPTCHA_ALTCHA_V2_ALGORITHM", "SCRYPT")]).unwrap_err();
+        assert!(err.to_string().contains("PBKDF2/SHA-512"), "the names are listed: {err}");
+        // No default difficulty for v2, and no v2 difficulty without v2.
+        let err = parse(&[
+            ("CAPTCHA_ALTCHA_V2_ALGORITHM", "SHA-256"),
+            ("CAPTCHA_ALTCHA_V2_PREFIX_DIGITS", "3"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CAPTCHA_ALTCHA_V2_ALGORITHM needs CAPTCHA_ALTCHA_V2_COST: "),
+            "{err}"
+        );
+        for var in ["CAPTCHA_ALTCHA_V2_COST", "CAPTCHA_ALTCHA_V2_PREFIX_DIGITS"] {
+            let err = parse(&[(var, "2")]).unwrap_err();
+            assert!(
+                matches!(&err, EnvError::Needs { var: v, needs, .. } if v == var && needs == "CAPTCHA_ALTCHA_V2_ALGORITHM"),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_previous_secret_is_accepted_until_its_end() {
+        let config = parse(&[
+            ("CAPTCHA_PREVIOUS_SECRET", OLD_KEY),
+            ("CAPTCHA_PREVIOUS_SECRET_UNTIL", "2999-01-01T00:00:00Z"),
+        ])
+        .unwrap();
+        let rotated = verifier(&config).await;
+        assert!(accepts_key_of(&rotated, OLD_KEY).await);
+        assert!(accepts_key_of(&rotated, KEY).await);
+        let ended = parse(&[
+            ("CAPTCHA_PREVIOUS_SECRET", OLD_KEY),
+            ("CAPTCHA_PREVIOUS_SECRET_UNTIL", "2001-01-01T00:00:00+02:00"),
+        ])
+        .unwrap();
+        assert!(!accepts_key_of(&verifier(&ended).await, OLD_KEY).await);
+
+        let err = parse(&[("CAPTCHA_PREVIOUS_SECRET", OLD_KEY)]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CAPTCHA_PREVIOUS_SECRET needs CAPTCHA_PREVIOUS_SECRET_UNTIL: "),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(OLD_KEY));
+        let err = parse(&[("CAPTCHA_PREVIOUS_SECRET_UNTIL", "2999-01-01T00:00:00Z")]).unwrap_err();
+        assert_eq!(err.var(), "CAPTCHA_PREVIOUS_SECRET_UNTIL");
+        let err = parse(&[
+            ("CAPTCHA_PREVIOUS_SECRET", OLD_KEY),
+            ("CAPTCHA_PREVIOUS_SECRET_UNTIL", "tomorrow"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var(), "CAPTCHA_PREVIOUS_SECRET_UNTIL");
+    }
+
+    #[tokio::test]
+    async fn a_redis_url_is_connected_to_and_an_unreachable_one_fails_at_start() {
+        // A port nothing listens on: the listener is dropped before the connection.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("redis://:pw-DO-NOT-LEAK@127.0.0.1:{port}/0");
+        let config = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            [
+                ("CAPTCHA_PROVIDER", "altcha"),
+                ("CAPTCHA_SECRET", KEY),
+                ("CAPTCHA_REDIS_URL", url.as_str()),
+            ],
+        );
+        if cfg!(feature = "redis") {
+            let config = config.unwrap();
+            assert!(settings(&config).redis_url.is_some());
+            assert!(!format!("{config:?}").contains("DO-NOT-LEAK"));
+            let err = config.connect().await.unwrap_err();
+            assert!(matches!(err, BuildError::Store(_)), "{err:?}");
+            assert!(!err.to_string().contains("DO-NOT-LEAK"), "{err}");
+        } else {
+            let err = config.unwrap_err();
+            assert_eq!(err.var(), "CAPTCHA_REDIS_URL");
+            assert!(err.to_string().contains("`redis` feature"), "{err}");
+            assert!(!err.to_string().contains("DO-NOT-LEAK"), "{err}");
+        }
+    }
+
+    #[test]
+    fn hosted_settings_are_refused_with_altcha_and_altcha_settings_with_hosted() {
+        for (var, value) in [
+            ("CAPTCHA_VERIFY_URL", "http://127.0.0.1:9/x"),
+            ("CAPTCHA_HOSTNAMES", "example.com"),
+            ("CAPTCHA_SITEKEY", "k"),
+            ("CAPTCHA_MIN_SCORE", "0.5"),
+            ("CAPTCHA_TIMEOUT_MS", "100"),
+            ("CAPTCHA_CONNECT_TIMEOUT_MS", "100"),
+            ("CAPTCHA_FORWARD_IP", "true"),
+            ("CAPTCHA_CLIENT_IP", "peer_addr"),
+            ("CAPTCHA_RECAPTCHA_VERSION", "3"),
+            ("CAPTCHA_DENY_TEST_KEYS", "true"),
+            ("CAPTCHA_FAIL_OPEN", "true"),
+        ] {
+            let err = parse(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var(), var, "{err}");
+            assert!(!err.to_string().contains(KEY), "{err}");
+        }
+        assert!(parse(&[("CAPTCHA_FAIL_OPEN", "false")]).is_ok());
+        for var in super::SUFFIXES.map(|suffix| format!("CAPTCHA_{suffix}")) {
+            let err = CaptchaConfig::from_vars(
+                "CAPTCHA",
+                [
+                    ("CAPTCHA_PROVIDER", "turnstile"),
+                    ("CAPTCHA_SECRET", "s"),
+                    (var.as_str(), "1"),
+                ],
+            )
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("{var} is invalid: applies to altcha only, the provider is turnstile")
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let config = parse(&[
+            ("CAPTCHA_PREVIOUS_SECRET", OLD_KEY),
+            ("CAPTCHA_PREVIOUS_SECRET_UNTIL", "2999-01-01T00:00:00Z"),
+        ])
+        .unwrap();
+        for text in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(!text.contains(KEY) && !text.contains(OLD_KEY), "{text}");
+        }
+        let file = format!(
+            r#"{{"provider":"altcha","secret":"{KEY}","previous_secret":"{OLD_KEY}","altcha_lifetime_secs":0,"previous_secret_until":"2999-01-01T00:00:00Z"}}"#
+        );
+        let err = serde_json::from_str::<CaptchaConfig>(&file).unwrap_err();
+        assert!(!err.to_string().contains(KEY) && !err.to_string().contains(OLD_KEY), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_configuration_file_says_the_same() {
+        let config: CaptchaConfig = serde_json::from_str(&format!(
+            r#"{{
+                "provider": "altcha",
+                "secret": "{KEY}",
+                "action": "signup",
+                "altcha_v2_algorithm": "SHA-256",
+                "altcha_v2_cost": 2,
+                "altcha_v2_prefix_digits": 2,
+                "altcha_lifetime_secs": 120,
+                "previous_secret": "{OLD_KEY}",
+                "previous_secret_until": "2999-01-01T00:00:00Z"
+            }}"#
+        ))
+        .unwrap();
+        let env = parse(&[
+            ("CAPTCHA_ACTION", "signup"),
+            ("CAPTCHA_ALTCHA_V2_ALGORITHM", "SHA-256"),
+            ("CAPTCHA_ALTCHA_V2_COST", "2"),
+            ("CAPTCHA_ALTCHA_V2_PREFIX_DIGITS", "2"),
+            ("CAPTCHA_ALTCHA_LIFETIME_SECS", "120"),
+            ("CAPTCHA_PREVIOUS_SECRET", OLD_KEY),
+            ("CAPTCHA_PREVIOUS_SECRET_UNTIL", "2999-01-01T00:00:00Z"),
+        ])
+        .unwrap();
+        assert_eq!(format!("{config:?}"), format!("{env:?}"));
+        assert!(accepts_key_of(&verifier(&config).await, OLD_KEY).await);
+
+        let classic: CaptchaConfig = serde_json::from_str(
+            r#"{"provider":"altcha","secret":"s","altcha_max_number":500,"redis_url":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            verifier_of(&classic).challenge().as_json()["maxnumber"],
+            500
+        );
+        for (file, expected) in [
+            (r#"{"provider":"altcha","secret":"s","verify_url":"http://x/"}"#, "`verify_url` applies to hosted providers only"),
+            (r#"{"provider":"altcha","secret":"s","hostnames":["a.b"]}"#, "`hostnames` applies to hosted providers only"),
+            (r#"{"provider":"altcha","secret":"s","client_ip":"peer_addr","forward_remote_ip":true}"#, "`client_ip` applies to hosted providers only"),
+            (r#"{"provider":"altcha","secret":"s","fail_open":true}"#, "`fail_open` is invalid"),
+            (r#"{"provider":"altcha","secret":"s","altcha_max_numbr":5}"#, "unknown setting `altcha_max_numbr`"),
+            (r#"{"provider":"altcha","secret":"s","altcha_v2_cost":5}"#, "`altcha_v2_cost` needs `altcha_v2_algorithm`"),
+            (r#"{"provider":"altcha","secret":"s","previous_secret":"x"}"#, "`previous_secret` needs `previous_secret_until`"),
+            (r#"{"provider":"altcha","secret":"s","altcha_lifetime_secs":0}"#, "`altcha_lifetime_secs` is invalid"),
+            (r#"{"provider":"turnstile","secret":"s","altcha_max_number":5}"#, "`altcha_max_number` applies to altcha only"),
+            (r#"{"provider":"altcha"}"#, "secret"),
+        ] {
+            let err = serde_json::from_str::<CaptchaConfig>(file).unwrap_err();
+            assert!(err.to_string().contains(expected), "{file}: {err}");
+        }
+    }
+
+    fn verifier_of(config: &CaptchaConfig) -> AltchaVerifier {
+        AltchaVerifier::new(settings(config).config.clone()).unwrap()
+    }
+}
