@@ -3,7 +3,15 @@ use std::{fmt, sync::Arc, time::Duration};
 use http::Method;
 #[cfg(feature = "altcha")]
 use siteverify::altcha::{AltchaConfig, AltchaVerifier};
-use siteverify::{AnyVerifier, ConfigError, Policy, Verifier, VerifierConfig, Verify};
+#[cfg(any(
+    feature = "hcaptcha",
+    feature = "recaptcha",
+    feature = "turnstile",
+    feature = "procaptcha",
+    feature = "byebot"
+))]
+use siteverify::VerifierConfig;
+use siteverify::{AnyVerifier, ConfigError, Policy, Verifier, Verify};
 use tower_layer::Layer;
 
 use super::{body::DrainBounds, service::CaptchaService};

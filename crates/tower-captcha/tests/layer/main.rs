@@ -2,6 +2,7 @@
 
 mod support;
 
+#[cfg(feature = "altcha")]
 mod altcha;
 mod bad_input;
 mod integrity;
