@@ -1,8 +1,6 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use http::Method;
-#[cfg(feature = "altcha")]
-use siteverify::altcha::{AltchaConfig, AltchaVerifier};
 #[cfg(any(
     feature = "hcaptcha",
     feature = "recaptcha",
@@ -11,6 +9,8 @@ use siteverify::altcha::{AltchaConfig, AltchaVerifier};
     feature = "byebot"
 ))]
 use siteverify::VerifierConfig;
+#[cfg(feature = "altcha")]
+use siteverify::altcha::{AltchaConfig, AltchaVerifier};
 use siteverify::{AnyVerifier, ConfigError, Policy, Verifier, Verify};
 use tower_layer::Layer;
 
