@@ -831,6 +831,282 @@ async fn a_client_that_trickles_its_body_is_answered_408() {
     assert!(running.emulator().requests().is_empty());
 }
 
+/// The ALTCHA demo: `CAPTCHA_PROVIDER=altcha` and a key, nothing else, no emulator.
+async fn altcha_demo(extra: &[(&str, &str)]) -> Running {
+    let mut vars = vec![
+        ("CAPTCHA_PROVIDER", "altcha"),
+        ("CAPTCHA_SECRET", "demo-test-hmac-key-0123456789abcdef"),
+    ];
+    vars.extend_from_slice(extra);
+    let demo = Demo::from_vars(vars).await.unwrap();
+    assert!(demo.emulator.is_none(), "no emulator");
+    start(demo).await
+}
+
+impl Running {
+    /// A challenge from the demo's route at `path`, solved as the widget solves it: the
+    /// classic proof of work on the JSON served, by a solver of the test's own.
+    async fn altcha(&self, path: &str) -> String {
+        use base64::Engine;
+        let response = client()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let challenge: serde_json::Value = response.json().await.unwrap();
+        let salt = challenge["salt"].as_str().unwrap();
+        let target = challenge["challenge"].as_str().unwrap();
+        let number = (0..=challenge["maxnumber"].as_u64().unwrap())
+            .find(|n| {
+                let hash = Sha256::digest(format!("{salt}{n}"));
+                hash.iter().map(|b| format!("{b:02x}")).collect::<String>() == target
+            })
+            .unwrap();
+        let payload = serde_json::json!({
+            "algorithm": challenge["algorithm"], "challenge": target, "number": number,
+            "salt": salt, "signature": challenge["signature"], "took": 7,
+        });
+        base64::engine::general_purpose::STANDARD.encode(payload.to_string())
+    }
+}
+
+#[tokio::test]
+async fn altcha_needs_no_account_and_no_emulator_and_guards_every_route() {
+    let running = altcha_demo(&[]).await;
+    assert_eq!(running.widget.provider, Provider::Altcha);
+    let page = running.page().await;
+    assert!(
+        page.contains(
+            r#"<altcha-widget challengeurl="/altcha/challenge" name="altcha"></altcha-widget>"#
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<script src="/altcha/widget.js" async defer></script>"#),
+        "{page}"
+    );
+    let form_at = page.find("<form").unwrap();
+    let widget_at = page.find("<altcha-widget").unwrap();
+    let form_end = page.find("</form>").unwrap();
+    assert!(
+        form_at < widget_at && widget_at < form_end,
+        "inside the form: {page}"
+    );
+
+    // The widget script is the emulator crate's, served from the demo's own origin.
+    let script = client()
+        .get(format!("{}/altcha/widget.js", running.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(
+        script.text().await.unwrap(),
+        siteverify_emulator::WIDGET_SCRIPT
+    );
+
+    // The form: welcomed once, refused on replay.
+    let altcha = running.altcha("/altcha/challenge").await;
+    let form = [("email", "ada@example.com"), ("altcha", altcha.as_str())];
+    let response = running.post_form("/signup", &form).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Welcome, ada@example.com!")
+    );
+    let replay = running.post_form("/signup", &form).await;
+    assert_eq!(replay.status(), 403);
+    assert!(
+        replay
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"data-code="expired_or_duplicate""#)
+    );
+
+    // JSON, with the verdict.
+    let altcha = running.altcha("/altcha/challenge").await;
+    let response = running
+        .post_json(
+            "/api/signup",
+            serde_json::json!({ "email": "a@b.c", "altcha": altcha }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["verdict"]["provider"], "altcha", "{answer}");
+    assert_eq!(answer["verdict"]["action"], "signup", "{answer}");
+    assert_eq!(
+        answer["verdict"]["solve_time_ms"].as_f64(),
+        Some(7.0),
+        "{answer}"
+    );
+    let replay = running
+        .post_json(
+            "/api/signup",
+            serde_json::json!({ "email": "a@b.c", "altcha": altcha }),
+        )
+        .await;
+    assert_eq!(
+        code_of(replay).await,
+        (
+            403,
+            r#"{"error":"captcha_failed","reason":"expired_or_duplicate"}"#.to_owned()
+        )
+    );
+
+    // Multipart, the solution before the file.
+    let form = reqwest::multipart::Form::new()
+        .text("altcha", running.altcha("/altcha/challenge").await)
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![7u8; 100_000]).file_name("me.png"),
+        );
+    let response = client()
+        .post(format!("{}/avatar", running.url))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["bytes"], 100_000);
+
+    // Without a solution, nothing passes.
+    let response = running
+        .post_json("/api/signup", serde_json::json!({}))
+        .await;
+    assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn altcha_checkout_takes_its_own_challenges_and_refuses_signup_ones() {
+    let running = altcha_demo(&[]).await;
+    let body = |altcha: String| serde_json::json!({ "email": "a@b.c", "altcha": altcha });
+    let checkout = running.altcha("/altcha/challenge/checkout").await;
+    let response = running.post_json("/checkout", body(checkout.clone())).await;
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["verdict"]["action"], "checkout");
+    for (path, challenge) in [
+        ("/checkout", "/altcha/challenge"),
+        ("/api/signup", "/altcha/challenge/checkout"),
+    ] {
+        let altcha = running.altcha(challenge).await;
+        assert_eq!(
+            code_of(running.post_json(path, body(altcha)).await).await,
+            (
+                403,
+                r#"{"error":"captcha_failed","reason":"action_mismatch"}"#.to_owned()
+            ),
+            "{challenge} on {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn altcha_challenge_routes_are_never_cached_and_answer_only_get_and_head() {
+    let running = altcha_demo(&[]).await;
+    for path in ["/altcha/challenge", "/altcha/challenge/checkout"] {
+        let url = format!("{}{path}", running.url);
+        for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+            let response = client().request(method.clone(), &url).send().await.unwrap();
+            assert_eq!(response.status(), 200, "{method} {path}");
+            assert_eq!(response.headers()["content-type"], "application/json");
+            assert_eq!(response.headers()["cache-control"], "no-store");
+        }
+        let response = client().post(&url).send().await.unwrap();
+        assert_eq!(response.status(), 405, "{path}");
+        assert_eq!(response.headers()["allow"], "GET, HEAD");
+    }
+}
+
+#[tokio::test]
+async fn altcha_settings_reach_the_demo() {
+    // CAPTCHA_WIDGET_SCRIPT: the `altcha` widget from npm, an ES module.
+    let running = altcha_demo(&[
+        ("CAPTCHA_WIDGET_SCRIPT", "/vendor/altcha.min.js"),
+        ("CAPTCHA_ALTCHA_MAX_NUMBER", "2000"),
+        ("CAPTCHA_ALTCHA_LIFETIME_SECS", "90"),
+    ])
+    .await;
+    let page = running.page().await;
+    assert!(
+        page.contains(r#"<script src="/vendor/altcha.min.js" type="module" async defer></script>"#),
+        "{page}"
+    );
+    let challenge: serde_json::Value = client()
+        .get(format!("{}/altcha/challenge", running.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(challenge["maxnumber"], 2000);
+    let salt = challenge["salt"].as_str().unwrap();
+    let expires: u64 = salt
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("expires="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!((85..=95).contains(&(expires - now)), "{salt}");
+
+    // CAPTCHA_ACTION: every route and both challenge routes use it.
+    let login = altcha_demo(&[("CAPTCHA_ACTION", "login")]).await;
+    let altcha = login.altcha("/altcha/challenge/checkout").await;
+    let response = login
+        .post_json("/checkout", serde_json::json!({ "altcha": altcha }))
+        .await;
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["verdict"]["action"], "login");
+
+    // A hosted provider's setting stops the demo at start, naming it.
+    let err = Demo::from_vars([
+        ("CAPTCHA_PROVIDER", "altcha"),
+        ("CAPTCHA_SECRET", "k"),
+        ("CAPTCHA_SITEKEY", "k"),
+    ])
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string().starts_with("CAPTCHA_SITEKEY is invalid"),
+        "{err}"
+    );
+    // CAPTCHA_REDIS_URL: a Redis nobody runs stops the demo at start.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let err = Demo::from_vars([
+        ("CAPTCHA_PROVIDER", "altcha"),
+        ("CAPTCHA_SECRET", "k"),
+        ("CAPTCHA_REDIS_URL", url.as_str()),
+    ])
+    .await
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("replay store"), "{err}");
+}
+
 /// Every `CAPTCHA_*` variable the README and the docs name is set by some test: a
 /// documented setting that nothing runs is how the demo came to ignore `CAPTCHA_MIN_SCORE`.
 #[test]
@@ -839,6 +1115,8 @@ fn every_documented_variable_is_set_by_a_test() {
     let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
     let config = read("crates/tower-captcha/src/config.rs");
     let (config_docs, config_tests) = config.split_once("#[cfg(test)]").unwrap();
+    let altcha = read("crates/tower-captcha/src/config/altcha.rs");
+    let (_, altcha_tests) = altcha.split_once("#[cfg(test)]").unwrap();
 
     let mut documented = std::collections::BTreeSet::new();
     for text in [
@@ -865,6 +1143,7 @@ fn every_documented_variable_is_set_by_a_test() {
         read("tests/browser.rs"),
         read("examples/tests/signup_binary.rs"),
         config_tests.to_owned(),
+        altcha_tests.to_owned(),
     ]
     .concat();
     let untested: Vec<_> = documented

@@ -2,6 +2,8 @@
 
 mod support;
 
+#[cfg(feature = "altcha")]
+mod altcha;
 mod bad_input;
 mod integrity;
 mod outages;
