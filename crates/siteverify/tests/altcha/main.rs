@@ -1,0 +1,12 @@
+//! ALTCHA end to end: cross-checks with altcha-lib (the reference implementation, run on
+//! Node), the memory store under floods and races, and the Redis store against a real
+//! `redis-server` (feature `redis`).
+
+mod interop;
+mod node;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+mod redis_server;
+mod stores;
+mod support;
