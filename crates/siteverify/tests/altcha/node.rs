@@ -14,6 +14,14 @@ fn node_dir() -> PathBuf {
 
 /// Runs a batch of operations (see altcha.mjs) and returns their results in order.
 pub(crate) fn altcha_lib(ops: &[Value]) -> Vec<Value> {
+    let results = node("altcha.mjs", &Value::from(ops.to_vec()));
+    let results = results.as_array().expect("an array of results").clone();
+    assert_eq!(results.len(), ops.len());
+    results
+}
+
+/// Runs `script` (in tests/node) with `input` as JSON on stdin; returns its JSON stdout.
+pub(crate) fn node(script: &str, input: &Value) -> Value {
     let dir = node_dir();
     // A missing install must fail loudly: a skipped cross-check would pass without checking.
     assert!(
@@ -22,14 +30,14 @@ pub(crate) fn altcha_lib(ops: &[Value]) -> Vec<Value> {
         dir.display()
     );
     let mut child = Command::new("node")
-        .arg("altcha.mjs")
+        .arg(script)
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run `node` (Node.js 20 or later is needed): {e}"));
-    let input = serde_json::to_vec(ops).expect("operations serialise");
+    let input = serde_json::to_vec(input).expect("input serialises");
     child
         .stdin
         .take()
@@ -39,13 +47,11 @@ pub(crate) fn altcha_lib(ops: &[Value]) -> Vec<Value> {
     let output = child.wait_with_output().expect("node runs");
     assert!(
         output.status.success(),
-        "altcha.mjs failed ({}): {}",
+        "{script} failed ({}): {}",
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    let results: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON from altcha.mjs");
-    assert_eq!(results.len(), ops.len());
-    results
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
 }
 
 /// One operation.
