@@ -4,8 +4,12 @@
 //! With no `CAPTCHA_PROVIDER` in the environment it starts the local emulator in-process and
 //! needs no account and no network; with `CAPTCHA_PROVIDER`, `CAPTCHA_SECRET`,
 //! `CAPTCHA_SITEKEY` (and the other variables of [`CaptchaConfig::from_env`]) it talks to the
-//! real provider and serves its real widget. [`serve`] serves it with the timeouts a public
-//! server needs.
+//! real provider and serves its real widget. With `CAPTCHA_PROVIDER=altcha` and
+//! `CAPTCHA_SECRET` (the HMAC key) it needs neither an account nor the emulator: it issues
+//! its own challenges at `GET /altcha/challenge` (for `signup`) and
+//! `GET /altcha/challenge/checkout` (for `checkout`), and serves a widget script at
+//! `GET /altcha/widget.js` unless `CAPTCHA_WIDGET_SCRIPT` names another (the `altcha` widget
+//! from npm, say). [`serve`] serves it with the timeouts a public server needs.
 
 mod handlers;
 mod pages;
@@ -18,9 +22,9 @@ use axum::{
     extract::DefaultBodyLimit,
     routing::{get, post},
 };
-use siteverify::{Policy, Provider, RecaptchaVersion, Verifier};
+use siteverify::{AnyVerifier, Policy, Provider, RecaptchaVersion};
 use siteverify_emulator::Emulator;
-use tower_captcha::{CaptchaConfig, CaptchaLayer, EnvError};
+use tower_captcha::{CaptchaConfig, CaptchaLayer, EnvError, altcha::challenge_route};
 
 pub use serve::{Timeouts, serve};
 
@@ -37,19 +41,27 @@ const PROVIDER_VAR: &str = "CAPTCHA_PROVIDER";
 const WIDGET_SCRIPT_VAR: &str = "CAPTCHA_WIDGET_SCRIPT";
 const EMULATE_VAR: &str = "DEMO_EMULATE";
 
+/// Where the page's ALTCHA widget fetches its challenge for the signup routes.
+pub const ALTCHA_CHALLENGE_PATH: &str = "/altcha/challenge";
+/// Where the challenges for `/checkout` are issued.
+pub const ALTCHA_CHECKOUT_CHALLENGE_PATH: &str = "/altcha/challenge/checkout";
+/// The widget script the demo serves itself when ALTCHA has no `CAPTCHA_WIDGET_SCRIPT`.
+pub const ALTCHA_WIDGET_PATH: &str = "/altcha/widget.js";
+
 /// What the page needs to render the widget.
 #[derive(Clone, Debug)]
 pub struct Widget {
     /// The provider.
     pub provider: Provider,
-    /// The public site key.
+    /// The public site key; empty for ALTCHA, which has none.
     pub site_key: String,
     /// The URL of the widget script the page loads: the provider's, or the emulator's; for
     /// reCAPTCHA v3 with `render=<site key>`.
     pub script: String,
     /// The reCAPTCHA version the server expects; `None` for the other providers.
     pub recaptcha_version: Option<RecaptchaVersion>,
-    /// The action the signup route demands, which the page must set on the widget.
+    /// The action the signup route demands, which the page must set on the widget (ALTCHA:
+    /// which its challenges are signed for).
     pub action: Option<String>,
 }
 
@@ -95,7 +107,7 @@ impl Demo {
         if is_set(&vars, PROVIDER_VAR) {
             let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
             let script = set_value(&vars, WIDGET_SCRIPT_VAR).map(str::to_owned);
-            return Self::real(&config, script);
+            return Self::real(&config, script).await;
         }
         let provider = match set_value(&vars, EMULATE_VAR) {
             Some(name) => name
@@ -114,10 +126,11 @@ impl Demo {
         Self::emulate(provider, HashMap::new()).await
     }
 
-    /// The demo against a real provider. The widget script defaults to the provider's own.
-    pub fn real(config: &CaptchaConfig, script: Option<String>) -> Result<Self, Error> {
+    /// The demo against a real provider, or ALTCHA (no third party). The widget script
+    /// defaults to the provider's own; ALTCHA's to the one the demo serves itself.
+    pub async fn real(config: &CaptchaConfig, script: Option<String>) -> Result<Self, Error> {
         let script = script.unwrap_or_else(|| real_script(config.provider).to_owned());
-        let demo = Self::build(config, script, None)?;
+        let demo = Self::build(config, script, None).await?;
         tracing::info!(
             provider = config.provider.name(),
             "verifying with the real provider"
@@ -151,25 +164,30 @@ impl Demo {
             emulator = %emulator.base_url(),
             "CAPTCHA_PROVIDER is not set: verifying against the built-in emulator (no account, no network)"
         );
-        Self::build(&config, script, Some(emulator))
+        Self::build(&config, script, Some(emulator)).await
     }
 
-    fn build(
+    async fn build(
         config: &CaptchaConfig,
         script: String,
         emulator: Option<Emulator>,
     ) -> Result<Self, Error> {
-        // Read for the page and the routes' policies; the layer builds and holds its own.
-        let verifier = config.build_verifier()?;
-        let site_key = verifier
-            .site_key()
-            .ok_or("CAPTCHA_SITEKEY is not set: the page cannot show the widget without it")?
-            .to_owned();
-        let routes = RoutePolicies::new(&verifier)?;
+        let guard = CaptchaLayer::from_config(config).await?;
+        // The layer's own verifier, read for the page and the routes' policies (and, with
+        // ALTCHA, issuing the challenges: one key, one replay store).
+        let verifier = guard.verifier();
+        let site_key = match verifier.as_hosted() {
+            Some(hosted) => hosted
+                .site_key()
+                .ok_or("CAPTCHA_SITEKEY is not set: the page cannot show the widget without it")?
+                .to_owned(),
+            None => String::new(),
+        };
+        let routes = RoutePolicies::new(verifier)?;
         let mut widget = Widget {
             provider: verifier.provider(),
             script,
-            recaptcha_version: verifier.recaptcha_version(),
+            recaptcha_version: verifier.as_hosted().and_then(|v| v.recaptcha_version()),
             action: routes
                 .signup
                 .expected_action()
@@ -180,7 +198,6 @@ impl Demo {
         if widget.is_recaptcha_v3() {
             widget.script = with_query(&widget.script, "render", &widget.site_key);
         }
-        let guard = CaptchaLayer::from_config(config)?;
         Ok(Self {
             router: router(guard, routes, &widget)?,
             widget,
@@ -196,7 +213,7 @@ struct RoutePolicies {
 }
 
 impl RoutePolicies {
-    fn new(verifier: &Verifier) -> Result<Self, Error> {
+    fn new(verifier: &AnyVerifier) -> Result<Self, Error> {
         Ok(Self {
             signup: route_policy(verifier, "signup", 0.5)?,
             checkout: route_policy(verifier, "checkout", 0.8)?,
@@ -208,10 +225,11 @@ impl RoutePolicies {
 /// `CAPTCHA_MIN_SCORE` apply as given) and only where the answer carries it: the route's
 /// action where the provider reports the action the page set, and a minimum score where
 /// every answer is scored (reCAPTCHA v3). A v2 checkbox reports neither.
-fn route_policy(verifier: &Verifier, action: &str, min_score: f64) -> Result<Policy, Error> {
+fn route_policy(verifier: &AnyVerifier, action: &str, min_score: f64) -> Result<Policy, Error> {
     let provider = verifier.provider();
     let configured = verifier.policy();
-    let scored = verifier.recaptcha_version() == Some(RecaptchaVersion::V3);
+    let scored = verifier.as_hosted().and_then(|v| v.recaptcha_version())
+        == Some(RecaptchaVersion::V3);
     let reports_action = match provider {
         Provider::Recaptcha => scored,
         other => Policy::new().action(action).validate_for(other).is_ok(),
@@ -226,8 +244,39 @@ fn route_policy(verifier: &Verifier, action: &str, min_score: f64) -> Result<Pol
     Ok(policy)
 }
 
-/// The app: the page, the guarded routes, each with its own policy on a clone of `guard`.
-fn router(guard: CaptchaLayer, routes: RoutePolicies, widget: &Widget) -> Result<Router, Error> {
+/// The app: the page, the guarded routes, each with its own policy on a clone of `guard`;
+/// with ALTCHA, the challenge routes and the widget script too.
+fn router(
+    guard: CaptchaLayer<AnyVerifier>,
+    routes: RoutePolicies,
+    widget: &Widget,
+) -> Result<Router, Error> {
+    let mut app = Router::new();
+    if let Some(altcha) = guard.verifier().as_altcha() {
+        // Each challenge is signed for the action its route demands (the configured one
+        // when `CAPTCHA_ACTION` is set), so a checkout challenge cannot sign anyone up.
+        let configured = altcha.policy().expected_action();
+        let signup = routes.signup.expected_action().or(configured);
+        let checkout = routes.checkout.expected_action().or(configured);
+        app = app
+            .route(ALTCHA_CHALLENGE_PATH, challenge_route(altcha.clone(), signup))
+            .route(
+                ALTCHA_CHECKOUT_CHALLENGE_PATH,
+                challenge_route(altcha.clone(), checkout),
+            )
+            .route(
+                ALTCHA_WIDGET_PATH,
+                get(|| async {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/javascript; charset=utf-8",
+                        )],
+                        siteverify_emulator::WIDGET_SCRIPT,
+                    )
+                }),
+            );
+    }
     let form_guard = guard
         .clone()
         .policy(routes.signup.clone())?
@@ -236,7 +285,7 @@ fn router(guard: CaptchaLayer, routes: RoutePolicies, widget: &Widget) -> Result
     let checkout_guard = guard.policy(routes.checkout)?;
 
     let page = pages::signup_page(widget);
-    Ok(Router::new()
+    Ok(app
         .route("/", get(move || async move { axum::response::Html(page) }))
         .route("/signup", post(handlers::signup).layer(form_guard))
         .route(
@@ -300,6 +349,8 @@ fn real_script(provider: Provider) -> &'static str {
         Provider::Recaptcha => "https://www.google.com/recaptcha/api.js",
         Provider::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/api.js",
         Provider::Procaptcha => "https://js.prosopo.io/js/procaptcha.bundle.js",
+        // Self-hosted: the demo serves a widget script itself.
+        Provider::Altcha => ALTCHA_WIDGET_PATH,
         // ByeBot documents no public script URL; set CAPTCHA_WIDGET_SCRIPT.
         _ => "https://challenge.byebot.de/widget.js",
     }

@@ -23,13 +23,26 @@ button[type=submit]{margin-top:1rem;padding:.6rem 1.4rem}.captcha{margin-top:1re
 
 /// The signup form with the provider's widget.
 pub(crate) fn signup_page(widget: &Widget) -> String {
-    let module = if widget.provider == Provider::Procaptcha {
-        " type=\"module\""
-    } else {
-        ""
+    // Procaptcha's bundle and the `altcha` widget from npm are ES modules; the widget
+    // script the demo serves itself is a classic one.
+    let module = match widget.provider {
+        Provider::Procaptcha => true,
+        Provider::Altcha => widget.script != crate::ALTCHA_WIDGET_PATH,
+        _ => false,
     };
+    let module = if module { " type=\"module\"" } else { "" };
     let site_key = escape(&widget.site_key);
-    let (captcha, v3_script) = if widget.is_recaptcha_v3() {
+    let (captcha, v3_script) = if widget.provider == Provider::Altcha {
+        // The widget fetches a challenge signed for `signup`, solves it and writes the
+        // solution into the form field `altcha`.
+        (
+            format!(
+                r#"<altcha-widget challengeurl="{}" name="altcha"></altcha-widget>"#,
+                crate::ALTCHA_CHALLENGE_PATH
+            ),
+            "",
+        )
+    } else if widget.is_recaptcha_v3() {
         // No checkbox: the token is fetched on submit, for the action the route demands.
         let action = widget.action.as_deref().unwrap_or("signup");
         (

@@ -246,6 +246,11 @@ mod state;
 mod token;
 mod widget;
 
+/// The widget script `GET /widget.js` serves, embedded so the binary serves it with no files
+/// beside it; public for apps that serve it from their own origin (the signup demo's ALTCHA
+/// mode, at `/altcha/widget.js`).
+pub const WIDGET_SCRIPT: &str = include_str!("widget.js");
+
 pub use fault::{Fault, FaultKind};
 pub use provider::{Provider, UnknownProvider};
 pub use record::RecordedRequest;

@@ -9,8 +9,6 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-/// The script, embedded so the binary serves it with no files beside it.
-const SCRIPT: &str = include_str!("widget.js");
 
 /// How long a browser may cache the preflight answer, in seconds; it never changes.
 const PREFLIGHT_MAX_AGE: &str = "600";
@@ -23,7 +21,7 @@ pub(crate) async fn script() -> Response {
             // A demo reloaded after an emulator upgrade must not keep running the old script.
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        SCRIPT,
+        crate::WIDGET_SCRIPT,
     )
         .into_response();
     allow_any_origin(&mut response);

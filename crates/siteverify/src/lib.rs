@@ -56,6 +56,8 @@
 //!   [status](VerifyError::http_status), and a [class](VerifyError::class) that says whose
 //!   fault it is.
 //! - [`Verify`]: the trait to plug in your own provider or a fake in tests.
+//! - [`AnyVerifier`]: a hosted [`Verifier`] or an ALTCHA verifier behind one type, for a
+//!   provider chosen at run time.
 //! - [`parse_answer`]: reads an answer you fetched yourself, as the verifier would.
 //!
 //! # Behaviour worth knowing
@@ -127,6 +129,7 @@ compile_error!(
 #[cfg(feature = "altcha")]
 pub mod altcha;
 mod answer;
+mod any;
 mod breaker;
 mod config;
 mod contract;
@@ -146,6 +149,7 @@ mod verdict;
 mod verifier;
 
 pub use answer::parse_answer;
+pub use any::AnyVerifier;
 pub use breaker::BreakerState;
 pub use config::{
     DEFAULT_BREAKER_COOL_DOWN, DEFAULT_BREAKER_THRESHOLD, DEFAULT_CONNECT_TIMEOUT,

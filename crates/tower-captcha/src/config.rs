@@ -1,10 +1,18 @@
+#[cfg(feature = "altcha")]
+mod altcha;
+
 use std::{collections::HashMap, env::VarError, time::Duration};
 
 use serde::{Deserialize, de};
+#[cfg(feature = "altcha")]
+use siteverify::altcha::{AltchaVerifier, StoreError};
 use siteverify::{
-    ConfigError, MAX_TIMEOUT, Policy, Provider, RecaptchaVersion, Verifier, VerifierConfig,
+    AnyVerifier, ConfigError, MAX_TIMEOUT, Policy, Provider, RecaptchaVersion, Verifier,
+    VerifierConfig,
 };
 
+#[cfg(feature = "altcha")]
+pub use self::altcha::AltchaSettings;
 use crate::ClientIp;
 
 /// One provider's configuration, for twelve-factor deployments (environment) and config files
@@ -17,8 +25,8 @@ use crate::ClientIp;
 ///
 /// | suffix | value |
 /// |---|---|
-/// | `PROVIDER` | required: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha` or `byebot` (any case) |
-/// | `SECRET` | required: the provider secret (ByeBot: the API key) |
+/// | `PROVIDER` | required: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot` or `altcha` (any case) |
+/// | `SECRET` | required: the provider secret (ByeBot: the API key; ALTCHA: the HMAC key challenges are signed with, 32 random bytes or more) |
 /// | `SITEKEY` | the widget's site key |
 /// | `VERIFY_URL` | full `http(s)://` URL of the verify endpoint, instead of the provider's |
 /// | `HOSTNAMES` | comma-separated allowed hostnames, `*.example.com` for every subdomain |
@@ -32,6 +40,27 @@ use crate::ClientIp;
 /// | `RECAPTCHA_VERSION` | reCAPTCHA only: `2` (the checkbox: no score, no action) or `3` (default: every answer must carry a score); see [`RecaptchaVersion`] |
 /// | `FAIL_OPEN` | let requests through, marked degraded, while the provider is down (same values) |
 /// | `DENY_TEST_KEYS` | refuse to start with a provider's documented test key (same values) |
+///
+/// ALTCHA (`PROVIDER=altcha`) is verified here, so it reads `SECRET`, `ACTION` and
+/// `MAX_AGE_SECS` from the list above and these instead of the rest:
+///
+/// | suffix | value |
+/// |---|---|
+/// | `REDIS_URL` | `redis://[user:password@]host:port[/db]`: spent challenges are kept in Redis, shared by every app instance (needs the `redis` feature); unset, in this process's memory |
+/// | `ALTCHA_MAX_NUMBER` | difficulty of classic challenges: the largest secret number (default 50000, about 25,000 hashes on average) |
+/// | `ALTCHA_LIFETIME_SECS` | how long a challenge can be solved and submitted, 1–86400 s (default 300) |
+/// | `ALTCHA_V2_ALGORITHM` | issue v2 challenges instead of classic ones, with this key derivation: `SHA-256`, `SHA-384`, `SHA-512`, `PBKDF2/SHA-256`, `PBKDF2/SHA-384`, `PBKDF2/SHA-512`; needs the two below |
+/// | `ALTCHA_V2_COST` | v2: hash rounds or PBKDF2 iterations per attempt, at least 1 |
+/// | `ALTCHA_V2_PREFIX_DIGITS` | v2: how many hex digits of `0` the derived key must start with, 1–16 (each one makes the search 16 times longer) |
+/// | `PREVIOUS_SECRET` | key rotation: the key used before `SECRET`, still accepted until `PREVIOUS_SECRET_UNTIL` |
+/// | `PREVIOUS_SECRET_UNTIL` | when the previous key stops being accepted, RFC 3339 (`2026-05-01T12:00:00Z`); at least one challenge lifetime after the switch |
+///
+/// A hosted provider's setting with ALTCHA (`VERIFY_URL`, `HOSTNAMES`, `SITEKEY`,
+/// `MIN_SCORE`, the timeouts, IP forwarding, `RECAPTCHA_VERSION`, `DENY_TEST_KEYS`, and
+/// `FAIL_OPEN=true`, since a replay store that is down always fails closed) is refused,
+/// naming the variable, and so is an ALTCHA setting with a hosted provider. A Redis URL is
+/// connected to by [`connect`](Self::connect), which is async; so is
+/// [`CaptchaLayer::from_config`](crate::CaptchaLayer::from_config).
 ///
 /// Forwarding with no address source, and a source with forwarding off, are refused
 /// ([`EnvError::Needs`]): either would silently send nothing. `RECAPTCHA_VERSION` with another
@@ -90,8 +119,34 @@ pub struct CaptchaConfig {
     /// [`CaptchaLayer::client_ip`](crate::CaptchaLayer::client_ip). [`ClientIp::Off`] by
     /// default.
     pub client_ip: ClientIp,
-    /// Secret, endpoint, timeouts and the default policy.
-    pub verifier: VerifierConfig,
+    /// Secret, endpoint, timeouts and the default policy of a hosted provider, or ALTCHA's
+    /// settings.
+    pub verifier: VerifierSettings,
+}
+
+/// What the verifier of a [`CaptchaConfig`] is built from.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum VerifierSettings {
+    /// A hosted provider's: secret, endpoint, timeouts, policy.
+    Hosted(VerifierConfig),
+    /// ALTCHA's: key, difficulty, lifetime, policy, replay store.
+    #[cfg(feature = "altcha")]
+    Altcha(AltchaSettings),
+}
+
+/// A verifier could not be built from a [`CaptchaConfig`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The ALTCHA replay store cannot be reached (Redis down, a bad URL). The URL is never
+    /// quoted: it may carry a password.
+    #[cfg(feature = "altcha")]
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// A configuration variable is missing or invalid.
@@ -178,12 +233,71 @@ const SUFFIXES: [&str; 15] = [
     RECAPTCHA_VERSION,
 ];
 
+/// The settings only hosted providers have: with ALTCHA each is refused, as it would do
+/// nothing.
+const HOSTED_ONLY: [&str; 10] = [
+    SITEKEY,
+    VERIFY_URL,
+    HOSTNAMES,
+    MIN_SCORE,
+    TIMEOUT_MS,
+    CONNECT_TIMEOUT_MS,
+    FORWARD_IP,
+    CLIENT_IP,
+    RECAPTCHA_VERSION,
+    DENY_TEST_KEYS,
+];
+
+/// Every suffix this crate reads.
+fn all_suffixes() -> impl Iterator<Item = &'static str> {
+    #[cfg(feature = "altcha")]
+    let altcha = altcha::SUFFIXES.as_slice();
+    #[cfg(not(feature = "altcha"))]
+    let altcha: &[&str] = &[];
+    SUFFIXES.iter().chain(altcha).copied()
+}
+
+/// Why `suffix`, set to `value`, does not apply to `provider`, if it does not: a setting that
+/// would silently do nothing is refused.
+fn out_of_scope(provider: Provider, suffix: &str, value: &str) -> Option<String> {
+    if provider.is_hosted() {
+        #[cfg(feature = "altcha")]
+        if altcha::SUFFIXES.contains(&suffix) {
+            return Some(format!("applies to altcha only, the provider is {provider}"));
+        }
+        return None;
+    }
+    if HOSTED_ONLY.contains(&suffix) {
+        return Some(format!(
+            "applies to hosted providers only; {provider} is verified here"
+        ));
+    }
+    if suffix == FAIL_OPEN && parse_bool("", value) == Ok(true) {
+        return Some(format!(
+            "{provider} has no provider to be down, and a replay store that is down always \
+             fails closed: a replay cannot be told from a first use without it"
+        ));
+    }
+    None
+}
+
 impl CaptchaConfig {
-    /// A configuration for `provider`.
+    /// A configuration for the hosted `provider`.
     pub fn new(provider: Provider, verifier: VerifierConfig) -> Self {
         Self {
             provider,
-            verifier,
+            verifier: VerifierSettings::Hosted(verifier),
+            fail_open: false,
+            client_ip: ClientIp::Off,
+        }
+    }
+
+    /// A configuration for ALTCHA.
+    #[cfg(feature = "altcha")]
+    pub fn altcha(settings: AltchaSettings) -> Self {
+        Self {
+            provider: Provider::Altcha,
+            verifier: VerifierSettings::Altcha(settings),
             fail_open: false,
             client_ip: ClientIp::Off,
         }
@@ -203,7 +317,7 @@ impl CaptchaConfig {
         K: AsRef<str>,
         V: Into<String>,
     {
-        let known: Vec<String> = SUFFIXES.iter().map(|s| var_name(prefix, s)).collect();
+        let known: Vec<String> = all_suffixes().map(|s| var_name(prefix, s)).collect();
         // Only our own variables are kept: the caller may well pass the whole environment.
         let mut values = HashMap::new();
         for (name, value) in vars {
@@ -214,23 +328,74 @@ impl CaptchaConfig {
         Self::parse(prefix, &mut |var| Ok(values.remove(var)))
     }
 
-    /// Builds the verifier. Fails when the provider's feature is off, the URL or a timeout is
-    /// invalid, or the policy asks for something the provider never reports (a minimum score
-    /// with Turnstile, say), which would reject every token.
+    /// Builds the verifier of a hosted provider. Fails when the provider's feature is off,
+    /// the URL or a timeout is invalid, or the policy asks for something the provider never
+    /// reports (a minimum score with Turnstile, say), which would reject every token; and
+    /// with ALTCHA ([`ConfigError::NotHosted`]), whose replay store may need connecting: use
+    /// [`connect`](Self::connect).
     pub fn build_verifier(&self) -> Result<Verifier, ConfigError> {
-        Verifier::new(self.provider, self.verifier.clone())
+        match &self.verifier {
+            VerifierSettings::Hosted(config) => Verifier::new(self.provider, config.clone()),
+            #[cfg(feature = "altcha")]
+            VerifierSettings::Altcha(_) => Err(ConfigError::NotHosted(self.provider)),
+        }
+    }
+
+    /// Builds the verifier of any provider: what [`build_verifier`](Self::build_verifier)
+    /// builds for a hosted one; for ALTCHA an [`AltchaVerifier`], its replay store connected
+    /// to Redis when a URL is configured (the settings are checked first, so a bad one costs
+    /// no connection). Async for that connection only; a Redis that cannot be reached fails
+    /// here, at start, rather than at the first signup.
+    pub async fn connect(&self) -> Result<AnyVerifier, BuildError> {
+        match &self.verifier {
+            VerifierSettings::Hosted(config) => {
+                Ok(Verifier::new(self.provider, config.clone())?.into())
+            }
+            #[cfg(feature = "altcha")]
+            VerifierSettings::Altcha(settings) => {
+                let verifier = AltchaVerifier::new(settings.config.clone())?;
+                let Some(url) = &settings.redis_url else {
+                    return Ok(verifier.into());
+                };
+                #[cfg(feature = "redis")]
+                {
+                    drop(verifier);
+                    let store = siteverify::altcha::RedisStore::connect(url.expose()).await?;
+                    let config = settings.config.clone().store(store);
+                    Ok(AltchaVerifier::new(config)?.into())
+                }
+                #[cfg(not(feature = "redis"))]
+                {
+                    let _ = (url, verifier);
+                    Err(ConfigError::InvalidSetting {
+                        setting: "Redis URL",
+                        reason: "needs tower-captcha's `redis` feature",
+                    }
+                    .into())
+                }
+            }
+        }
     }
 
     fn parse(
         prefix: &str,
         lookup: &mut dyn FnMut(&str) -> Result<Option<String>, EnvError>,
     ) -> Result<Self, EnvError> {
-        let mut get = |suffix: &str| -> Result<(String, Option<String>), EnvError> {
+        // Each variable is looked up once, here: which ones are set decides what is refused
+        // before any is read for its value.
+        let mut set = HashMap::new();
+        for suffix in all_suffixes() {
             let var = var_name(prefix, suffix);
             let value = lookup(&var)?
                 .map(|value| value.trim().to_owned())
                 .filter(|value| !value.is_empty());
-            Ok((var, value))
+            set.insert(suffix, (var, value));
+        }
+        let get = |suffix: &str| -> Result<(String, Option<String>), EnvError> {
+            Ok(set
+                .get(suffix)
+                .cloned()
+                .unwrap_or_else(|| (var_name(prefix, suffix), None)))
         };
 
         let provider = match get(PROVIDER)? {
@@ -243,6 +408,13 @@ impl CaptchaConfig {
             (var, None) => return Err(EnvError::Missing { var }),
             (_, Some(secret)) => secret,
         };
+        for suffix in all_suffixes() {
+            if let (var, Some(value)) = get(suffix)?
+                && let Some(reason) = out_of_scope(provider, suffix, &value)
+            {
+                return Err(EnvError::Invalid { var, reason });
+            }
+        }
 
         let mut policy = Policy::new();
         if let (var, Some(list)) = get(HOSTNAMES)? {
@@ -281,6 +453,25 @@ impl CaptchaConfig {
                 .parse()
                 .map_err(|_| EnvError::invalid(&var, "not a whole number of seconds"))?;
             policy = policy.max_age(Duration::from_secs(secs));
+        }
+        #[cfg(feature = "altcha")]
+        if provider == Provider::Altcha {
+            let fault_var = |fault: altcha::Fault| match fault.needs {
+                Some(needs) => EnvError::Needs {
+                    var: var_name(prefix, fault.suffix),
+                    needs: var_name(prefix, needs),
+                    reason: fault.reason,
+                },
+                None => EnvError::invalid(&var_name(prefix, fault.suffix), fault.reason),
+            };
+            let parts = altcha::AltchaParts::from_text(&mut |suffix| {
+                set.get(suffix).and_then(|(_, value)| value.clone())
+            })
+            .map_err(fault_var)?;
+            let settings = parts
+                .build(siteverify::Secret::new(secret), policy)
+                .map_err(fault_var)?;
+            return Ok(Self::altcha(settings));
         }
 
         let mut config = VerifierConfig::new(secret).policy(policy);
@@ -351,8 +542,9 @@ impl CaptchaConfig {
     }
 }
 
-/// The serde form: the layer's settings, and the verifier's fields beside them. The two
-/// fields that the rules below read are taken here, before the flatten hands the rest on.
+/// The serde form: the layer's settings, and the verifier's fields beside them. The fields
+/// that the rules below read are taken here; the rest is kept to be read as the provider's
+/// settings once the provider is known.
 #[derive(Deserialize)]
 struct ConfigFile {
     provider: Provider,
@@ -365,13 +557,45 @@ struct ConfigFile {
     #[serde(default)]
     recaptcha_version: Option<RecaptchaVersion>,
     #[serde(flatten)]
-    verifier: VerifierConfig,
+    rest: serde_json::Map<String, serde_json::Value>,
 }
+
+/// A configuration file's keys that only hosted providers read (besides those [`ConfigFile`]
+/// takes itself).
+#[cfg(feature = "altcha")]
+const HOSTED_ONLY_KEYS: [&str; 10] = [
+    "site_key",
+    "verify_url",
+    "hostnames",
+    "min_score",
+    "timeout_ms",
+    "connect_timeout_ms",
+    "max_in_flight",
+    "breaker_threshold",
+    "breaker_cool_down_ms",
+    "deny_test_keys",
+];
 
 impl TryFrom<ConfigFile> for CaptchaConfig {
     type Error = String;
 
     fn try_from(file: ConfigFile) -> Result<Self, Self::Error> {
+        #[cfg(feature = "altcha")]
+        if file.provider == Provider::Altcha {
+            return altcha_from_file(file);
+        }
+        #[cfg(feature = "altcha")]
+        for suffix in altcha::SUFFIXES {
+            let key = suffix.to_ascii_lowercase();
+            if file.rest.contains_key(&key) {
+                return Err(format!(
+                    "`{key}` applies to altcha only, the provider is {}",
+                    file.provider
+                ));
+            }
+        }
+        let verifier = VerifierConfig::deserialize(serde_json::Value::Object(file.rest))
+            .map_err(|e| e.to_string())?;
         if let Some(gap) = IpForwardingGap::find(file.forward_remote_ip, file.client_ip) {
             let (key, needs) = match gap {
                 IpForwardingGap::NoSource => ("forward_remote_ip", "client_ip"),
@@ -379,16 +603,65 @@ impl TryFrom<ConfigFile> for CaptchaConfig {
             };
             return Err(format!("`{key}` needs `{needs}`: {}", gap.reason()));
         }
-        let verifier = file.verifier.forward_remote_ip(file.forward_remote_ip);
+        let verifier = verifier.forward_remote_ip(file.forward_remote_ip);
         let verifier = with_recaptcha_version(verifier, file.provider, file.recaptcha_version)
             .map_err(|reason| format!("`recaptcha_version` is invalid: {reason}"))?;
-        Ok(CaptchaConfig {
-            provider: file.provider,
-            fail_open: file.fail_open,
-            client_ip: file.client_ip,
-            verifier,
-        })
+        let mut config = CaptchaConfig::new(file.provider, verifier);
+        config.fail_open = file.fail_open;
+        config.client_ip = file.client_ip;
+        Ok(config)
     }
+}
+
+/// A configuration file for ALTCHA: the same rules as the environment, keys in lowercase.
+#[cfg(feature = "altcha")]
+fn altcha_from_file(file: ConfigFile) -> Result<CaptchaConfig, String> {
+    let hosted_only = [
+        ("client_ip", file.client_ip != ClientIp::Off),
+        ("forward_remote_ip", file.forward_remote_ip),
+        ("recaptcha_version", file.recaptcha_version.is_some()),
+    ];
+    let set_hosted = hosted_only
+        .iter()
+        .find(|(_, set)| *set)
+        .map(|(key, _)| *key)
+        .or_else(|| {
+            HOSTED_ONLY_KEYS
+                .into_iter()
+                .find(|key| file.rest.contains_key(*key))
+        });
+    if let Some(key) = set_hosted {
+        return Err(format!(
+            "`{key}` applies to hosted providers only; altcha is verified here"
+        ));
+    }
+    if let Some(reason) = out_of_scope(
+        Provider::Altcha,
+        FAIL_OPEN,
+        if file.fail_open { "true" } else { "false" },
+    ) {
+        return Err(format!("`fail_open` is invalid: {reason}"));
+    }
+    let parsed = altcha::AltchaFile::deserialize(serde_json::Value::Object(file.rest))
+        .map_err(|e| e.to_string())?;
+    if let Some(key) = parsed.unknown.keys().next() {
+        return Err(format!("unknown setting `{key}`"));
+    }
+    let settings = parsed
+        .parts
+        .build(parsed.secret, parsed.policy)
+        .map_err(|fault| {
+            let key = fault.suffix.to_ascii_lowercase();
+            match fault.needs {
+                Some(needs) => format!(
+                    "`{key}` needs `{}`: {}",
+                    needs.to_ascii_lowercase(),
+                    fault.reason
+                ),
+                None => format!("`{key}` is invalid: {}", fault.reason),
+            }
+        })?;
+    Ok(CaptchaConfig::altcha(settings))
 }
 
 /// Forwarding with no source sends no address, and a source with forwarding off is never
@@ -1049,7 +1322,7 @@ mod tests {
                 ],
             )
             .unwrap();
-            let layer = crate::CaptchaLayer::from_config(&config).unwrap();
+            let layer = crate::CaptchaLayer::from_config(&config).await.unwrap();
             let app = Router::new().route("/", post(|| async { "ok" }).layer(layer));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();

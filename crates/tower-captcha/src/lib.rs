@@ -125,11 +125,15 @@ mod sources;
 #[cfg(feature = "axum")]
 mod verified;
 
+#[cfg(feature = "altcha")]
+pub mod altcha;
 pub mod client_ip;
 mod config;
 
 pub use client_ip::{ClientIp, ClientIpSource};
-pub use config::{CaptchaConfig, EnvError};
+#[cfg(feature = "altcha")]
+pub use config::AltchaSettings;
+pub use config::{BuildError, CaptchaConfig, EnvError, VerifierSettings};
 pub use failure::{FailureHandler, JsonFailure};
 pub use middleware::{
     CaptchaBody, CaptchaLayer, CaptchaService, DEFAULT_BODY_LIMIT, DEFAULT_BODY_READ_TIMEOUT,

@@ -1,7 +1,9 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use http::Method;
-use siteverify::{ConfigError, Policy, Verifier, VerifierConfig, Verify};
+#[cfg(feature = "altcha")]
+use siteverify::altcha::{AltchaConfig, AltchaVerifier};
+use siteverify::{AnyVerifier, ConfigError, Policy, Verifier, VerifierConfig, Verify};
 use tower_layer::Layer;
 
 use super::{body::DrainBounds, service::CaptchaService};
@@ -126,15 +128,37 @@ impl<V: Verify, F> CaptchaLayer<V, F> {
     }
 }
 
-impl CaptchaLayer<Verifier, JsonFailure> {
+impl CaptchaLayer<AnyVerifier, JsonFailure> {
     /// A layer for the provider a [`CaptchaConfig`](crate::CaptchaConfig) names, as read from
     /// the environment or a configuration file, with its fail-open setting and client-IP
-    /// source.
-    pub fn from_config(config: &crate::CaptchaConfig) -> Result<Self, ConfigError> {
-        Ok(Self::new(config.build_verifier()?)
+    /// source. Hosted or ALTCHA, the verifier is an [`AnyVerifier`], built by
+    /// [`CaptchaConfig::connect`](crate::CaptchaConfig::connect): async because an ALTCHA
+    /// replay store in Redis is connected to here, so that a Redis that cannot be reached
+    /// stops the app at start. [`verifier`](CaptchaLayer::verifier) hands it back, for the
+    /// challenge route.
+    pub async fn from_config(config: &crate::CaptchaConfig) -> Result<Self, crate::BuildError> {
+        Ok(Self::new(config.connect().await?)
             .fail_open(config.fail_open)
             .client_ip(config.client_ip))
     }
+}
+
+#[cfg(feature = "altcha")]
+impl CaptchaLayer<AltchaVerifier, JsonFailure> {
+    /// A layer verifying ALTCHA solutions (the widget's `altcha` field), locally: no third
+    /// party. Serve the challenges with [`altcha::challenge_route`](crate::altcha) or
+    /// [`ChallengeService`](crate::altcha::ChallengeService), from a clone of the same
+    /// verifier ([`verifier`](CaptchaLayer::verifier)).
+    ///
+    /// A replay store that fails refuses the submission with 503 `provider_unavailable`,
+    /// even with [`fail_open`](CaptchaLayer::fail_open): a replay cannot be told from a
+    /// first use without it.
+    pub fn altcha(config: AltchaConfig) -> Result<Self, ConfigError> {
+        AltchaVerifier::new(config).map(Self::new)
+    }
+}
+
+impl CaptchaLayer<Verifier, JsonFailure> {
 
     /// A layer verifying with hCaptcha.
     #[cfg(feature = "hcaptcha")]
@@ -176,6 +200,11 @@ impl<V> CaptchaLayer<V, JsonFailure> {
 }
 
 impl<V, F> CaptchaLayer<V, F> {
+    /// The verifier, shared by every service this layer makes.
+    pub fn verifier(&self) -> &V {
+        &self.verifier
+    }
+
     /// Where to look for the token, replacing the defaults.
     pub fn sources(mut self, sources: TokenSources) -> Self {
         self.settings.sources = sources;

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod altcha;
 mod bad_input;
 mod integrity;
 mod outages;

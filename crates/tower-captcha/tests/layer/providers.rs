@@ -157,7 +157,7 @@ async fn a_layer_built_from_environment_variables_guards_a_route() {
         ("CAPTCHA_HOSTNAMES", "example.com".to_owned()),
     ];
     let config = tower_captcha::CaptchaConfig::from_vars("CAPTCHA", vars).unwrap();
-    let guard = CaptchaLayer::from_config(&config).unwrap();
+    let guard = CaptchaLayer::from_config(&config).await.unwrap();
     let url = serve(Router::new().route("/", post(echo).layer(guard))).await;
     for (host, expected) in [
         ("example.com", (200, "ok")),

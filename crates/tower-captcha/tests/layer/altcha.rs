@@ -1,0 +1,289 @@
+//! ALTCHA through the layer: solutions verified locally, spent once, the challenge route's
+//! JSON solvable as the widget solves it.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, routing::post};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use reqwest::multipart::Form;
+use serde_json::{Value, json};
+use siteverify::altcha::{
+    AltchaConfig, AltchaVerifier, ChallengeId, MemoryStore, ReplayStore, StoreError, StoreFuture,
+};
+use tower_captcha::{CaptchaLayer, Policy, altcha::challenge_route};
+
+use crate::support::*;
+
+const KEY: &str = "layer-test-hmac-key-0123456789abcdef";
+const FIELD: &str = "altcha";
+
+fn config() -> AltchaConfig {
+    AltchaConfig::new(KEY).policy(Policy::new().action("signup"))
+}
+
+/// `/signup` guarded by `guard` (answering with the verdict as JSON), and its challenge
+/// route, signed for `signup`.
+async fn app(guard: CaptchaLayer<AltchaVerifier>) -> String {
+    let verifier = guard.verifier().clone();
+    serve(
+        Router::new()
+            .route("/signup", post(verdict_json).layer(guard))
+            .route("/altcha/challenge", challenge_route(verifier, Some("signup"))),
+    )
+    .await
+}
+
+fn solved(verifier: &AltchaVerifier, action: &str) -> String {
+    siteverify::altcha::solve(&verifier.challenge_for(Some(action))).expect("solvable")
+}
+
+/// The classic proof of work on the JSON the challenge route served, as the widget does it:
+/// a solver of our own rather than the crate's, so the wire format is what is tested.
+fn solve_json(challenge: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let salt = challenge["salt"].as_str().unwrap();
+    let target = challenge["challenge"].as_str().unwrap();
+    let number = (0..=challenge["maxnumber"].as_u64().unwrap())
+        .find(|n| {
+            let hash = Sha256::digest(format!("{salt}{n}"));
+            hash.iter().map(|b| format!("{b:02x}")).collect::<String>() == target
+        })
+        .expect("the number is in range");
+    let payload = json!({
+        "algorithm": challenge["algorithm"], "challenge": target, "number": number,
+        "salt": salt, "signature": challenge["signature"], "took": 42,
+    });
+    STANDARD.encode(payload.to_string())
+}
+
+#[tokio::test]
+async fn a_solution_is_found_in_a_header_a_form_multipart_and_json_and_its_verdict_passed_on() {
+    let guard = CaptchaLayer::altcha(config()).unwrap();
+    let verifier = guard.verifier().clone();
+    let url = format!("{}/signup", app(guard).await);
+    let client = client();
+    let requests = [
+        ("header", client.post(&url).header(FIELD, solved(&verifier, "signup"))),
+        (
+            "form",
+            client.post(&url).form(&[("email", "a@b.c"), (FIELD, &solved(&verifier, "signup"))]),
+        ),
+        (
+            "multipart",
+            client.post(&url).multipart(
+                Form::new()
+                    .text("email", "a@b.c")
+                    .text(FIELD, solved(&verifier, "signup")),
+            ),
+        ),
+        (
+            "json",
+            client
+                .post(&url)
+                .json(&json!({ "email": "a@b.c", FIELD: solved(&verifier, "signup") })),
+        ),
+    ];
+    for (name, request) in requests {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let verdict: Value = response.json().await.unwrap();
+        assert_eq!(verdict["provider"], "altcha", "{name}: {verdict}");
+        assert_eq!(verdict["action"], "signup", "{name}: {verdict}");
+        assert_eq!(verdict["solve_time_ms"].as_f64(), Some(1.0), "{name}: {verdict}");
+        // The signed `issued` time, within the last minute.
+        let issued = verdict["challenge_ts"].as_str().expect("a challenge time");
+        let issued = time::OffsetDateTime::parse(
+            issued,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let age = time::OffsetDateTime::now_utc() - issued;
+        assert!(age.whole_seconds().abs() < 60, "{name}: {issued}");
+    }
+}
+
+#[tokio::test]
+async fn a_solution_verifies_once() {
+    let guard = CaptchaLayer::altcha(config()).unwrap();
+    let altcha = solved(guard.verifier(), "signup");
+    let url = format!("{}/signup", app(guard).await);
+    let send = || client().post(&url).form(&[(FIELD, altcha.as_str())]).send();
+    assert_eq!(outcome(send().await.unwrap()).await, (200, "ok".into()));
+    assert_eq!(
+        outcome(send().await.unwrap()).await,
+        (403, "expired_or_duplicate".into())
+    );
+}
+
+#[tokio::test]
+async fn forged_unsolved_and_garbage_payloads_are_refused_and_burn_nothing() {
+    let guard = CaptchaLayer::altcha(config()).unwrap();
+    let good = solved(guard.verifier(), "signup");
+    let mut payload: Value = serde_json::from_slice(&STANDARD.decode(&good).unwrap()).unwrap();
+    let url = format!("{}/signup", app(guard).await);
+    let send = |altcha: String| {
+        let url = url.clone();
+        async move {
+            outcome(client().post(&url).form(&[(FIELD, altcha)]).send().await.unwrap()).await
+        }
+    };
+
+    // The right challenge with a wrong number: not solved.
+    let number = payload["number"].as_u64().unwrap();
+    payload["number"] = json!(number + 1);
+    let unsolved = STANDARD.encode(payload.to_string());
+    assert_eq!(send(unsolved).await, (403, "invalid_token".into()));
+    // A signature of our own making.
+    payload["number"] = json!(number);
+    payload["signature"] = json!("00".repeat(32));
+    let forged = STANDARD.encode(payload.to_string());
+    assert_eq!(send(forged).await, (403, "invalid_token".into()));
+    for garbage in ["not base64!", &STANDARD.encode("not json"), &STANDARD.encode("[1,2]")] {
+        assert_eq!(send(garbage.to_owned()).await, (400, "malformed_token".into()), "{garbage}");
+    }
+    // None of them spent the real user's challenge.
+    assert_eq!(send(good).await, (200, "ok".into()));
+}
+
+#[tokio::test]
+async fn a_challenge_for_another_action_is_refused() {
+    let guard = CaptchaLayer::altcha(config()).unwrap();
+    let checkout = solved(guard.verifier(), "checkout");
+    let url = format!("{}/signup", app(guard).await);
+    let response = client().post(&url).form(&[(FIELD, checkout)]).send().await.unwrap();
+    assert_eq!(outcome(response).await, (403, "action_mismatch".into()));
+}
+
+/// A replay store that cannot be reached, as a Redis that is down.
+struct DownStore(Arc<AtomicUsize>);
+
+impl ReplayStore for DownStore {
+    fn spend<'a>(&'a self, _id: &'a ChallengeId, _ttl: Duration) -> StoreFuture<'a> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Err(StoreError::Unavailable("connection refused".into())) })
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_fails_refuses_with_503_even_when_failing_open() {
+    for fail_open in [false, true] {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let guard = CaptchaLayer::altcha(config().store(DownStore(calls.clone())))
+            .unwrap()
+            .fail_open(fail_open);
+        let altcha = solved(guard.verifier(), "signup");
+        let url = format!("{}/signup", app(guard).await);
+        let response = client().post(&url).form(&[(FIELD, altcha)]).send().await.unwrap();
+        assert_eq!(
+            outcome(response).await,
+            (503, "provider_unavailable".into()),
+            "fail_open({fail_open})"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the store was asked");
+    }
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_submissions_of_one_payload_pass_once() {
+    let store = Arc::new(MemoryStore::default());
+    let guard = CaptchaLayer::altcha(config().store(store.clone())).unwrap();
+    let altcha = solved(guard.verifier(), "signup");
+    let url = format!("{}/signup", app(guard).await);
+    // One pooled client, at most 64 connections: the submissions race in the layer, not in
+    // the kernel's accept queue.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let limit = Arc::new(tokio::sync::Semaphore::new(64));
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (client, url, altcha, limit) =
+                (client.clone(), url.clone(), altcha.clone(), limit.clone());
+            tokio::spawn(async move {
+                let _permit = limit.acquire().await.unwrap();
+                let response = client.post(&url).form(&[(FIELD, altcha)]).send().await.unwrap();
+                outcome(response).await
+            })
+        })
+        .collect();
+    let mut passes = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (200, _) => passes += 1,
+            (403, reason) => assert_eq!(reason, "expired_or_duplicate"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(passes, 1);
+    assert_eq!(store.len(), 1);
+}
+
+#[tokio::test]
+async fn the_challenge_route_serves_json_that_solves_and_verifies_through_the_layer() {
+    let guard = CaptchaLayer::altcha(config()).unwrap();
+    let base = app(guard).await;
+    let client = client();
+    let response = client
+        .get(format!("{base}/altcha/challenge"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let challenge: Value = response.json().await.unwrap();
+    for key in ["algorithm", "challenge", "maxnumber", "salt", "signature"] {
+        assert!(challenge.get(key).is_some(), "{key}: {challenge}");
+    }
+    assert!(
+        challenge["salt"].as_str().unwrap().contains("action=signup"),
+        "signed for signup: {challenge}"
+    );
+    let altcha = solve_json(&challenge);
+    let response = client
+        .post(format!("{base}/signup"))
+        .form(&[(FIELD, altcha.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let verdict: Value = response.json().await.unwrap();
+    assert_eq!(verdict["action"], "signup");
+    assert_eq!(verdict["solve_time_ms"].as_f64(), Some(42.0));
+
+    // Each fetch is a new challenge.
+    let again: Value = client
+        .get(format!("{base}/altcha/challenge"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(again["salt"], challenge["salt"]);
+}
+
+#[tokio::test]
+async fn the_challenge_route_answers_head_and_refuses_other_methods() {
+    let base = app(CaptchaLayer::altcha(config()).unwrap()).await;
+    let url = format!("{base}/altcha/challenge");
+    let client = client();
+    let head = client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "application/json");
+    assert_eq!(head.headers()["cache-control"], "no-store");
+    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE] {
+        let response = client.request(method.clone(), &url).send().await.unwrap();
+        assert_eq!(response.status(), 405, "{method}");
+        assert_eq!(response.headers()["allow"], "GET, HEAD", "{method}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{method}");
+    }
+}
