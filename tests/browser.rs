@@ -295,7 +295,8 @@ async fn with_every_provider_a_person_signs_up_and_a_bot_does_not() {
 /// would serve it from its own static files or a CDN.
 async fn serve_real_altcha_widget() -> (String, tokio::task::JoinHandle<()>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
-    let file = dir.join("node_modules/altcha/dist/altcha.umd.cjs");
+    // The ES module build, which the demo loads with `type="module"`.
+    let file = dir.join("node_modules/altcha/dist/altcha.js");
     // A missing install must fail: a skipped real-widget run would pass without checking.
     let script = std::fs::read_to_string(&file).unwrap_or_else(|e| {
         panic!(
@@ -307,7 +308,16 @@ async fn serve_real_altcha_widget() -> (String, tokio::task::JoinHandle<()>) {
         "/altcha.js",
         axum::routing::get(move || {
             let script = script.clone();
-            async move { ([("content-type", "text/javascript; charset=utf-8")], script) }
+            // A module script from another origin is fetched in CORS mode: a CDN's answer.
+            async move {
+                (
+                    [
+                        ("content-type", "text/javascript; charset=utf-8"),
+                        ("access-control-allow-origin", "*"),
+                    ],
+                    script,
+                )
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -228,8 +228,8 @@ impl RoutePolicies {
 fn route_policy(verifier: &AnyVerifier, action: &str, min_score: f64) -> Result<Policy, Error> {
     let provider = verifier.provider();
     let configured = verifier.policy();
-    let scored = verifier.as_hosted().and_then(|v| v.recaptcha_version())
-        == Some(RecaptchaVersion::V3);
+    let scored =
+        verifier.as_hosted().and_then(|v| v.recaptcha_version()) == Some(RecaptchaVersion::V3);
     let reports_action = match provider {
         Provider::Recaptcha => scored,
         other => Policy::new().action(action).validate_for(other).is_ok(),
@@ -259,7 +259,10 @@ fn router(
         let signup = routes.signup.expected_action().or(configured);
         let checkout = routes.checkout.expected_action().or(configured);
         app = app
-            .route(ALTCHA_CHALLENGE_PATH, challenge_route(altcha.clone(), signup))
+            .route(
+                ALTCHA_CHALLENGE_PATH,
+                challenge_route(altcha.clone(), signup),
+            )
             .route(
                 ALTCHA_CHECKOUT_CHALLENGE_PATH,
                 challenge_route(altcha.clone(), checkout),

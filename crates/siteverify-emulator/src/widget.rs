@@ -9,7 +9,6 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-
 /// How long a browser may cache the preflight answer, in seconds; it never changes.
 const PREFLIGHT_MAX_AGE: &str = "600";
 

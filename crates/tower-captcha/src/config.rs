@@ -263,7 +263,9 @@ fn out_of_scope(provider: Provider, suffix: &str, value: &str) -> Option<String>
     if provider.is_hosted() {
         #[cfg(feature = "altcha")]
         if altcha::SUFFIXES.contains(&suffix) {
-            return Some(format!("applies to altcha only, the provider is {provider}"));
+            return Some(format!(
+                "applies to altcha only, the provider is {provider}"
+            ));
         }
         return None;
     }

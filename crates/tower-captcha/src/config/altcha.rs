@@ -155,7 +155,10 @@ impl AltchaParts {
         let mut config = AltchaConfig::new(secret).policy(policy);
         if let Some(secs) = self.lifetime_secs {
             if !(1..=86_400).contains(&secs) {
-                return Err(invalid(LIFETIME_SECS, "must be between 1 and 86400 seconds"));
+                return Err(invalid(
+                    LIFETIME_SECS,
+                    "must be between 1 and 86400 seconds",
+                ));
             }
             config = config.lifetime(Duration::from_secs(secs));
         }
@@ -236,7 +239,10 @@ impl AltchaParts {
             .find(|a| a.name().eq_ignore_ascii_case(name))
             .ok_or_else(|| {
                 let names: Vec<&str> = V2_ALGORITHMS.iter().map(|a| a.name()).collect();
-                invalid(V2_ALGORITHM, format!("expected one of {}", names.join(", ")))
+                invalid(
+                    V2_ALGORITHM,
+                    format!("expected one of {}", names.join(", ")),
+                )
             })?;
         let needed = |suffix: &'static str, value: Option<u64>| {
             value.ok_or(Fault {
@@ -325,7 +331,10 @@ mod tests {
         let issuer = AltchaVerifier::new(AltchaConfig::new(key)).unwrap();
         let challenge = issuer.challenge_for(verifier.policy().expected_action());
         let altcha = siteverify::altcha::solve(&challenge).unwrap();
-        verifier.verify(&altcha, &VerifyOptions::new()).await.is_ok()
+        verifier
+            .verify(&altcha, &VerifyOptions::new())
+            .await
+            .is_ok()
     }
 
     #[tokio::test]
@@ -337,7 +346,12 @@ mod tests {
         let challenge = verifier.challenge();
         assert!(challenge.as_json().get("maxnumber").is_some(), "classic");
         let altcha = siteverify::altcha::solve(&challenge).unwrap();
-        assert!(verifier.verify(&altcha, &VerifyOptions::new()).await.is_ok());
+        assert!(
+            verifier
+                .verify(&altcha, &VerifyOptions::new())
+                .await
+                .is_ok()
+        );
         assert!(accepts_key_of(&verifier, KEY).await);
         assert!(!accepts_key_of(&verifier, "another key").await);
         // The sync, hosted-only builder says why it cannot.
@@ -347,15 +361,15 @@ mod tests {
 
     #[tokio::test]
     async fn action_and_max_age_are_the_policy() {
-        let config = parse(&[
-            ("CAPTCHA_ACTION", "signup"),
-            ("CAPTCHA_MAX_AGE_SECS", "30"),
-        ])
-        .unwrap();
+        let config =
+            parse(&[("CAPTCHA_ACTION", "signup"), ("CAPTCHA_MAX_AGE_SECS", "30")]).unwrap();
         let verifier = verifier(&config).await;
         assert_eq!(verifier.policy().expected_action(), Some("signup"));
         let wrong = siteverify::altcha::solve(&verifier.challenge_for(Some("login"))).unwrap();
-        let err = verifier.verify(&wrong, &VerifyOptions::new()).await.unwrap_err();
+        let err = verifier
+            .verify(&wrong, &VerifyOptions::new())
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "action_mismatch");
     }
 
@@ -422,19 +436,42 @@ mod tests {
         };
         assert!(v2(&[]).is_ok());
         for (var, value, at_fault) in [
-            ("CAPTCHA_ALTCHA_V2_ALGORITHM", "SCRYPT", "CAPTCHA_ALTCHA_V2_ALGORITHM"),
+            (
+                "CAPTCHA_ALTCHA_V2_ALGORITHM",
+                "SCRYPT",
+                "CAPTCHA_ALTCHA_V2_ALGORITHM",
+            ),
             ("CAPTCHA_ALTCHA_V2_COST", "0", "CAPTCHA_ALTCHA_V2_COST"),
-            ("CAPTCHA_ALTCHA_V2_COST", "4294967296", "CAPTCHA_ALTCHA_V2_COST"),
-            ("CAPTCHA_ALTCHA_V2_PREFIX_DIGITS", "17", "CAPTCHA_ALTCHA_V2_PREFIX_DIGITS"),
-            ("CAPTCHA_ALTCHA_V2_PREFIX_DIGITS", "0", "CAPTCHA_ALTCHA_V2_PREFIX_DIGITS"),
+            (
+                "CAPTCHA_ALTCHA_V2_COST",
+                "4294967296",
+                "CAPTCHA_ALTCHA_V2_COST",
+            ),
+            (
+                "CAPTCHA_ALTCHA_V2_PREFIX_DIGITS",
+                "17",
+                "CAPTCHA_ALTCHA_V2_PREFIX_DIGITS",
+            ),
+            (
+                "CAPTCHA_ALTCHA_V2_PREFIX_DIGITS",
+                "0",
+                "CAPTCHA_ALTCHA_V2_PREFIX_DIGITS",
+            ),
             // Classic's difficulty with v2 challenges would do nothing.
-            ("CAPTCHA_ALTCHA_MAX_NUMBER", "10", "CAPTCHA_ALTCHA_MAX_NUMBER"),
+            (
+                "CAPTCHA_ALTCHA_MAX_NUMBER",
+                "10",
+                "CAPTCHA_ALTCHA_MAX_NUMBER",
+            ),
         ] {
             let err = v2(&[(var, value)]).unwrap_err();
             assert_eq!(err.var(), at_fault, "{var}={value}: {err}");
         }
         let err = parse(&[("CAPTCHA_ALTCHA_V2_ALGORITHM", "SCRYPT")]).unwrap_err();
-        assert!(err.to_string().contains("PBKDF2/SHA-512"), "the names are listed: {err}");
+        assert!(
+            err.to_string().contains("PBKDF2/SHA-512"),
+            "the names are listed: {err}"
+        );
         // No default difficulty for v2, and no v2 difficulty without v2.
         let err = parse(&[
             ("CAPTCHA_ALTCHA_V2_ALGORITHM", "SHA-256"),
@@ -572,7 +609,10 @@ mod tests {
             r#"{{"provider":"altcha","secret":"{KEY}","previous_secret":"{OLD_KEY}","altcha_lifetime_secs":0,"previous_secret_until":"2999-01-01T00:00:00Z"}}"#
         );
         let err = serde_json::from_str::<CaptchaConfig>(&file).unwrap_err();
-        assert!(!err.to_string().contains(KEY) && !err.to_string().contains(OLD_KEY), "{err}");
+        assert!(
+            !err.to_string().contains(KEY) && !err.to_string().contains(OLD_KEY),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -613,15 +653,42 @@ mod tests {
             500
         );
         for (file, expected) in [
-            (r#"{"provider":"altcha","secret":"s","verify_url":"http://x/"}"#, "`verify_url` applies to hosted providers only"),
-            (r#"{"provider":"altcha","secret":"s","hostnames":["a.b"]}"#, "`hostnames` applies to hosted providers only"),
-            (r#"{"provider":"altcha","secret":"s","client_ip":"peer_addr","forward_remote_ip":true}"#, "`client_ip` applies to hosted providers only"),
-            (r#"{"provider":"altcha","secret":"s","fail_open":true}"#, "`fail_open` is invalid"),
-            (r#"{"provider":"altcha","secret":"s","altcha_max_numbr":5}"#, "unknown setting `altcha_max_numbr`"),
-            (r#"{"provider":"altcha","secret":"s","altcha_v2_cost":5}"#, "`altcha_v2_cost` needs `altcha_v2_algorithm`"),
-            (r#"{"provider":"altcha","secret":"s","previous_secret":"x"}"#, "`previous_secret` needs `previous_secret_until`"),
-            (r#"{"provider":"altcha","secret":"s","altcha_lifetime_secs":0}"#, "`altcha_lifetime_secs` is invalid"),
-            (r#"{"provider":"turnstile","secret":"s","altcha_max_number":5}"#, "`altcha_max_number` applies to altcha only"),
+            (
+                r#"{"provider":"altcha","secret":"s","verify_url":"http://x/"}"#,
+                "`verify_url` applies to hosted providers only",
+            ),
+            (
+                r#"{"provider":"altcha","secret":"s","hostnames":["a.b"]}"#,
+                "`hostnames` applies to hosted providers only",
+            ),
+            (
+                r#"{"provider":"altcha","secret":"s","client_ip":"peer_addr","forward_remote_ip":true}"#,
+                "`client_ip` applies to hosted providers only",
+            ),
+            (
+                r#"{"provider":"altcha","secret":"s","fail_open":true}"#,
+                "`fail_open` is invalid",
+            ),
+            (
+                r#"{"provider":"altcha","secret":"s","altcha_max_numbr":5}"#,
+                "unknown setting `altcha_max_numbr`",
+            ),
+            (
+                r#"{"provider":"altcha","secret":"s","altcha_v2_cost":5}"#,
+                "`altcha_v2_cost` needs `altcha_v2_algorithm`",
+            ),
+            (
+                r#"{"provider":"altcha","secret":"s","previous_secret":"x"}"#,
+                "`previous_secret` needs `previous_secret_until`",
+            ),
+            (
+                r#"{"provider":"altcha","secret":"s","altcha_lifetime_secs":0}"#,
+                "`altcha_lifetime_secs` is invalid",
+            ),
+            (
+                r#"{"provider":"turnstile","secret":"s","altcha_max_number":5}"#,
+                "`altcha_max_number` applies to altcha only",
+            ),
             (r#"{"provider":"altcha"}"#, "secret"),
         ] {
             let err = serde_json::from_str::<CaptchaConfig>(file).unwrap_err();

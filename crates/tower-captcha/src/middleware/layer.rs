@@ -159,7 +159,6 @@ impl CaptchaLayer<AltchaVerifier, JsonFailure> {
 }
 
 impl CaptchaLayer<Verifier, JsonFailure> {
-
     /// A layer verifying with hCaptcha.
     #[cfg(feature = "hcaptcha")]
     pub fn hcaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {

@@ -34,7 +34,10 @@ async fn app(guard: CaptchaLayer<AltchaVerifier>) -> String {
     serve(
         Router::new()
             .route("/signup", post(verdict_json).layer(guard))
-            .route("/altcha/challenge", challenge_route(verifier, Some("signup"))),
+            .route(
+                "/altcha/challenge",
+                challenge_route(verifier, Some("signup")),
+            ),
     )
     .await
 }
@@ -69,10 +72,15 @@ async fn a_solution_is_found_in_a_header_a_form_multipart_and_json_and_its_verdi
     let url = format!("{}/signup", app(guard).await);
     let client = client();
     let requests = [
-        ("header", client.post(&url).header(FIELD, solved(&verifier, "signup"))),
+        (
+            "header",
+            client.post(&url).header(FIELD, solved(&verifier, "signup")),
+        ),
         (
             "form",
-            client.post(&url).form(&[("email", "a@b.c"), (FIELD, &solved(&verifier, "signup"))]),
+            client
+                .post(&url)
+                .form(&[("email", "a@b.c"), (FIELD, &solved(&verifier, "signup"))]),
         ),
         (
             "multipart",
@@ -95,14 +103,16 @@ async fn a_solution_is_found_in_a_header_a_form_multipart_and_json_and_its_verdi
         let verdict: Value = response.json().await.unwrap();
         assert_eq!(verdict["provider"], "altcha", "{name}: {verdict}");
         assert_eq!(verdict["action"], "signup", "{name}: {verdict}");
-        assert_eq!(verdict["solve_time_ms"].as_f64(), Some(1.0), "{name}: {verdict}");
+        assert_eq!(
+            verdict["solve_time_ms"].as_f64(),
+            Some(1.0),
+            "{name}: {verdict}"
+        );
         // The signed `issued` time, within the last minute.
         let issued = verdict["challenge_ts"].as_str().expect("a challenge time");
-        let issued = time::OffsetDateTime::parse(
-            issued,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .unwrap();
+        let issued =
+            time::OffsetDateTime::parse(issued, &time::format_description::well_known::Rfc3339)
+                .unwrap();
         let age = time::OffsetDateTime::now_utc() - issued;
         assert!(age.whole_seconds().abs() < 60, "{name}: {issued}");
     }
@@ -130,7 +140,15 @@ async fn forged_unsolved_and_garbage_payloads_are_refused_and_burn_nothing() {
     let send = |altcha: String| {
         let url = url.clone();
         async move {
-            outcome(client().post(&url).form(&[(FIELD, altcha)]).send().await.unwrap()).await
+            outcome(
+                client()
+                    .post(&url)
+                    .form(&[(FIELD, altcha)])
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
         }
     };
 
@@ -144,8 +162,16 @@ async fn forged_unsolved_and_garbage_payloads_are_refused_and_burn_nothing() {
     payload["signature"] = json!("00".repeat(32));
     let forged = STANDARD.encode(payload.to_string());
     assert_eq!(send(forged).await, (403, "invalid_token".into()));
-    for garbage in ["not base64!", &STANDARD.encode("not json"), &STANDARD.encode("[1,2]")] {
-        assert_eq!(send(garbage.to_owned()).await, (400, "malformed_token".into()), "{garbage}");
+    for garbage in [
+        "not base64!",
+        &STANDARD.encode("not json"),
+        &STANDARD.encode("[1,2]"),
+    ] {
+        assert_eq!(
+            send(garbage.to_owned()).await,
+            (400, "malformed_token".into()),
+            "{garbage}"
+        );
     }
     // None of them spent the real user's challenge.
     assert_eq!(send(good).await, (200, "ok".into()));
@@ -156,7 +182,12 @@ async fn a_challenge_for_another_action_is_refused() {
     let guard = CaptchaLayer::altcha(config()).unwrap();
     let checkout = solved(guard.verifier(), "checkout");
     let url = format!("{}/signup", app(guard).await);
-    let response = client().post(&url).form(&[(FIELD, checkout)]).send().await.unwrap();
+    let response = client()
+        .post(&url)
+        .form(&[(FIELD, checkout)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(outcome(response).await, (403, "action_mismatch".into()));
 }
 
@@ -179,7 +210,12 @@ async fn a_store_that_fails_refuses_with_503_even_when_failing_open() {
             .fail_open(fail_open);
         let altcha = solved(guard.verifier(), "signup");
         let url = format!("{}/signup", app(guard).await);
-        let response = client().post(&url).form(&[(FIELD, altcha)]).send().await.unwrap();
+        let response = client()
+            .post(&url)
+            .form(&[(FIELD, altcha)])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(
             outcome(response).await,
             (503, "provider_unavailable".into()),
@@ -209,7 +245,12 @@ async fn a_thousand_concurrent_submissions_of_one_payload_pass_once() {
                 (client.clone(), url.clone(), altcha.clone(), limit.clone());
             tokio::spawn(async move {
                 let _permit = limit.acquire().await.unwrap();
-                let response = client.post(&url).form(&[(FIELD, altcha)]).send().await.unwrap();
+                let response = client
+                    .post(&url)
+                    .form(&[(FIELD, altcha)])
+                    .send()
+                    .await
+                    .unwrap();
                 outcome(response).await
             })
         })
@@ -244,7 +285,10 @@ async fn the_challenge_route_serves_json_that_solves_and_verifies_through_the_la
         assert!(challenge.get(key).is_some(), "{key}: {challenge}");
     }
     assert!(
-        challenge["salt"].as_str().unwrap().contains("action=signup"),
+        challenge["salt"]
+            .as_str()
+            .unwrap()
+            .contains("action=signup"),
         "signed for signup: {challenge}"
     );
     let altcha = solve_json(&challenge);
@@ -280,7 +324,11 @@ async fn the_challenge_route_answers_head_and_refuses_other_methods() {
     assert_eq!(head.status(), 200);
     assert_eq!(head.headers()["content-type"], "application/json");
     assert_eq!(head.headers()["cache-control"], "no-store");
-    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::DELETE] {
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
         let response = client.request(method.clone(), &url).send().await.unwrap();
         assert_eq!(response.status(), 405, "{method}");
         assert_eq!(response.headers()["allow"], "GET, HEAD", "{method}");
