@@ -5,6 +5,11 @@
 //! `CHROMIUM` override their paths. One chromedriver, a fresh browser per provider (and both
 //! reCAPTCHA versions); a screenshot of each form is written to
 //! `target/browser/signup-<provider>.png`.
+//!
+//! ALTCHA runs twice: with the emulator's widget script (the demo's offline default, served by
+//! the demo at `/altcha/widget.js`) and with the real `altcha` widget from npm (`npm ci` in
+//! tests/node), which this test serves itself on a free port and hands to the demo through
+//! `CAPTCHA_WIDGET_SCRIPT`.
 
 use std::{
     net::TcpListener,
@@ -284,4 +289,178 @@ async fn with_every_provider_a_person_signs_up_and_a_bot_does_not() {
         server.abort();
         drop(emulator);
     }
+}
+
+/// The real `altcha` widget (tests/node, from npm), served over HTTP on a free port as a site
+/// would serve it from its own static files or a CDN.
+async fn serve_real_altcha_widget() -> (String, tokio::task::JoinHandle<()>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
+    // The ES module build, which the demo loads with `type="module"`.
+    let file = dir.join("node_modules/altcha/dist/altcha.js");
+    // A missing install must fail: a skipped real-widget run would pass without checking.
+    let script = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "the altcha widget is not installed ({e}): run `npm ci` in {}",
+            dir.display()
+        )
+    });
+    let app = axum::Router::new().route(
+        "/altcha.js",
+        axum::routing::get(move || {
+            let script = script.clone();
+            // A module script from another origin is fetched in CORS mode: a CDN's answer.
+            async move {
+                (
+                    [
+                        ("content-type", "text/javascript; charset=utf-8"),
+                        ("access-control-allow-origin", "*"),
+                    ],
+                    script,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/altcha.js", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, server)
+}
+
+/// The value the widget put in the form's `altcha` field, once it has one.
+async fn altcha_payload(client: &Client) -> String {
+    let started = Instant::now();
+    loop {
+        let value = client
+            .execute(
+                r#"const f = document.querySelector('form input[name="altcha"]');
+                   return f ? f.value : "";"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        let value = value.as_str().unwrap_or_default();
+        if !value.is_empty() {
+            return value.to_owned();
+        }
+        // A guard against a hang (a widget that never solves), generous for a loaded machine.
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the widget never filled the altcha field"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Puts `payload` in the form's `altcha` field (whatever widget is there) and submits the
+/// form as a script replaying a recorded submission would: past the widget's own checks.
+async fn submit_payload(client: &Client, payload: &str) {
+    client
+        .execute(
+            r#"const form = document.querySelector('form');
+               form.querySelectorAll('input[name="altcha"]').forEach((e) => e.remove());
+               const field = document.createElement('input');
+               field.type = 'hidden'; field.name = 'altcha'; field.value = arguments[0];
+               form.appendChild(field);
+               // form.submit may be shadowed by a control named `submit`.
+               HTMLFormElement.prototype.submit.call(form);"#,
+            vec![json!(payload)],
+        )
+        .await
+        .unwrap();
+}
+
+/// ALTCHA: the widget fetches a challenge from the demo, solves it, the form submits and the
+/// user is welcomed; the same payload submitted again is refused as spent.
+async fn altcha_flow(client: &Client, url: &str, name: &str, real_widget: bool) {
+    client.goto(url).await.unwrap();
+    fill_form(client, "ada@example.com").await;
+    if real_widget {
+        // altcha 2.x: a checkbox in the light DOM; ticking it fetches and solves.
+        client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(r#"altcha-widget input[type="checkbox"]"#))
+            .await
+            .expect("the altcha widget renders")
+            .click()
+            .await
+            .unwrap();
+    } else {
+        widget_button(client, "human").await.click().await.unwrap();
+    }
+    let payload = altcha_payload(client).await;
+    if !real_widget {
+        let state = client
+            .execute(
+                r#"return document.querySelector("altcha-widget").getAttribute("data-emulator-state");"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(state, json!("solved"));
+    }
+    screenshot(name, client.screenshot().await.unwrap());
+    submit(client).await;
+    welcomed(client, "ada@example.com").await;
+
+    // The recorded payload, replayed: the challenge is spent.
+    client.goto(url).await.unwrap();
+    fill_form(client, "replay@example.com").await;
+    submit_payload(client, &payload).await;
+    assert_eq!(reason_code(client).await, "expired_or_duplicate", "{name}");
+
+    if !real_widget {
+        // The emulator's bot skips the work; the server notices.
+        client.goto(url).await.unwrap();
+        fill_form(client, "bot@example.com").await;
+        widget_button(client, "bot").await.click().await.unwrap();
+        let bot = altcha_payload(client).await;
+        assert_ne!(bot, payload);
+        submit(client).await;
+        assert_eq!(reason_code(client).await, "invalid_token", "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_altcha_a_person_signs_up_and_a_replay_is_refused() {
+    let driver = Driver::start().await;
+    let (real_script, script_server) = serve_real_altcha_widget().await;
+    let secret = ("CAPTCHA_SECRET", "browser-test-altcha-hmac-key-0123456789");
+    for (name, vars) in [
+        (
+            "altcha-emulator",
+            vec![("CAPTCHA_PROVIDER", "altcha"), secret],
+        ),
+        (
+            "altcha-widget",
+            vec![
+                ("CAPTCHA_PROVIDER", "altcha"),
+                secret,
+                ("CAPTCHA_WIDGET_SCRIPT", real_script.as_str()),
+            ],
+        ),
+    ] {
+        let demo = Demo::from_vars(vars.iter().copied()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let Demo { router, .. } = demo;
+        let server = tokio::spawn(signup_demo::serve(
+            listener,
+            router,
+            Timeouts::default(),
+            std::future::pending(),
+        ));
+        let profile = std::env::temp_dir().join(format!(
+            "tower-captcha-chromium-{}-{name}",
+            std::process::id()
+        ));
+        let client = browser(&driver, &profile).await;
+        altcha_flow(&client, &url, name, name == "altcha-widget").await;
+        client.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(profile);
+        server.abort();
+    }
+    script_server.abort();
 }

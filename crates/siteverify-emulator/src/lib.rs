@@ -97,7 +97,7 @@
 //! # The widget script
 //!
 //! `GET /widget.js` serves a small script (plain JavaScript, embedded in the binary) that stands
-//! in for the providers' widget scripts in demos and browser tests. It follows the page contract
+//! in for the providers' widget scripts (ALTCHA's too) in demos and browser tests. It follows the page contract
 //! of the real widgets, so the same HTML works with the real script or with this one:
 //!
 //! ```html
@@ -152,6 +152,30 @@
 //! button" pattern) renders nothing: its click is the human solve (for reCAPTCHA a v3 token:
 //! `data-action` and a score), the hidden field goes into its form, and the callback is
 //! expected to submit.
+//!
+//! **ALTCHA** (self-hosted: nothing is minted here). Every `<altcha-widget>` element, and
+//! every element with a `data-altcha` attribute, gets the same box, buttons, status and
+//! `data-emulator-state` as above, and a hidden field named by the element's `name` attribute
+//! (`data-name` on a container; default `altcha`):
+//!
+//! ```html
+//! <altcha-widget challengeurl="/altcha/challenge" name="altcha"></altcha-widget>
+//! <div data-altcha data-challengeurl="/altcha/challenge"></div>
+//! ```
+//!
+//! "I am human" fetches the challenge from `challengeurl` (altcha 2.x's attribute; 3.x's
+//! `challenge`, a URL or the challenge's JSON itself, is read too; `data-challengeurl` on a
+//! container), which must be on the page's own origin (the page's server issues challenges
+//! and verifies them; the emulator takes no part), then really solves it with
+//! `crypto.subtle`: the classic protocol (SHA-256/384/512 of `salt + number`, `number` up to
+//! `maxnumber`) or v2 (`SHA-*` and `PBKDF2/SHA-*` keys from `nonce ‖ counter` until one starts
+//! with `keyPrefix`). The field then holds base64 of the payload's JSON, the status reads
+//! `Verified`, a `verified` event (detail `{payload}`, as the real widget's) is dispatched and
+//! `data-callback` is called. "Simulate a bot" fetches a challenge too but skips the work: a
+//! classic number above `maxnumber`, or a v2 key genuine for its counter that misses the
+//! prefix, so the server refuses it as `invalid_token`. `auto="onload"` solves at once. The
+//! solving runs on the page's thread (no workers): keep demo difficulties small. A page in a
+//! non-secure context (plain HTTP other than `localhost`/`127.0.0.1`) has no `crypto.subtle`.
 //!
 //! **reCAPTCHA v2 or v3.** As with Google's script, the page says which: `widget.js` alone
 //! renders the v2 checkbox in every `.g-recaptcha`; `widget.js?render=<site key>` is v3 and

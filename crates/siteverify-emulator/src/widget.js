@@ -1,8 +1,10 @@
 /* siteverify-emulator widget script: a stand-in for the hCaptcha, reCAPTCHA, Turnstile,
- * Procaptcha and ByeBot widget scripts, for demos and browser tests. It renders the containers
- * the real scripts render, fills the same hidden form fields and mints its tokens from the
- * emulator that served it. Nothing here is secure, and nothing needs to be: the emulator mints
- * a token for anyone who asks. Plain ES2017, no dependencies, no build step. */
+ * Procaptcha, ByeBot and ALTCHA widget scripts, for demos and browser tests. It renders the
+ * containers the real scripts render, fills the same hidden form fields and mints its tokens
+ * from the emulator that served it. Nothing here is secure, and nothing needs to be: the
+ * emulator mints a token for anyone who asks. ALTCHA is the exception: its challenges come from
+ * the page's own server, which verifies the solution itself, so they are really solved here.
+ * Plain ES2017, no dependencies, no build step. */
 (() => {
   'use strict';
 
@@ -238,6 +240,173 @@
     };
   }
 
+  // ---- ALTCHA ------------------------------------------------------------------------------
+  // A self-hosted proof of work: the page's server issues a signed challenge at `challengeurl`
+  // and verifies the solution itself, so nothing can be minted and the work is really done,
+  // with the browser's own crypto.subtle, in both of ALTCHA's protocols: the classic one
+  // (find `number` with SHA(salt + number) = challenge) and v2 (derive keys from
+  // nonce ‖ counter until one starts with keyPrefix; SHA-* and PBKDF2/SHA-*).
+  const ALTCHA_SELECTOR = 'altcha-widget, [data-altcha]';
+  const altchaWidgets = [];
+
+  function toHex(bytes) {
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  function fromHex(text) {
+    if (typeof text !== 'string' || text.length % 2 || /[^0-9a-f]/i.test(text)) {
+      throw new Error('not hex: ' + text);
+    }
+    const out = new Uint8Array(text.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(i * 2, 2), 16);
+    return out;
+  }
+
+  async function digest(hash, bytes) {
+    return new Uint8Array(await crypto.subtle.digest(hash, bytes));
+  }
+
+  // The challenge, from `challengeurl` (altcha 2.x's attribute) or `challenge` (3.x's: a URL
+  // or the JSON itself). Only the page's own origin is asked: the challenge route is the
+  // page's server, and a cross-origin one would be a misconfigured demo, not something to
+  // paper over with CORS.
+  async function altchaChallenge(w) {
+    const el = w.el;
+    const source = el.getAttribute('challengeurl') || el.getAttribute('challenge') ||
+      el.getAttribute('data-challengeurl');
+    if (!source) throw new Error('no challengeurl');
+    if (source.trim().charAt(0) === '{') return JSON.parse(source);
+    const url = new URL(source, location.href);
+    if (url.origin !== location.origin) throw new Error('challengeurl is not same-origin');
+    let response;
+    try {
+      response = await fetch(url.href, { credentials: 'same-origin', cache: 'no-store' });
+    } catch (e) {
+      throw new Error('challenge route unreachable');
+    }
+    if (!response.ok) throw new Error('challenge route answered HTTP ' + response.status);
+    return response.json();
+  }
+
+  async function solveClassic(c, bot) {
+    const max = typeof c.maxnumber === 'number' ? c.maxnumber : 1e6;
+    const encoder = new TextEncoder();
+    const start = performance.now();
+    let number = bot ? max + 1 : -1; // a bot claims a number it never checked
+    for (let n = 0; !bot && n <= max; n++) {
+      if (toHex(await digest(c.algorithm, encoder.encode(c.salt + n))) === c.challenge) {
+        number = n;
+        break;
+      }
+    }
+    if (number < 0) throw new Error('no solution up to maxnumber');
+    return {
+      algorithm: c.algorithm, challenge: c.challenge, number, salt: c.salt,
+      signature: c.signature, took: Math.round(performance.now() - start),
+    };
+  }
+
+  async function deriveKey(p, salt, password) {
+    const algorithm = String(p.algorithm);
+    const length = p.keyLength || 32;
+    if (algorithm.indexOf('PBKDF2/') === 0) {
+      const key = await crypto.subtle.importKey('raw', password, 'PBKDF2', false, ['deriveBits']);
+      const bits = await crypto.subtle.deriveBits(
+        { name: 'PBKDF2', hash: algorithm.slice(7), salt, iterations: Math.max(1, p.cost) },
+        key, length * 8);
+      return new Uint8Array(bits);
+    }
+    if (/^SHA-(256|384|512)$/.test(algorithm)) {
+      const first = new Uint8Array(salt.length + password.length);
+      first.set(salt);
+      first.set(password, salt.length);
+      let key = await digest(algorithm, first);
+      for (let i = 1; i < Math.max(1, p.cost); i++) key = await digest(algorithm, key);
+      return key.slice(0, length);
+    }
+    throw new Error('unsupported algorithm ' + algorithm);
+  }
+
+  async function solveV2(c, bot) {
+    const p = c.parameters;
+    const nonce = fromHex(p.nonce);
+    const salt = fromHex(p.salt);
+    // The counter follows the nonce as a big-endian 32-bit integer.
+    const password = new Uint8Array(nonce.length + 4);
+    password.set(nonce);
+    const view = new DataView(password.buffer);
+    const start = performance.now();
+    for (let counter = 0; counter <= 0xffffffff; counter++) {
+      view.setUint32(nonce.length, counter, false);
+      const key = toHex(await deriveKey(p, salt, password));
+      // A bot skips the work: it sends the first key that misses the prefix, genuine for its
+      // counter, so only a server that checks the prefix refuses it (altcha-lib 2.3.1 does not).
+      if (bot !== (key.indexOf(String(p.keyPrefix).toLowerCase()) === 0)) {
+        return {
+          challenge: { parameters: p, signature: c.signature },
+          solution: { counter, derivedKey: key, time: Math.round(performance.now() - start) },
+        };
+      }
+    }
+    throw new Error('no solution');
+  }
+
+  async function solveAltcha(w, human) {
+    const seq = ++w.seq;
+    show(w, '', 'pending', human ? 'Verifying…' : 'Simulating a bot…');
+    try {
+      const c = await altchaChallenge(w);
+      const payload = c && typeof c.parameters === 'object' ? await solveV2(c, !human)
+        : await solveClassic(c, !human);
+      // The widget's value: base64 of the payload's JSON (all ASCII, so btoa is enough).
+      const token = btoa(JSON.stringify(payload));
+      if (seq === w.seq) {
+        show(w, token, human ? 'solved' : 'bot', human ? 'Verified' : 'Bot token set');
+        // The real widget's event, so page code written for it runs here too.
+        w.el.dispatchEvent(new CustomEvent('verified', { detail: { payload: token } }));
+        callPage(w.opts.callback, token);
+      }
+      return token;
+    } catch (e) {
+      if (seq === w.seq) {
+        show(w, '', 'error', 'Error: ' + e.message);
+        callPage(w.opts.errorCallback, e.message);
+      }
+      throw e;
+    }
+  }
+
+  function renderAltcha(el) {
+    if (altchaWidgets.some((w) => w.el === el)) return;
+    const d = el.dataset || {};
+    const w = {
+      p: { name: 'altcha' }, el, seq: 0,
+      opts: { callback: d.callback, errorCallback: d.errorCallback },
+    };
+    w.input = document.createElement('input');
+    w.input.type = 'hidden';
+    w.input.name = el.getAttribute('name') || d.name || 'altcha';
+    altchaWidgets.push(w);
+    addStyle();
+    const box = document.createElement('div');
+    box.className = 'emulator-widget';
+    box.title = 'siteverify-emulator: altcha';
+    w.human = button('I am human', 'human');
+    w.human.setAttribute('role', 'checkbox');
+    const bot = button('Simulate a bot', 'bot');
+    w.status = document.createElement('span');
+    w.status.className = 'emulator-status';
+    w.status.setAttribute('data-emulator', 'status');
+    w.status.setAttribute('role', 'status');
+    box.append(w.human, bot, w.status, w.input);
+    el.appendChild(box);
+    w.human.addEventListener('click', () => { solveAltcha(w, true).catch(() => {}); });
+    bot.addEventListener('click', () => { solveAltcha(w, false).catch(() => {}); });
+    show(w, '', 'idle', '');
+    // altcha's `auto="onload"`: solve at once, no click.
+    if (el.getAttribute('auto') === 'onload') solveAltcha(w, true).catch(() => {});
+  }
+
   // Installs the emulated globals. A real provider object (it has `render`) is left alone; a
   // page's own stub, such as Google's documented `grecaptcha.ready` shim, is completed.
   const installed = {};
@@ -258,6 +427,9 @@
         document.querySelectorAll(p.selector).forEach((el) => {
           try { render(p, el, fromData(p, el)); } catch (e) { console.error(e); }
         });
+      });
+      document.querySelectorAll(ALTCHA_SELECTOR).forEach((el) => {
+        try { renderAltcha(el); } catch (e) { console.error(e); }
       });
     }
     // Callbacks queued before the script loaded: reCAPTCHA's `___grecaptcha_cfg.fns`.

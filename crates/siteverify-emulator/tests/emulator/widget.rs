@@ -70,6 +70,43 @@ async fn widget_js_is_served_with_the_dom_contract() {
     }
 }
 
+/// The ALTCHA mode's page contract. Its solver is run for real elsewhere: on Node against
+/// siteverify's verifier (`siteverify/tests/altcha/widget.rs`, every challenge kind we issue)
+/// and in Chromium by the browser test.
+#[tokio::test]
+async fn widget_js_has_the_altcha_contract() {
+    let emulator = start().await;
+    let script = client()
+        .get(format!("{}/widget.js", emulator.base_url()))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    for needle in [
+        // The real widget's element and attributes (2.x `challengeurl`, 3.x `challenge`),
+        // and our own container for pages that prefer a div.
+        "'altcha-widget, [data-altcha]'",
+        "getAttribute('challengeurl')",
+        "getAttribute('challenge')",
+        "getAttribute('name') || d.name || 'altcha'",
+        "getAttribute('auto') === 'onload'",
+        // Same origin only, never the emulator: the page's own server issues and verifies.
+        "url.origin !== location.origin",
+        // Both protocols, solved with the browser's crypto.
+        "crypto.subtle.digest",
+        "crypto.subtle.deriveBits",
+        "'PBKDF2'",
+        "setUint32(nonce.length, counter, false)",
+        "btoa(JSON.stringify(payload))",
+        // The real widget's event.
+        "new CustomEvent('verified'",
+    ] {
+        assert!(script.contains(needle), "{needle}");
+    }
+}
+
 #[tokio::test]
 async fn tokens_answers_the_cors_preflight() {
     let emulator = start().await;

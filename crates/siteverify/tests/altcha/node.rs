@@ -1,0 +1,60 @@
+//! Runs altcha-lib (tests/node/altcha.mjs) on Node.
+
+use std::{
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+};
+
+use serde_json::Value;
+
+fn node_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+}
+
+/// Runs a batch of operations (see altcha.mjs) and returns their results in order.
+pub(crate) fn altcha_lib(ops: &[Value]) -> Vec<Value> {
+    let results = node("altcha.mjs", &Value::from(ops.to_vec()));
+    let results = results.as_array().expect("an array of results").clone();
+    assert_eq!(results.len(), ops.len());
+    results
+}
+
+/// Runs `script` (in tests/node) with `input` as JSON on stdin; returns its JSON stdout.
+pub(crate) fn node(script: &str, input: &Value) -> Value {
+    let dir = node_dir();
+    // A missing install must fail loudly: a skipped cross-check would pass without checking.
+    assert!(
+        dir.join("node_modules/altcha-lib/package.json").is_file(),
+        "altcha-lib is not installed: run `npm ci` in {}",
+        dir.display()
+    );
+    let mut child = Command::new("node")
+        .arg(script)
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `node` (Node.js 20 or later is needed): {e}"));
+    let input = serde_json::to_vec(input).expect("input serialises");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(&input)
+        .expect("write to node");
+    let output = child.wait_with_output().expect("node runs");
+    assert!(
+        output.status.success(),
+        "{script} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+/// One operation.
+pub(crate) fn altcha_lib_one(op: Value) -> Value {
+    altcha_lib(&[op]).remove(0)
+}
