@@ -844,7 +844,7 @@ mod tests {
                 ("CAPTCHA_CONNECT_TIMEOUT_MS", "250"),
                 ("CAPTCHA_FORWARD_IP", "Yes"),
                 ("CAPTCHA_CLIENT_IP", "Rightmost_X_Forwarded_For"),
-                ("CAPTCHA_RECAPTCHA_VERSION", "2"),
+                ("CAPTCHA_RECAPTCHA_VERSION", "v3"),
             ]),
         )
         .unwrap();
@@ -856,7 +856,7 @@ mod tests {
                 .timeout(Duration::from_millis(3000))
                 .connect_timeout(Duration::from_millis(250))
                 .forward_remote_ip(true)
-                .recaptcha_version(RecaptchaVersion::V2)
+                .recaptcha_version(RecaptchaVersion::V3)
                 .policy(
                     Policy::new()
                         .allow_hostname("example.com")
@@ -876,7 +876,7 @@ mod tests {
         let verifier = config.build_verifier().unwrap();
         assert_eq!(verifier.site_key(), Some("site-key"));
         assert_eq!(verifier.policy().minimum_score(), Some(0.7));
-        assert_eq!(verifier.recaptcha_version(), Some(RecaptchaVersion::V2));
+        assert_eq!(verifier.recaptcha_version(), Some(RecaptchaVersion::V3));
     }
 
     /// What the environment gives when it sets nothing optional: reCAPTCHA v3, as documented.

@@ -23,12 +23,7 @@ pub(crate) fn altcha_lib(ops: &[Value]) -> Vec<Value> {
 /// Runs `script` (in tests/node) with `input` as JSON on stdin; returns its JSON stdout.
 pub(crate) fn node(script: &str, input: &Value) -> Value {
     let dir = node_dir();
-    // A missing install must fail loudly: a skipped cross-check would pass without checking.
-    assert!(
-        dir.join("node_modules/altcha-lib/package.json").is_file(),
-        "altcha-lib is not installed: run `npm ci` in {}",
-        dir.display()
-    );
+    install(&dir);
     let mut child = Command::new("node")
         .arg(script)
         .current_dir(&dir)
@@ -52,6 +47,32 @@ pub(crate) fn node(script: &str, input: &Value) -> Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+/// Installs the committed lockfile's packages once, so that `cargo test --workspace` on a
+/// fresh machine needs nothing but Node and npm. A failed install fails the test loudly: a
+/// skipped cross-check would pass without checking.
+fn install(dir: &std::path::Path) {
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|p| p.into_inner());
+    if dir.join("node_modules/altcha-lib/package.json").is_file() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `npm ci` in {} (npm is needed): {e}",
+                dir.display()
+            )
+        });
+    assert!(
+        status.success() && dir.join("node_modules/altcha-lib/package.json").is_file(),
+        "`npm ci` in {} failed ({status}): altcha-lib is not installed",
+        dir.display()
+    );
 }
 
 /// One operation.

@@ -66,7 +66,13 @@ async fn verifier_v2(server: &RedisServer) -> AltchaVerifier {
     let store = RedisStore::connect(&server.url())
         .await
         .expect("Redis reachable");
-    verifier(config().kind(v2_sha()).store(store))
+    // The lifetime of the instance that verifies: a challenge living longer is not its own.
+    verifier(
+        config()
+            .kind(v2_sha())
+            .lifetime(Duration::from_secs(120))
+            .store(store),
+    )
 }
 
 /// The spent entry lives as long as the challenge has left, plus the clock-skew margin

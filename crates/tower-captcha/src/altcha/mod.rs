@@ -53,7 +53,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let guard = CaptchaLayer::altcha(
-//!     AltchaConfig::new("a long random HMAC key").policy(Policy::new().action("signup")),
+//!     AltchaConfig::new("3f9c2d7e1a8b4c6d0e5f7a9b2c4d6e8f").policy(Policy::new().action("signup")),
 //! )?;
 //! let app = Router::new()
 //!     // Challenges signed for `signup`; put your rate limit on this route.

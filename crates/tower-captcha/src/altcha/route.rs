@@ -15,7 +15,7 @@ use super::ChallengeService;
 /// use tower_captcha::altcha::challenge_route;
 ///
 /// # fn main() -> Result<(), siteverify::ConfigError> {
-/// let verifier = AltchaVerifier::new(AltchaConfig::new("a long random HMAC key"))?;
+/// let verifier = AltchaVerifier::new(AltchaConfig::new("3f9c2d7e1a8b4c6d0e5f7a9b2c4d6e8f"))?;
 /// let app: Router = Router::new()
 ///     .route("/altcha/challenge", challenge_route(verifier.clone(), Some("signup")))
 ///     .route("/altcha/checkout", challenge_route(verifier, Some("checkout")));

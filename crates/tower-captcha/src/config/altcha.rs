@@ -296,8 +296,8 @@ mod tests {
 
     use crate::{CaptchaConfig, EnvError, VerifierSettings, config::BuildError};
 
-    const KEY: &str = "altcha-hmac-DO-NOT-LEAK-51c2";
-    const OLD_KEY: &str = "altcha-old-hmac-DO-NOT-LEAK-0d9e";
+    const KEY: &str = "altcha-hmac-DO-NOT-LEAK-51c2-0123456789abcdef";
+    const OLD_KEY: &str = "altcha-old-hmac-DO-NOT-LEAK-0d9e-0123456789abcdef";
 
     fn vars(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
         let mut vars = vec![("CAPTCHA_PROVIDER", "altcha"), ("CAPTCHA_SECRET", KEY)];
@@ -328,7 +328,9 @@ mod tests {
 
     /// The configured verifier accepts what a verifier signing with `key` issued.
     async fn accepts_key_of(verifier: &AltchaVerifier, key: &str) -> bool {
-        let issuer = AltchaVerifier::new(AltchaConfig::new(key)).unwrap();
+        // A short lifetime: a challenge living longer than the verifier's is not its own.
+        let issuer =
+            AltchaVerifier::new(AltchaConfig::new(key).lifetime(Duration::from_secs(30))).unwrap();
         let challenge = issuer.challenge_for(verifier.policy().expected_action());
         let altcha = siteverify::altcha::solve(&challenge).unwrap();
         verifier
@@ -353,7 +355,7 @@ mod tests {
                 .is_ok()
         );
         assert!(accepts_key_of(&verifier, KEY).await);
-        assert!(!accepts_key_of(&verifier, "another key").await);
+        assert!(!accepts_key_of(&verifier, "another key, just as long as the real one").await);
         // The sync, hosted-only builder says why it cannot.
         let err = config.build_verifier().unwrap_err();
         assert_eq!(err, siteverify::ConfigError::NotHosted(Provider::Altcha));
@@ -645,7 +647,7 @@ mod tests {
         assert!(accepts_key_of(&verifier(&config).await, OLD_KEY).await);
 
         let classic: CaptchaConfig = serde_json::from_str(
-            r#"{"provider":"altcha","secret":"s","altcha_max_number":500,"redis_url":null}"#,
+            r#"{"provider":"altcha","secret":"0123456789abcdef0123456789abcdef","altcha_max_number":500,"redis_url":null}"#,
         )
         .unwrap();
         assert_eq!(
