@@ -84,10 +84,19 @@ pub trait Verify: Send + Sync + 'static {
         now: SystemTime,
     ) -> Result<(), VerifyError> {
         static NONE: Policy = Policy::new();
-        policy
-            .unwrap_or(&NONE)
-            .check_over(self.policy().unwrap_or(&NONE), verdict, now)
+        check_over(policy, self.policy().unwrap_or(&NONE), verdict, now)
     }
+}
+
+/// `policy` (none: nothing more) laid over `base`, applied to `verdict`.
+fn check_over(
+    policy: Option<&Policy>,
+    base: &Policy,
+    verdict: &Verdict,
+    now: SystemTime,
+) -> Result<(), VerifyError> {
+    static NONE: Policy = Policy::new();
+    policy.unwrap_or(&NONE).check_over(base, verdict, now)
 }
 
 impl<V: Verify> Verify for Arc<V> {
@@ -634,10 +643,7 @@ impl Verify for Verifier {
             );
             return Err(VerifyError::ScoreMissing);
         }
-        static NONE: Policy = Policy::new();
-        policy
-            .unwrap_or(&NONE)
-            .check_over(&inner.policy, verdict, now)
+        check_over(policy, &inner.policy, verdict, now)
     }
 }
 
