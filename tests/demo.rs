@@ -1176,3 +1176,54 @@ fn variables_in(text: &str) -> Vec<String> {
     }
     found
 }
+
+// The real redis-server of siteverify's own store tests, shared rather than written twice.
+#[allow(
+    dead_code,
+    reason = "siteverify's tests use all of it; this file only some"
+)]
+#[path = "../crates/siteverify/tests/altcha/redis_server.rs"]
+mod redis_server;
+
+#[tokio::test]
+async fn two_demo_instances_share_one_redis_and_refuse_everything_when_it_is_gone() {
+    let mut redis = redis_server::RedisServer::start();
+    let url = redis.url();
+    let vars = [
+        ("CAPTCHA_REDIS_URL", url.as_str()),
+        ("CAPTCHA_ALTCHA_MAX_NUMBER", "1000"),
+    ];
+    // Two app instances behind one load balancer, one Redis.
+    let (first, second) = (altcha_demo(&vars).await, altcha_demo(&vars).await);
+    let signup = |running: &Running, altcha: &str| {
+        let request = client()
+            .post(format!("{}/api/signup", running.url))
+            .json(&serde_json::json!({ "email": "a@b.c", "altcha": altcha }));
+        async move { outcome_of(request.send().await.unwrap()).await }
+    };
+    let altcha = first.altcha("/altcha/challenge").await;
+    assert_eq!(signup(&first, &altcha).await, (200, "ok".to_owned()));
+    assert_eq!(
+        signup(&second, &altcha).await,
+        (403, "expired_or_duplicate".to_owned()),
+        "the other instance took it"
+    );
+    // Redis goes away: nothing passes, and the answer says the provider is unavailable.
+    let fresh = second.altcha("/altcha/challenge").await;
+    redis.stop();
+    assert_eq!(
+        signup(&second, &fresh).await,
+        (503, "provider_unavailable".to_owned())
+    );
+}
+
+/// The status and the failure reason (or "ok") of a JSON answer.
+async fn outcome_of(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let reason = match status {
+        200 => "ok".to_owned(),
+        _ => body["reason"].as_str().unwrap_or_default().to_owned(),
+    };
+    (status, reason)
+}
