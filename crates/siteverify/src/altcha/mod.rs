@@ -222,8 +222,9 @@ impl fmt::Debug for AltchaConfig {
     }
 }
 
-/// A challenge, serialised as the widget's `challengeurl` expects it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A challenge, serialised as the widget's `challengeurl` expects it. It deserialises from
+/// that JSON too, so that a test can [`solve`] what a challenge route served.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Challenge(Value);
 
@@ -236,6 +237,12 @@ impl Challenge {
     /// The JSON value.
     pub fn as_json(&self) -> &Value {
         &self.0
+    }
+
+    /// A challenge as a challenge route served it, to [`solve`] in a test. Nothing is
+    /// checked here: verification checks everything.
+    pub fn from_json(value: Value) -> Self {
+        Self(value)
     }
 }
 
