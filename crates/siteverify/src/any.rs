@@ -2,7 +2,9 @@
 
 #[cfg(feature = "altcha")]
 use crate::altcha::AltchaVerifier;
-use crate::{Policy, Provider, Verdict, Verifier, Verify, VerifyError, VerifyOptions};
+use std::time::SystemTime;
+
+use crate::{ConfigError, Policy, Provider, Verdict, Verifier, Verify, VerifyError, VerifyOptions};
 
 /// A verifier of any provider this crate speaks: a hosted one's [`Verifier`] or, with the
 /// `altcha` feature, an [`AltchaVerifier`].
@@ -109,5 +111,57 @@ impl Verify for AnyVerifier {
 
     fn policy(&self) -> Option<&Policy> {
         Some(AnyVerifier::policy(self))
+    }
+
+    // Each kind's own rules (a reCAPTCHA version's, say), not the trait's defaults.
+    fn validate_policy(&self, policy: &Policy) -> Result<(), ConfigError> {
+        match self {
+            AnyVerifier::Hosted(verifier) => Verify::validate_policy(verifier, policy),
+            #[cfg(feature = "altcha")]
+            AnyVerifier::Altcha(verifier) => Verify::validate_policy(verifier, policy),
+        }
+    }
+
+    fn check_verdict(
+        &self,
+        verdict: &Verdict,
+        policy: Option<&Policy>,
+        now: SystemTime,
+    ) -> Result<(), VerifyError> {
+        match self {
+            AnyVerifier::Hosted(verifier) => Verify::check_verdict(verifier, verdict, policy, now),
+            #[cfg(feature = "altcha")]
+            AnyVerifier::Altcha(verifier) => Verify::check_verdict(verifier, verdict, policy, now),
+        }
+    }
+}
+
+#[cfg(all(test, feature = "recaptcha"))]
+mod tests {
+    use super::*;
+    use crate::{RecaptchaVersion, VerifierConfig};
+
+    #[test]
+    fn each_kind_keeps_its_own_rules() {
+        let v2: AnyVerifier = Verifier::recaptcha(
+            VerifierConfig::new("secret").recaptcha_version(RecaptchaVersion::V2),
+        )
+        .unwrap()
+        .into();
+        let score = Policy::new().min_score(0.5).unwrap();
+        assert!(
+            v2.validate_policy(&score).is_err(),
+            "a v2 key reports no score"
+        );
+        let v3: AnyVerifier = Verifier::recaptcha(
+            VerifierConfig::new("secret").recaptcha_version(RecaptchaVersion::V3),
+        )
+        .unwrap()
+        .into();
+        let checkbox = Verdict::new(Provider::Recaptcha);
+        assert_eq!(
+            v3.check_verdict(&checkbox, None, SystemTime::now()),
+            Err(VerifyError::ScoreMissing)
+        );
     }
 }
