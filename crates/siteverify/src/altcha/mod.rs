@@ -56,6 +56,7 @@ use base64::{
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 #[cfg(feature = "redis")]
 pub use redis_store::RedisStore;
@@ -379,10 +380,7 @@ impl AltchaVerifier {
             provider = Provider::Altcha.name(),
             outcome = tracing::field::Empty,
         );
-        let result = {
-            let _entered = span.enter();
-            self.check(token, options)
-        };
+        let result = self.check(token, options).instrument(span.clone()).await;
         let result = match result {
             Ok((verdict, id, ttl)) => match self.inner.store.spend(&id, ttl).await {
                 Ok(Spend::First) => Ok(verdict),
@@ -417,13 +415,33 @@ impl AltchaVerifier {
 
     /// Everything but the store: the payload, its challenge and solution, the policy. Gives
     /// the verdict, the challenge's id and how long the store must remember it.
-    fn check(
+    ///
+    /// A v2 solution is re-derived at the challenge's cost (up to [`MAX_V2_COST`] rounds, a
+    /// few milliseconds): that runs on tokio's blocking pool, so that a burst of submissions
+    /// cannot stall the tasks around it. A classic one is one hash and one HMAC, checked here.
+    async fn check(
         &self,
         token: &str,
         options: &VerifyOptions,
     ) -> Result<(Verdict, ChallengeId, Duration), VerifyError> {
-        let config = &*self.inner;
         let token = token::precheck(Provider::Altcha, token)?;
+        match decode(&token)? {
+            Decoded::V1(payload) => self.finish(Decoded::V1(payload), options),
+            v2 => {
+                let (this, options) = (self.clone(), options.clone());
+                tokio::task::spawn_blocking(move || this.finish(v2, &options))
+                    .await
+                    .unwrap_or_else(|_| Err(invalid("altcha-check-failed")))
+            }
+        }
+    }
+
+    fn finish(
+        &self,
+        decoded: Decoded,
+        options: &VerifyOptions,
+    ) -> Result<(Verdict, ChallengeId, Duration), VerifyError> {
+        let config = &*self.inner;
         let now = SystemTime::now();
         let previous = config
             .previous_key
@@ -433,7 +451,7 @@ impl AltchaVerifier {
         let keys: Vec<&[u8]> = std::iter::once(config.key.expose().as_bytes())
             .chain(previous)
             .collect();
-        let checked = match decode(&token)? {
+        let checked = match decoded {
             Decoded::V1(payload) => v1::check(payload, &keys, now)?,
             Decoded::V2(payload) => v2::check(*payload, &keys, Sha::Sha256, now)?,
         };
@@ -446,9 +464,7 @@ impl AltchaVerifier {
         verdict.action = checked.action;
         verdict.challenge_ts = checked.issued;
         verdict.solve_time = checked.solve_time;
-        static NONE: Policy = Policy::new();
-        let route = options.policy.as_deref().unwrap_or(&NONE);
-        route.check_over(&config.policy, &verdict, now)?;
+        Verify::check_verdict(self, &verdict, options.policy.as_deref(), now)?;
         let ttl = checked.expires.duration_since(now).unwrap_or_default() + CLOCK_SKEW;
         Ok((verdict, checked.id, ttl))
     }
