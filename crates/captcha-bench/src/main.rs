@@ -191,7 +191,9 @@ async fn bench(settings: Settings, output: Option<PathBuf>) -> ExitCode {
     let budget = if settings.smoke {
         Duration::from_secs(120)
     } else {
-        (settings.load.duration + settings.load.warmup) * 10 + Duration::from_secs(180)
+        // The two load tables (eight servers), plus a minute or two for the pools of solved
+        // ALTCHA payloads and the verification rates.
+        (settings.load.duration + settings.load.warmup) * 16 + Duration::from_secs(300)
     };
     let results = match tokio::time::timeout(budget, suite::run(settings)).await {
         Ok(Ok(results)) => results,

@@ -348,7 +348,8 @@ pub(crate) fn markdown(results: &Results) -> String {
          cargo bench -p tower-captcha --bench layer           # the layer's own work (criterion)\n\
          cargo bench -p siteverify                            # policy checks, answer parsing\n```\n\n\
          Run it on an otherwise idle machine: the load generator, the server and the emulator share its cores. \
-         The in-flight check needs an open-file limit of at least 2,256 (`ulimit -n 4096`). \
+         The in-flight check needs an open-file limit of at least 2,256 (`ulimit -n 4096`); \
+         the ALTCHA figures need `redis-server` and Node with npm (altcha-lib is installed by `npm ci` in `crates/siteverify/tests/node`). \
          Where a target is missed, the cause found by profiling belongs in the issue note.\n",
     );
     out
