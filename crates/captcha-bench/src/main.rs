@@ -3,8 +3,12 @@
 //! One run drives five axum servers, each a child process of this binary, with the same
 //! in-process load generator: no layer, the layer with an instant verifier, the layer against
 //! the emulator, and two hand-written handlers (one shared `reqwest::Client`, a client per
-//! verification). Then it checks latency and memory targets and writes `BENCHMARKS.md`.
+//! verification). A second table drives the self-hosted ALTCHA provider with its memory and
+//! its Redis store against no layer; then come ALTCHA's verification rate against altcha-lib
+//! on Node and its memory store filled and flooded. Then it checks latency and memory
+//! targets and writes `BENCHMARKS.md`.
 
+mod altcha;
 mod children;
 mod load;
 mod procfs;
@@ -26,9 +30,12 @@ captcha-bench: the load benchmark of tower-captcha.
 
 USAGE:
     captcha-bench [--duration SECS] [--concurrency N] [--smoke] [--output PATH]
-    captcha-bench serve MODE [--port N] [--emulator URL]     (a child; MODE: plain,
-        layer-instant, layer-emulator, shared-client, client-per-request)
+    captcha-bench serve MODE [--port N] [--emulator URL] [--redis URL]
+        (a child; MODE: plain, layer-instant, layer-emulator, shared-client,
+        client-per-request, altcha-memory, altcha-redis)
     captcha-bench emulator [--port N]                        (a child)
+    captcha-bench store-memory --capacity N                  (a child: fills and floods
+        an ALTCHA memory store, prints its RSS as JSON)
 
 OPTIONS:
     --duration SECS    load per server (default 10)
@@ -46,6 +53,10 @@ enum Command {
         mode: Mode,
         port: u16,
         emulator: Option<String>,
+        redis: Option<String>,
+    },
+    StoreMemory {
+        capacity: usize,
     },
     Emulator {
         port: u16,
@@ -65,6 +76,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     };
     let (mut duration, mut concurrency, mut smoke) = (None, None, false);
     let (mut output, mut port, mut emulator) = (None, 0, None);
+    let (mut redis, mut capacity) = (None, None);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
@@ -96,6 +108,16 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
                 port = v.parse().map_err(|_| format!("invalid port {v:?}"))?;
             }
             "--emulator" => emulator = Some(value()?),
+            "--redis" => redis = Some(value()?),
+            "--capacity" => {
+                let v = value()?;
+                capacity = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or(format!("invalid capacity {v:?}"))?,
+                );
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -104,6 +126,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             mode,
             port,
             emulator,
+            redis,
+        },
+        (Some("store-memory"), _) => Command::StoreMemory {
+            capacity: capacity.ok_or("store-memory needs --capacity N")?,
         },
         (Some("emulator"), _) => Command::Emulator { port },
         (Some(other), _) => return Err(format!("unknown subcommand {other:?}")),
@@ -144,7 +170,9 @@ async fn main() -> ExitCode {
             mode,
             port,
             emulator,
-        } => servers::serve(mode, port, emulator.as_deref()).await,
+            redis,
+        } => servers::serve(mode, port, emulator.as_deref(), redis.as_deref()).await,
+        Command::StoreMemory { capacity } => altcha::store_memory(capacity).await,
         Command::Emulator { port } => servers::emulator(port).await,
         Command::Bench { settings, output } => return bench(settings, output).await,
     };
@@ -163,7 +191,9 @@ async fn bench(settings: Settings, output: Option<PathBuf>) -> ExitCode {
     let budget = if settings.smoke {
         Duration::from_secs(120)
     } else {
-        (settings.load.duration + settings.load.warmup) * 10 + Duration::from_secs(180)
+        // The two load tables (eight servers), plus a minute or two for the pools of solved
+        // ALTCHA payloads and the verification rates.
+        (settings.load.duration + settings.load.warmup) * 16 + Duration::from_secs(300)
     };
     let results = match tokio::time::timeout(budget, suite::run(settings)).await {
         Ok(Ok(results)) => results,
@@ -223,8 +253,17 @@ mod tests {
         assert!(settings.smoke && output.is_none());
         assert!(matches!(
             parse(&["serve", "layer-emulator", "--port", "7", "--emulator", "http://x"]),
-            Ok(Command::Serve { mode: Mode::LayerEmulator, port: 7, emulator: Some(url) }) if url == "http://x"
+            Ok(Command::Serve { mode: Mode::LayerEmulator, port: 7, emulator: Some(url), redis: None }) if url == "http://x"
         ));
+        assert!(matches!(
+            parse(&["serve", "altcha-redis", "--redis", "redis://r/"]),
+            Ok(Command::Serve { mode: Mode::AltchaRedis, redis: Some(url), .. }) if url == "redis://r/"
+        ));
+        assert!(matches!(
+            parse(&["store-memory", "--capacity", "10"]),
+            Ok(Command::StoreMemory { capacity: 10 })
+        ));
+        assert!(parse(&["store-memory"]).is_err());
         assert!(matches!(
             parse(&["emulator"]),
             Ok(Command::Emulator { port: 0 })

@@ -36,6 +36,19 @@ pub(crate) fn scenarios(results: &Results) -> Vec<(String, &Outcome)> {
                 .map(|m| ("in-flight/hand-written".to_owned(), &m.outcome)),
         );
     }
+    let altcha = &results.altcha;
+    all.extend(
+        altcha
+            .servers
+            .iter()
+            .map(|(mode, m)| (format!("altcha/{}", mode.name()), &m.outcome)),
+    );
+    all.extend([
+        ("altcha/verify-ours".to_owned(), &altcha.rates.ours),
+        ("altcha/verify-altcha-lib".to_owned(), &altcha.rates.node),
+        ("altcha/store-fill".to_owned(), &altcha.store_fill),
+        ("altcha/store-flood".to_owned(), &altcha.store_flood),
+    ]);
     all
 }
 
@@ -159,7 +172,74 @@ fn targets(results: &Results) -> Vec<Target> {
             met: false,
         },
     });
+    all.extend(altcha_targets(results));
     all
+}
+
+fn altcha_targets(results: &Results) -> Vec<Target> {
+    let altcha = &results.altcha;
+    let ratio = |what: &str, x: Mode, y: Mode, goal, minimum: f64| {
+        let value = altcha.ratio(x, y).map_or(0.0, |ratio| ratio.median);
+        Target {
+            what: format!("{what} throughput, median of the rounds"),
+            measured: format!("{value:.2}"),
+            goal,
+            met: value >= minimum,
+        }
+    };
+    let rates = &altcha.rates;
+    let store = &altcha.store;
+    let flood_growth = store.flood_growth_kib();
+    vec![
+        ratio(
+            "ALTCHA, memory store / no layer",
+            Mode::AltchaMemory,
+            Mode::Plain,
+            "≥ 0.90",
+            0.90,
+        ),
+        ratio(
+            &format!(
+                "ALTCHA, Redis store / memory store, {} connections",
+                results.settings.load.concurrency
+            ),
+            Mode::AltchaRedis,
+            Mode::AltchaMemory,
+            "≥ 0.5",
+            0.5,
+        ),
+        Target {
+            what: "ALTCHA verifications/s on one core, ours / altcha-lib 2.3.1 on Node (classic SHA-256)"
+                .to_owned(),
+            measured: format!(
+                "{:.0} / {:.0} = {:.1}",
+                rates.ours.per_second(),
+                rates.node.per_second(),
+                rates.ratio()
+            ),
+            goal: "≥ 3",
+            met: rates.ratio() >= 3.0 && rates.ours.errors == 0 && rates.node.errors == 0,
+        },
+        Target {
+            what: format!(
+                "ALTCHA memory store of capacity {}: filled, then flooded with as many fresh challenges",
+                store.capacity
+            ),
+            measured: format!(
+                "{:.0} B per live challenge; flood: {}/{} refused as full, RSS {:+.2} MiB, {} held",
+                store.bytes_per_entry(),
+                store.full,
+                store.capacity,
+                flood_growth as f64 / MIB,
+                store.len
+            ),
+            goal: "bounded: the flood all refused, RSS flat (< 1 MiB)",
+            met: store.passed as usize == store.capacity
+                && store.full as usize == store.capacity
+                && store.len == store.capacity
+                && flood_growth < 1024,
+        },
+    ]
 }
 
 fn latency(d: Duration) -> String {
@@ -188,6 +268,8 @@ fn label(mode: Mode) -> &'static str {
         Mode::LayerEmulator => "(c) layer, emulator over loopback",
         Mode::SharedClient => "(d) hand-written, one shared reqwest::Client",
         Mode::ClientPerRequest => "(e) hand-written, a reqwest::Client per verification",
+        Mode::AltchaMemory => "ALTCHA, memory store",
+        Mode::AltchaRedis => "ALTCHA, Redis store (`SET NX PX`)",
     }
 }
 
@@ -258,6 +340,7 @@ pub(crate) fn markdown(results: &Results) -> String {
         );
     }
     out.push_str(&details(results));
+    out.push_str(&altcha_details(results));
     out.push_str(
         "\n## How to reproduce\n\n```sh\ncargo run --release -p captcha-bench                 # writes BENCHMARKS.md\n\
          cargo run --release -p captcha-bench -- --duration 20 --concurrency 64\n\
@@ -265,7 +348,8 @@ pub(crate) fn markdown(results: &Results) -> String {
          cargo bench -p tower-captcha --bench layer           # the layer's own work (criterion)\n\
          cargo bench -p siteverify                            # policy checks, answer parsing\n```\n\n\
          Run it on an otherwise idle machine: the load generator, the server and the emulator share its cores. \
-         The in-flight check needs an open-file limit of at least 2,256 (`ulimit -n 4096`). \
+         The in-flight check needs an open-file limit of at least 2,256 (`ulimit -n 4096`); \
+         the ALTCHA figures need `redis-server` and Node with npm (altcha-lib is installed by `npm ci` in `crates/siteverify/tests/node`). \
          Where a target is missed, the cause found by profiling belongs in the issue note.\n",
     );
     out
@@ -335,6 +419,81 @@ fn details(results: &Results) -> String {
             );
         }
     }
+    out
+}
+
+fn altcha_details(results: &Results) -> String {
+    let altcha = &results.altcha;
+    let s = &results.settings;
+    let mut out = format!(
+        "\n## ALTCHA\n\nThe self-hosted provider, `CaptchaLayer::altcha`, the payload in the `altcha` header. The same load as above \
+         ({} connections, {} rounds), on its own table with its own no-layer baseline, taken in turn the same way. \
+         Each payload passes once, so before each run of an ALTCHA server the load generator solves a fresh pool \
+         (classic SHA-256 challenges, `max_number` {}, signed with the server's key; sized from the server's last round), \
+         while every server idles. The Redis store talks to a `redis-server` started for the run on a free port \
+         (`--save '' --appendonly no`), on the same cores; its CPU time is charged to whichever server is driven.\n\n",
+        s.load.concurrency,
+        s.rounds,
+        crate::altcha::MAX_NUMBER
+    );
+    out.push_str("| server | requests/s | p50 | p99 | server CPU per request | Redis CPU per request | peak RSS | RSS growth | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (mode, m) in &altcha.servers {
+        let o = &m.outcome;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            label(*mode),
+            o.per_second(),
+            latency(o.percentile(0.5)),
+            latency(o.percentile(0.99)),
+            cpu(m.cpu_per_request()),
+            cpu(m.emulator_cpu_per_request()),
+            mib(m.after.hwm_kib),
+            mib(m.after.rss_kib.saturating_sub(m.before.rss_kib)),
+            o.errors
+        );
+    }
+    out.push('\n');
+    for (name, x, y) in [
+        ("memory/no layer", Mode::AltchaMemory, Mode::Plain),
+        ("Redis/memory", Mode::AltchaRedis, Mode::AltchaMemory),
+    ] {
+        if let Some(ratio) = altcha.ratio(x, y) {
+            let rounds: Vec<String> = ratio.rounds.iter().map(|r| format!("{r:.2}")).collect();
+            let _ = writeln!(out, "{name} round by round: {}.", rounds.join(", "));
+        }
+    }
+    let r = &altcha.rates;
+    let _ = writeln!(
+        out,
+        "Verification rate, one payload at a time, the same {n} pre-solved payloads each verified once by each side after {n} others of warm-up: \
+         ours (`AltchaVerifier::verify` on a current-thread runtime, the memory store's spend included) {:.0}/s, \
+         altcha-lib 2.3.1's `verifySolution` (`altcha-lib/v1`, expiry checked, no replay store) on Node {} {:.0}/s, \
+         using {:.2} cores of CPU time over its wall time: {:.1}×.",
+        r.ours.per_second(),
+        r.node_version,
+        r.node.per_second(),
+        r.node_cores,
+        r.ratio(),
+        n = r.ours.requests,
+    );
+    let st = &altcha.store;
+    let _ = writeln!(
+        out,
+        "Memory store (a child process of its own, `captcha-bench store-memory`): with every payload solved beforehand, RSS {} empty, \
+         {} with {} live challenges ({:.0} B each: the id, its expiry, the expiry heap, the maps' spare room), \
+         {} after {} more fresh ones, of which {} were refused as full (503 `provider_unavailable`) and {} otherwise; \
+         {} challenges held at the end.",
+        mib(st.empty_kib),
+        mib(st.filled_kib),
+        st.passed,
+        st.bytes_per_entry(),
+        mib(st.flooded_kib),
+        st.capacity,
+        st.full,
+        st.not_full,
+        st.len
+    );
     out
 }
 

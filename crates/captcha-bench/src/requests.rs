@@ -1,6 +1,9 @@
 //! The requests the load generator sends.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+};
 
 use bytes::Bytes;
 use http::{Method, Request, header};
@@ -8,7 +11,7 @@ use http_body_util::Full;
 
 use crate::{
     load::MakeRequest,
-    servers::{FIELD, PATH},
+    servers::{ALTCHA_FIELD, FIELD, PATH},
 };
 
 /// Any token passes with the test secret; this one has the shape of a real reCAPTCHA token.
@@ -37,6 +40,29 @@ pub(crate) fn header_token() -> MakeRequest {
 pub(crate) fn header_token_of(token: &str) -> MakeRequest {
     let token = token.to_owned();
     Arc::new(move || with_body(post(PATH).header(FIELD, &token), Bytes::new()))
+}
+
+/// Each request the next of `payloads` in the `altcha` header: each passes once. A pool
+/// that runs dry sends an empty token, which the server refuses, so the run counts errors
+/// instead of measuring replays; `server` names it in the warning.
+pub(crate) fn altcha_pool(server: &'static str, payloads: Vec<String>) -> MakeRequest {
+    let payloads: Vec<Bytes> = payloads.into_iter().map(Bytes::from).collect();
+    let next = AtomicUsize::new(0);
+    let warned = AtomicBool::new(false);
+    Arc::new(move || {
+        let payload = match payloads.get(next.fetch_add(1, Ordering::Relaxed)) {
+            Some(payload) => payload.clone(),
+            None => {
+                if !warned.swap(true, Ordering::Relaxed) {
+                    eprintln!("warning: the payload pool of {server} ran dry");
+                }
+                Bytes::new()
+            }
+        };
+        let value =
+            http::HeaderValue::from_maybe_shared(payload).expect("base64 is a header value");
+        with_body(post(PATH).header(ALTCHA_FIELD, value), Bytes::new())
+    })
 }
 
 /// An urlencoded form of exactly `size` bytes, the token first and a message filling the rest.

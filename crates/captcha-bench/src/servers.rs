@@ -1,4 +1,4 @@
-//! The child processes: the five servers under test and the emulator. Each runs alone in its
+//! The child processes: the five servers under test, the ALTCHA servers, and the emulator. Each runs alone in its
 //! own process so that its memory can be read from `/proc`, and exits when its parent does.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -17,7 +17,10 @@ use siteverify_emulator::{Emulator, Provider as Emulated};
 use tokio::{io::AsyncReadExt, net::TcpListener};
 use tower_captcha::{
     CaptchaLayer, Provider, Verdict, Verifier, VerifierConfig, Verify, VerifyError,
-    siteverify::{ConfigError, VerifyOptions},
+    siteverify::{
+        ConfigError, VerifyOptions,
+        altcha::{AltchaConfig, ChallengeKind, MemoryStore, RedisStore},
+    },
 };
 
 use crate::BoxError;
@@ -43,6 +46,10 @@ pub(crate) enum Mode {
     SharedClient,
     /// (e) A handler that builds a `reqwest::Client` per verification.
     ClientPerRequest,
+    /// The layer with the self-hosted ALTCHA verifier, spent challenges in memory.
+    AltchaMemory,
+    /// The same, spent challenges in a Redis (`--redis URL`).
+    AltchaRedis,
 }
 
 impl Mode {
@@ -54,6 +61,10 @@ impl Mode {
         Mode::ClientPerRequest,
     ];
 
+    /// The ALTCHA table: its own baseline (a), then the two stores, driven with fresh
+    /// solved payloads round by round.
+    pub(crate) const ALTCHA: [Mode; 3] = [Mode::Plain, Mode::AltchaMemory, Mode::AltchaRedis];
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Plain => "plain",
@@ -61,11 +72,21 @@ impl Mode {
             Mode::LayerEmulator => "layer-emulator",
             Mode::SharedClient => "shared-client",
             Mode::ClientPerRequest => "client-per-request",
+            Mode::AltchaMemory => "altcha-memory",
+            Mode::AltchaRedis => "altcha-redis",
         }
     }
 
     pub(crate) fn parse(name: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.name() == name)
+        Mode::ALL
+            .into_iter()
+            .chain(Mode::ALTCHA)
+            .find(|m| m.name() == name)
+    }
+
+    /// Whether its requests must each carry a fresh solved ALTCHA payload.
+    pub(crate) fn is_altcha(self) -> bool {
+        matches!(self, Mode::AltchaMemory | Mode::AltchaRedis)
     }
 
     pub(crate) fn needs_emulator(self) -> bool {
@@ -89,6 +110,26 @@ fn emulator_verifier(verify_url: &str) -> Result<Verifier, ConfigError> {
     )
 }
 
+/// The HMAC key of the ALTCHA servers, shared with the load generator, which issues and
+/// solves the challenges itself so that the servers' work is verification only.
+pub(crate) const ALTCHA_KEY: &str = "captcha-bench-altcha-hmac-key-0123456789abcdef";
+/// Where the ALTCHA servers expect the payload: the widget's field name.
+pub(crate) const ALTCHA_FIELD: &str = "altcha";
+/// The memory store's capacity in the ALTCHA server: every payload of a full run stays live
+/// (a spent challenge is kept for its lifetime plus a minute of clock skew), and a full
+/// store would answer 503, which is not what the load table measures.
+const ALTCHA_LOAD_CAPACITY: usize = 8_000_000;
+
+/// The ALTCHA configuration every side uses: classic SHA-256 challenges, with a tiny
+/// difficulty since the load generator pre-solves one per request (the difficulty costs the
+/// client, never the server: verification is one hash whatever `max_number`), and a
+/// lifetime long enough for a pool solved before a round to stay valid through it.
+pub(crate) fn altcha_config(max_number: u64) -> AltchaConfig {
+    AltchaConfig::new(ALTCHA_KEY)
+        .kind(ChallengeKind::Classic { max_number })
+        .lifetime(Duration::from_secs(600))
+}
+
 /// Says yes at once: what is left of (b)'s latency is the layer's own work.
 struct Instant(Verdict);
 
@@ -108,7 +149,7 @@ struct Direct {
     url: String,
 }
 
-fn app(mode: Mode, emulator: Option<&str>) -> Result<Router, BoxError> {
+async fn app(mode: Mode, emulator: Option<&str>, redis: Option<&str>) -> Result<Router, BoxError> {
     let verify_url = || -> Result<String, BoxError> {
         let base = emulator.ok_or("this server needs --emulator URL")?;
         Ok(format!("{base}{}", Emulated::Recaptcha.verify_path()))
@@ -143,6 +184,17 @@ fn app(mode: Mode, emulator: Option<&str>) -> Result<Router, BoxError> {
                 post(client_per_request)
             };
             router.route(PATH, handler.with_state(direct))
+        }
+        Mode::AltchaMemory => {
+            let config = altcha_config(crate::altcha::MAX_NUMBER)
+                .store(MemoryStore::new(ALTCHA_LOAD_CAPACITY));
+            router.route(PATH, post(submit).layer(CaptchaLayer::altcha(config)?))
+        }
+        Mode::AltchaRedis => {
+            let url = redis.ok_or("this server needs --redis URL")?;
+            let config =
+                altcha_config(crate::altcha::MAX_NUMBER).store(RedisStore::connect(url).await?);
+            router.route(PATH, post(submit).layer(CaptchaLayer::altcha(config)?))
         }
     })
 }
@@ -212,8 +264,13 @@ async fn verified_by_hand(
 }
 
 /// `captcha-bench serve MODE`: serves until the parent goes away.
-pub(crate) async fn serve(mode: Mode, port: u16, emulator: Option<&str>) -> Result<(), BoxError> {
-    let app = app(mode, emulator)?;
+pub(crate) async fn serve(
+    mode: Mode,
+    port: u16,
+    emulator: Option<&str>,
+    redis: Option<&str>,
+) -> Result<(), BoxError> {
+    let app = app(mode, emulator, redis).await?;
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     announce(listener.local_addr()?);
     tokio::select! {

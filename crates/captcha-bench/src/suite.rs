@@ -1,11 +1,13 @@
-//! The whole run: the five servers under the same load, then the latency and memory checks.
+//! The whole run: the five servers under the same load, then the latency and memory checks,
+//! then the ALTCHA table (no layer, memory store, Redis store) and ALTCHA's own figures.
 
 use std::time::Duration;
 
 use crate::{
     BoxError,
-    children::Process,
-    load::{self, Load, Outcome},
+    altcha::{self, StoreFill, VerifyRates},
+    children::{self, Process, Redis},
+    load::{self, Load, MakeRequest, Outcome},
     procfs::{self, Memory},
     requests,
     servers::Mode,
@@ -30,6 +32,12 @@ pub(crate) struct Settings {
     /// Bursts of `in_flight` verifications per server; the median is reported.
     pub(crate) in_flight_repeats: usize,
     pub(crate) delay: Duration,
+    /// Payloads verified by us and by altcha-lib, each once, after as many again of warm-up.
+    pub(crate) verifications: usize,
+    /// The memory store's capacity when filled and flooded.
+    pub(crate) store_capacity: usize,
+    /// A first guess of the requests/s a server takes, to size the first pool of payloads.
+    pub(crate) rate_guess: f64,
 }
 
 impl Settings {
@@ -51,6 +59,9 @@ impl Settings {
             in_flight: 1000,
             in_flight_repeats: 5,
             delay: Duration::from_millis(500),
+            verifications: 50_000,
+            store_capacity: altcha::STORE_CAPACITY,
+            rate_guess: 150_000.0,
         }
     }
 
@@ -71,6 +82,9 @@ impl Settings {
             uploads: 2,
             in_flight: 20,
             in_flight_repeats: 1,
+            verifications: 200,
+            store_capacity: 1000,
+            rate_guess: 30_000.0,
             ..Settings::full(duration, load.concurrency)
         }
     }
@@ -158,6 +172,31 @@ pub(crate) struct Results {
     pub(crate) upload_plain: Measured,
     pub(crate) upload_layer: Measured,
     pub(crate) in_flight: InFlight,
+    pub(crate) altcha: Altcha,
+}
+
+/// The ALTCHA figures.
+#[derive(Debug)]
+pub(crate) struct Altcha {
+    /// (a), the memory store, the Redis store; `emulator_cpu` is Redis's CPU time.
+    pub(crate) servers: Vec<(Mode, Measured)>,
+    pub(crate) rates: VerifyRates,
+    pub(crate) store: StoreFill,
+    /// The store's fill and flood as outcomes, for the scenario lines.
+    pub(crate) store_fill: Outcome,
+    pub(crate) store_flood: Outcome,
+}
+
+impl Altcha {
+    pub(crate) fn ratio(&self, x: Mode, y: Mode) -> Option<Ratio> {
+        let find = |mode| {
+            self.servers
+                .iter()
+                .find(|(m, _)| *m == mode)
+                .map(|(_, measured)| measured)
+        };
+        Some(Ratio::of(find(x)?, find(y)?))
+    }
 }
 
 /// One server's throughput over another's.
@@ -241,6 +280,7 @@ pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
         settings.in_flight, settings.in_flight_repeats
     );
     let in_flight = in_flight_check(&emulator, &settings).await?;
+    let altcha = altcha_check(&emulator, &settings).await?;
     emulator.stop().await;
     Ok(Results {
         settings,
@@ -249,7 +289,90 @@ pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
         upload_plain,
         upload_layer,
         in_flight,
+        altcha,
     })
+}
+
+async fn altcha_check(emulator: &Process, settings: &Settings) -> Result<Altcha, BoxError> {
+    let redis = Redis::start().await?;
+    let mut table = Vec::new();
+    for mode in Mode::ALTCHA {
+        table.push(Process::server_with(mode, emulator, Some(&redis)).await?);
+    }
+    let pools = Pools::new(settings);
+    let servers = load_rounds(
+        table
+            .into_iter()
+            .zip(Mode::ALTCHA)
+            .map(|(p, m)| (m, p))
+            .collect(),
+        settings,
+        &|| redis.cpu_time(),
+        &mut |mode, duration, last_rate| pools.next(mode, duration, last_rate),
+    )
+    .await?;
+    let mut measured = Vec::new();
+    for (mode, server, m) in servers {
+        measured.push((mode, m));
+        server.stop().await;
+    }
+    eprintln!(
+        "altcha: redis-server peak RSS {} KiB",
+        redis.memory().map_or(0, |m| m.hwm_kib)
+    );
+    redis.stop().await;
+
+    eprintln!(
+        "altcha: {} verifications, ours and altcha-lib's",
+        settings.verifications
+    );
+    let rates = altcha::verify_rates(settings.verifications, settings.verifications).await?;
+    eprintln!(
+        "altcha: a memory store of {} filled, then flooded",
+        settings.store_capacity
+    );
+    let store = children::store_memory(settings.store_capacity).await?;
+    let (store_fill, store_flood) = store.outcomes();
+    Ok(Altcha {
+        servers: measured,
+        rates,
+        store,
+        store_fill,
+        store_flood,
+    })
+}
+
+/// Fresh solved payloads for the ALTCHA servers, a pool per load run, solved before it
+/// starts (the servers idle meanwhile) and sized from the server's last rate: each payload
+/// passes once.
+struct Pools {
+    guess: f64,
+    concurrency: usize,
+}
+
+impl Pools {
+    fn new(settings: &Settings) -> Pools {
+        Pools {
+            guess: settings.rate_guess,
+            concurrency: settings.load.concurrency,
+        }
+    }
+
+    fn next(
+        &self,
+        mode: Mode,
+        duration: Duration,
+        last_rate: Option<f64>,
+    ) -> Result<MakeRequest, BoxError> {
+        if !mode.is_altcha() {
+            return Ok(requests::header_token());
+        }
+        let rate = last_rate.unwrap_or(self.guess);
+        // Twice the last rate: a round faster than the last must not run dry.
+        let count = (2.0 * rate * duration.as_secs_f64()) as usize + 4 * self.concurrency;
+        let payloads = tokio::task::block_in_place(|| altcha::solved(count))?;
+        Ok(requests::altcha_pool(mode.name(), payloads))
+    }
 }
 
 /// Every server of the table under the same load. All run at once, but only one is driven
@@ -260,9 +383,34 @@ async fn load_table(
     emulator: &Process,
     settings: &Settings,
 ) -> Result<Vec<(Mode, Process, Measured)>, BoxError> {
-    let mut table = Vec::new();
+    let mut servers = Vec::new();
     for mode in Mode::ALL {
-        let server = Process::server(mode, emulator).await?;
+        servers.push((mode, Process::server(mode, emulator).await?));
+    }
+    load_rounds(
+        servers,
+        settings,
+        &|| emulator.cpu_time(),
+        &mut |_, _, _| Ok(requests::header_token()),
+    )
+    .await
+}
+
+/// What a load run sends to `mode`'s server for `duration` (warm-up or round), given the
+/// server's rate in its last round (none before the first).
+type Requests<'a> = dyn FnMut(Mode, Duration, Option<f64>) -> Result<MakeRequest, BoxError> + 'a;
+
+/// Warms up `servers`, then drives them in rounds (see [`load_table`]); `side_cpu` is the
+/// CPU time of the service behind them (the emulator, Redis), charged to whichever server
+/// is driven.
+async fn load_rounds(
+    servers: Vec<(Mode, Process)>,
+    settings: &Settings,
+    side_cpu: &dyn Fn() -> Result<Duration, BoxError>,
+    make: &mut Requests<'_>,
+) -> Result<Vec<(Mode, Process, Measured)>, BoxError> {
+    let mut table = Vec::new();
+    for (mode, server) in servers {
         let before = server.memory()?;
         eprintln!("warm-up: {} ({:?})", mode.name(), settings.load.warmup);
         // Counts nothing: opens connections, fills pools and caches. Its errors still count.
@@ -270,7 +418,8 @@ async fn load_table(
             duration: Duration::ZERO,
             ..settings.load
         };
-        let outcome = load::run(server.addr(), warm_up, requests::header_token()).await;
+        let requests = make(mode, settings.load.warmup, None)?;
+        let outcome = load::run(server.addr(), warm_up, requests).await;
         let measured = Measured {
             outcome,
             before,
@@ -298,12 +447,13 @@ async fn load_table(
         // (the first to use the emulator after a server that leaves it idle measured up to
         // 10 % slower), and over as many rounds as servers each takes every place once.
         for index in (0..servers).map(|i| (i + number) % servers) {
-            let (_, server, measured) = &mut table[index];
+            let (mode, server, measured) = &mut table[index];
+            let requests = make(*mode, round.duration, measured.round_rates.last().copied())?;
             let cpu_before = server.cpu_time()?;
-            let emulator_before = emulator.cpu_time()?;
-            let outcome = load::run(server.addr(), round, requests::header_token()).await;
+            let side_before = side_cpu()?;
+            let outcome = load::run(server.addr(), round, requests).await;
             measured.cpu += server.cpu_time()?.saturating_sub(cpu_before);
-            measured.emulator_cpu += emulator.cpu_time()?.saturating_sub(emulator_before);
+            measured.emulator_cpu += side_cpu()?.saturating_sub(side_before);
             measured.round_rates.push(outcome.per_second());
             measured.outcome.merge(outcome);
         }

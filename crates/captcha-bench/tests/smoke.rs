@@ -1,5 +1,6 @@
 //! The benchmark in smoke mode, so that `cargo test --workspace` keeps it from rotting: every
 //! scenario must run, send requests and see no error. The figures themselves mean nothing.
+//! The ALTCHA scenarios need `redis-server` and Node with npm (`.ci/run` installs them).
 
 use std::{
     io::Read,
@@ -10,7 +11,7 @@ use std::{
 /// Far above the second or two a smoke run takes, even in a debug build on a busy machine.
 const LIMIT: Duration = Duration::from_secs(180);
 
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 20] = [
     "plain",
     "layer-instant",
     "layer-emulator",
@@ -24,6 +25,13 @@ const SCENARIOS: [&str; 13] = [
     "upload/layer",
     "in-flight",
     "in-flight/hand-written",
+    "altcha/plain",
+    "altcha/altcha-memory",
+    "altcha/altcha-redis",
+    "altcha/verify-ours",
+    "altcha/verify-altcha-lib",
+    "altcha/store-fill",
+    "altcha/store-flood",
 ];
 
 #[test]
