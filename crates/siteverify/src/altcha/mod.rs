@@ -528,17 +528,15 @@ fn decode(token: &str) -> Result<Decoded, VerifyError> {
     );
     let malformed = || VerifyError::MalformedToken(MalformedToken::NotAPayload);
     let json = BASE64.decode(token).map_err(|_| malformed())?;
-    let value: Value = serde_json::from_slice(&json).map_err(|_| malformed())?;
-    let is_v2 = value.get("challenge").is_some_and(Value::is_object);
-    if is_v2 {
-        serde_json::from_value(value)
-            .map(|p| Decoded::V2(Box::new(p)))
-            .map_err(|_| malformed())
-    } else {
-        serde_json::from_value(value)
-            .map(Decoded::V1)
-            .map_err(|_| malformed())
+    // Straight into the payload types, no JSON tree in between: the shapes cannot be
+    // mistaken for each other (v1's `challenge` is a string, v2's an object), so whichever
+    // reads the document is the protocol.
+    if let Ok(payload) = serde_json::from_slice::<v1::Payload>(&json) {
+        return Ok(Decoded::V1(payload));
     }
+    serde_json::from_slice(&json)
+        .map(|p| Decoded::V2(Box::new(p)))
+        .map_err(|_| malformed())
 }
 
 fn invalid(code: &str) -> VerifyError {
