@@ -455,6 +455,9 @@ pub enum PolicyError {
     /// The minimum score is not within 0.0–1.0.
     #[error("the minimum score must be between 0.0 and 1.0")]
     ScoreOutOfRange,
+    /// A maximum age of zero, which would refuse every token.
+    #[error("a maximum challenge age of 0 would refuse every token")]
+    ZeroMaxAge,
 }
 
 /// The serde form of a policy, validated on the way in.
@@ -485,7 +488,10 @@ impl TryFrom<PolicySpec> for Policy {
             action: spec.action,
             cdata: spec.cdata,
             site_key: spec.site_key,
-            max_age: spec.max_age_secs.map(Duration::from_secs),
+            max_age: match spec.max_age_secs {
+                Some(0) => return Err(PolicyError::ZeroMaxAge),
+                secs => secs.map(Duration::from_secs),
+            },
             hostnames: Vec::new(),
             apk_packages: spec.apk_packages,
             min_score: None,
@@ -1064,5 +1070,11 @@ mod tests {
         assert!(serde_json::from_str::<Policy>(r#"{"min_score": 2}"#).is_err());
         assert!(serde_json::from_str::<Policy>(r#"{"hostnames": ["a b"]}"#).is_err());
         assert!(serde_json::from_str::<Policy>(r#"{"hostname": ["typo.com"]}"#).is_err());
+        assert_eq!(
+            serde_json::from_str::<Policy>(r#"{"max_age_secs": 0}"#)
+                .unwrap_err()
+                .to_string(),
+            "a maximum challenge age of 0 would refuse every token"
+        );
     }
 }

@@ -454,6 +454,10 @@ impl CaptchaConfig {
             let secs: u64 = text
                 .parse()
                 .map_err(|_| EnvError::invalid(&var, "not a whole number of seconds"))?;
+            // Zero would refuse every token: no challenge is solved in no time.
+            if secs == 0 {
+                return Err(EnvError::invalid(&var, "must be at least 1 second"));
+            }
             policy = policy.max_age(Duration::from_secs(secs));
         }
         #[cfg(feature = "altcha")]
@@ -945,6 +949,7 @@ mod tests {
         assert_invalid("CAPTCHA_HOSTNAMES", "example.com,a b");
         assert_invalid("CAPTCHA_HOSTNAMES", " , ");
         assert_invalid("CAPTCHA_MAX_AGE_SECS", "-1");
+        assert_invalid("CAPTCHA_MAX_AGE_SECS", "0");
         assert_invalid("CAPTCHA_TIMEOUT_MS", "0");
         assert_invalid("CAPTCHA_TIMEOUT_MS", "10001");
         assert_invalid("CAPTCHA_CONNECT_TIMEOUT_MS", "2s");
