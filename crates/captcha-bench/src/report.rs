@@ -242,6 +242,31 @@ fn altcha_targets(results: &Results) -> Vec<Target> {
     ]
 }
 
+/// A table of servers, a row each; `helper` names the other process whose CPU time is
+/// charged per request (the emulator, Redis).
+fn server_table(out: &mut String, helper: &str, servers: &[(Mode, Measured)]) {
+    let _ = writeln!(
+        out,
+        "| server | requests/s | p50 | p99 | server CPU per request | {helper} CPU per request | peak RSS | RSS growth | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (mode, m) in servers {
+        let o = &m.outcome;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            label(*mode),
+            o.per_second(),
+            latency(o.percentile(0.5)),
+            latency(o.percentile(0.99)),
+            cpu(m.cpu_per_request()),
+            cpu(m.emulator_cpu_per_request()),
+            mib(m.after.hwm_kib),
+            mib(m.after.rss_kib.saturating_sub(m.before.rss_kib)),
+            o.errors
+        );
+    }
+}
+
 fn latency(d: Duration) -> String {
     match d.as_micros() {
         us if us < 1000 => format!("{us} µs"),
@@ -313,23 +338,7 @@ pub(crate) fn markdown(results: &Results) -> String {
         s.load.warmup.as_secs_f64(),
         s.rounds
     );
-    out.push_str("| server | requests/s | p50 | p99 | server CPU per request | emulator CPU per request | peak RSS | RSS growth | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (mode, m) in &results.servers {
-        let o = &m.outcome;
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
-            label(*mode),
-            o.per_second(),
-            latency(o.percentile(0.5)),
-            latency(o.percentile(0.99)),
-            cpu(m.cpu_per_request()),
-            cpu(m.emulator_cpu_per_request()),
-            mib(m.after.hwm_kib),
-            mib(m.after.rss_kib.saturating_sub(m.before.rss_kib)),
-            o.errors
-        );
-    }
+    server_table(&mut out, "emulator", &results.servers);
     out.push_str("\n## Targets\n\n| target | measured | goal | |\n|---|---:|---|---|\n");
     for t in targets(results) {
         let status = if t.met { "met" } else { "**missed**" };
@@ -436,23 +445,7 @@ fn altcha_details(results: &Results) -> String {
         s.rounds,
         crate::altcha::MAX_NUMBER
     );
-    out.push_str("| server | requests/s | p50 | p99 | server CPU per request | Redis CPU per request | peak RSS | RSS growth | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (mode, m) in &altcha.servers {
-        let o = &m.outcome;
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
-            label(*mode),
-            o.per_second(),
-            latency(o.percentile(0.5)),
-            latency(o.percentile(0.99)),
-            cpu(m.cpu_per_request()),
-            cpu(m.emulator_cpu_per_request()),
-            mib(m.after.hwm_kib),
-            mib(m.after.rss_kib.saturating_sub(m.before.rss_kib)),
-            o.errors
-        );
-    }
+    server_table(&mut out, "Redis", &altcha.servers);
     out.push('\n');
     for (name, x, y) in [
         ("memory/no layer", Mode::AltchaMemory, Mode::Plain),

@@ -154,6 +154,27 @@ fn peer_addr(_parts: &Parts) -> Option<IpAddr> {
     None
 }
 
+/// Every [`ClientIp`] by the name the docs give it, for the tests of each place that reads
+/// the names.
+#[cfg(test)]
+pub(crate) const NAMES: [(&str, ClientIp); 9] = [
+    ("off", ClientIp::Off),
+    ("peer_addr", ClientIp::PeerAddr),
+    (
+        "rightmost_x_forwarded_for",
+        ClientIp::RightmostXForwardedFor,
+    ),
+    ("rightmost_forwarded", ClientIp::RightmostForwarded),
+    ("x_real_ip", ClientIp::XRealIp),
+    ("cf_connecting_ip", ClientIp::CfConnectingIp),
+    ("true_client_ip", ClientIp::TrueClientIp),
+    ("fly_client_ip", ClientIp::FlyClientIp),
+    (
+        "cloudfront_viewer_address",
+        ClientIp::CloudFrontViewerAddress,
+    ),
+];
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
@@ -346,23 +367,7 @@ mod tests {
 
     #[test]
     fn serde_names() {
-        let cases = [
-            ("off", ClientIp::Off),
-            ("peer_addr", ClientIp::PeerAddr),
-            (
-                "rightmost_x_forwarded_for",
-                ClientIp::RightmostXForwardedFor,
-            ),
-            ("rightmost_forwarded", ClientIp::RightmostForwarded),
-            ("x_real_ip", ClientIp::XRealIp),
-            ("cf_connecting_ip", ClientIp::CfConnectingIp),
-            ("true_client_ip", ClientIp::TrueClientIp),
-            ("fly_client_ip", ClientIp::FlyClientIp),
-            (
-                "cloudfront_viewer_address",
-                ClientIp::CloudFrontViewerAddress,
-            ),
-        ];
+        let cases = NAMES;
         for (name, expected) in cases {
             let parsed: ClientIp = serde_json::from_str(&format!("\"{name}\"")).unwrap();
             assert_eq!(parsed, expected);

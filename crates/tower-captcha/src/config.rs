@@ -1186,24 +1186,7 @@ mod tests {
         );
     }
 
-    /// Every [`ClientIp`] a deployment can name, by the name the docs give it.
-    const CLIENT_IP_NAMES: [(&str, ClientIp); 9] = [
-        ("off", ClientIp::Off),
-        ("peer_addr", ClientIp::PeerAddr),
-        (
-            "rightmost_x_forwarded_for",
-            ClientIp::RightmostXForwardedFor,
-        ),
-        ("rightmost_forwarded", ClientIp::RightmostForwarded),
-        ("x_real_ip", ClientIp::XRealIp),
-        ("cf_connecting_ip", ClientIp::CfConnectingIp),
-        ("true_client_ip", ClientIp::TrueClientIp),
-        ("fly_client_ip", ClientIp::FlyClientIp),
-        (
-            "cloudfront_viewer_address",
-            ClientIp::CloudFrontViewerAddress,
-        ),
-    ];
+    use crate::client_ip::NAMES as CLIENT_IP_NAMES;
 
     #[test]
     fn the_client_ip_source_is_read_by_its_serde_name() {
