@@ -4,7 +4,9 @@
 use crate::altcha::AltchaVerifier;
 use std::time::SystemTime;
 
-use crate::{ConfigError, Policy, Provider, Verdict, Verifier, Verify, VerifyError, VerifyOptions};
+use crate::{
+    ConfigError, Health, Policy, Provider, Verdict, Verifier, Verify, VerifyError, VerifyOptions,
+};
 
 /// A verifier of any provider this crate speaks: a hosted one's [`Verifier`] or, with the
 /// `altcha` feature, an [`AltchaVerifier`].
@@ -132,6 +134,14 @@ impl Verify for AnyVerifier {
             AnyVerifier::Hosted(verifier) => Verify::check_verdict(verifier, verdict, policy, now),
             #[cfg(feature = "altcha")]
             AnyVerifier::Altcha(verifier) => Verify::check_verdict(verifier, verdict, policy, now),
+        }
+    }
+
+    fn health(&self) -> Option<Health> {
+        match self {
+            AnyVerifier::Hosted(verifier) => Some(verifier.health()),
+            #[cfg(feature = "altcha")]
+            AnyVerifier::Altcha(verifier) => Verify::health(verifier),
         }
     }
 }

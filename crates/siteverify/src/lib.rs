@@ -147,6 +147,7 @@ mod token;
 mod transport;
 mod verdict;
 mod verifier;
+mod verify;
 
 pub use answer::parse_answer;
 pub use any::AnyVerifier;
@@ -163,4 +164,5 @@ pub use recaptcha_version::{RecaptchaVersion, UnknownRecaptchaVersion};
 pub use secret::Secret;
 pub use transport::MAX_ANSWER_BYTES;
 pub use verdict::Verdict;
-pub use verifier::{Health, Verifier, Verify, VerifyOptions};
+pub use verifier::{Health, Verifier};
+pub use verify::{BoxVerifier, BoxVerifyFuture, Verify, VerifyOptions};

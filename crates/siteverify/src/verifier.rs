@@ -1,7 +1,6 @@
 use std::{
     fmt,
     future::Future,
-    net::IpAddr,
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -14,154 +13,19 @@ use serde::Serialize;
 
 use crate::{
     BreakerState, ConfigError, ErrorClass, MAX_TIMEOUT, Outage, Policy, Provider, RecaptchaVersion,
-    Secret, Verdict, VerifierConfig, VerifyError,
+    Secret, Verdict, VerifierConfig, VerifyError, VerifyOptions,
     breaker::{Admission, Breaker, Outcome},
     in_flight::InFlight,
     protocol::{self, Call, Codec},
     test_keys, token,
     transport::{self, Transport},
+    verify::{Verify, check_over},
 };
 
 /// Attempts per verification at most, the first included.
 const MAX_ATTEMPTS: u32 = 3;
 /// Pause before the first retry; doubled before each further one.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-
-/// Anything that can verify a token: the provider clients of this crate, or your own (a
-/// provider this crate does not know, an in-process fake for tests).
-///
-/// ```
-/// use siteverify::{Provider, Verdict, Verify, VerifyError, VerifyOptions};
-///
-/// /// Accepts the token "human" and nothing else.
-/// struct Fake;
-///
-/// impl Verify for Fake {
-///     async fn verify(&self, token: &str, _: &VerifyOptions) -> Result<Verdict, VerifyError> {
-///         match token {
-///             "human" => Ok(Verdict::new(Provider::Turnstile).with_hostname("localhost")),
-///             _ => Err(VerifyError::InvalidToken { provider_codes: vec![] }),
-///         }
-///     }
-/// }
-/// ```
-pub trait Verify: Send + Sync + 'static {
-    /// Verifies `token` and applies the policy (the options' one, or the verifier's own).
-    fn verify(
-        &self,
-        token: &str,
-        options: &VerifyOptions,
-    ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send;
-
-    /// The provider this verifier speaks for, if it is one of this crate's. Middleware uses it
-    /// to look for the token under the provider's widget field name; `None` (the default)
-    /// means "any of the known names".
-    fn provider(&self) -> Option<Provider> {
-        None
-    }
-
-    /// The policy this verifier applies when a call brings none, and under any a call
-    /// brings. Middleware uses it to check a request another layer already verified.
-    fn policy(&self) -> Option<&Policy> {
-        None
-    }
-
-    /// Refuses a policy this verifier could never satisfy (a score from a provider that
-    /// reports none), so that a route that would reject every token fails when it is built.
-    /// By default [`Policy::validate_for`] of the provider, when the verifier names one.
-    fn validate_policy(&self, policy: &Policy) -> Result<(), ConfigError> {
-        self.provider()
-            .map_or(Ok(()), |provider| policy.validate_for(provider))
-    }
-
-    /// Checks a verdict this verifier's provider gave (here, or in another layer) against
-    /// `policy` laid over the verifier's own, with every rule the verifier applies to its own
-    /// answers. Middleware uses it for a request another layer already verified.
-    fn check_verdict(
-        &self,
-        verdict: &Verdict,
-        policy: Option<&Policy>,
-        now: SystemTime,
-    ) -> Result<(), VerifyError> {
-        static NONE: Policy = Policy::new();
-        check_over(policy, self.policy().unwrap_or(&NONE), verdict, now)
-    }
-}
-
-/// `policy` (none: nothing more) laid over `base`, applied to `verdict`.
-fn check_over(
-    policy: Option<&Policy>,
-    base: &Policy,
-    verdict: &Verdict,
-    now: SystemTime,
-) -> Result<(), VerifyError> {
-    static NONE: Policy = Policy::new();
-    policy.unwrap_or(&NONE).check_over(base, verdict, now)
-}
-
-impl<V: Verify> Verify for Arc<V> {
-    fn verify(
-        &self,
-        token: &str,
-        options: &VerifyOptions,
-    ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send {
-        (**self).verify(token, options)
-    }
-
-    fn provider(&self) -> Option<Provider> {
-        (**self).provider()
-    }
-
-    fn policy(&self) -> Option<&Policy> {
-        (**self).policy()
-    }
-
-    fn validate_policy(&self, policy: &Policy) -> Result<(), ConfigError> {
-        (**self).validate_policy(policy)
-    }
-
-    fn check_verdict(
-        &self,
-        verdict: &Verdict,
-        policy: Option<&Policy>,
-        now: SystemTime,
-    ) -> Result<(), VerifyError> {
-        (**self).check_verdict(verdict, policy, now)
-    }
-}
-
-/// Per-call settings of a verification.
-#[derive(Clone, Debug, Default)]
-#[non_exhaustive]
-pub struct VerifyOptions {
-    /// The client's IP address; sent to the provider only when the verifier is configured to
-    /// [forward it](VerifierConfig::forward_remote_ip).
-    pub remote_ip: Option<IpAddr>,
-    /// A policy for this call, laid over the verifier's own (see
-    /// [`Policy::layered_over`]): what it sets wins, what it leaves unset (the hostname
-    /// allowlist, the site-key binding, …) still comes from the verifier. Shared, so that a
-    /// route's policy is not copied for every request.
-    pub policy: Option<Arc<Policy>>,
-}
-
-impl VerifyOptions {
-    /// No client IP, the verifier's own policy.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the client's IP address.
-    pub fn with_remote_ip(mut self, ip: IpAddr) -> Self {
-        self.remote_ip = Some(ip);
-        self
-    }
-
-    /// Sets a policy for this call.
-    pub fn with_policy(mut self, policy: impl Into<Arc<Policy>>) -> Self {
-        self.policy = Some(policy.into());
-        self
-    }
-}
 
 /// A client for one provider with one configuration.
 ///
@@ -622,6 +486,10 @@ impl Verify for Verifier {
 
     fn validate_policy(&self, policy: &Policy) -> Result<(), ConfigError> {
         validate(self.inner.provider, self.inner.recaptcha_version, policy)
+    }
+
+    fn health(&self) -> Option<Health> {
+        Some(Verifier::health(self))
     }
 
     /// The policy, and the reCAPTCHA version's rule: with [`RecaptchaVersion::V3`] an answer

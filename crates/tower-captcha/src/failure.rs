@@ -2,7 +2,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 use http_body_util::Full;
 
-use crate::Rejection;
+use crate::{Rejection, WidgetHint};
 
 /// Builds the response for a refused request.
 ///
@@ -26,6 +26,20 @@ pub trait FailureHandler: Send + Sync + 'static {
 
     /// The response for `rejection`. The layer adds the rejection to its extensions.
     fn failure_response(&self, rejection: &Rejection) -> Response<Self::Body>;
+
+    /// The response for `rejection` (always `provider_unavailable`) on a route guarded by a
+    /// [`ProviderSet`](crate::ProviderSet) that has another member to offer: `fallback` is
+    /// the widget the page should show instead. By default the same as
+    /// [`failure_response`](Self::failure_response); the layer adds `fallback` to the
+    /// response's extensions either way.
+    fn fallback_response(
+        &self,
+        rejection: &Rejection,
+        fallback: &WidgetHint,
+    ) -> Response<Self::Body> {
+        let _ = fallback;
+        self.failure_response(rejection)
+    }
 }
 
 impl<F, B> FailureHandler for F
@@ -66,13 +80,42 @@ impl FailureHandler for JsonFailure {
     type Body = Full<Bytes>;
 
     fn failure_response(&self, rejection: &Rejection) -> Response<Full<Bytes>> {
+        self.response(rejection, None)
+    }
+
+    /// The contract with one more member, `"fallback"`, the widget to show instead:
+    /// `{"error":"captcha_failed","reason":"provider_unavailable","fallback":{"provider":"altcha","challenge_url":"/altcha/challenge"}}`.
+    /// It is there with [`hide_reason`](Self::hide_reason) too: it tells a bot no more than
+    /// that the provider is down, and without it honest users would be refused until the
+    /// provider is back.
+    fn fallback_response(
+        &self,
+        rejection: &Rejection,
+        fallback: &WidgetHint,
+    ) -> Response<Full<Bytes>> {
+        self.response(rejection, Some(fallback))
+    }
+}
+
+impl JsonFailure {
+    fn response(
+        &self,
+        rejection: &Rejection,
+        fallback: Option<&WidgetHint>,
+    ) -> Response<Full<Bytes>> {
         let reason = if self.hide_reason {
             "failed"
         } else {
             rejection.code()
         };
-        // The codes are fixed snake_case words, so no JSON escaping is needed.
-        let body = format!(r#"{{"error":"captcha_failed","reason":"{reason}"}}"#);
+        // The codes are fixed snake_case words, so no JSON escaping is needed; the fallback's
+        // site key and URL are configuration, escaped by serde.
+        let body = match fallback.map(serde_json::to_string) {
+            Some(Ok(fallback)) => {
+                format!(r#"{{"error":"captcha_failed","reason":"{reason}","fallback":{fallback}}}"#)
+            }
+            _ => format!(r#"{{"error":"captcha_failed","reason":"{reason}"}}"#),
+        };
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = rejection.status();
         response.headers_mut().insert(

@@ -120,6 +120,7 @@ mod failure;
 pub mod middleware;
 mod outcome;
 mod rejection;
+mod set;
 mod skip;
 mod sources;
 #[cfg(feature = "axum")]
@@ -141,6 +142,7 @@ pub use middleware::{
 };
 pub use outcome::CaptchaOutcome;
 pub use rejection::Rejection;
+pub use set::{Member, MemberHealth, ProviderSet, SetError, SetMode, WidgetHint};
 pub use siteverify::{
     self, Policy, Provider, Verdict, Verifier, VerifierConfig, Verify, VerifyError,
 };

@@ -206,6 +206,12 @@ impl TokenSources {
     pub fn iter(&self) -> impl Iterator<Item = &TokenSource> {
         self.list.iter()
     }
+
+    /// Adds any source at the end.
+    pub(crate) fn with(mut self, source: TokenSource) -> Self {
+        self.list.push(source);
+        self
+    }
 }
 
 #[cfg(test)]

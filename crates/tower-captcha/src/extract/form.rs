@@ -1,16 +1,18 @@
 //! `application/x-www-form-urlencoded` bodies and query strings.
 
+use super::Found;
 use crate::{Rejection, TokenSource, TokenSources};
 
 /// The first value of the first form-field source present in `body`.
-pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<String, Rejection> {
-    let names: Vec<&str> = sources
+pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<Found, Rejection> {
+    let (names, at): (Vec<&str>, Vec<usize>) = sources
         .iter()
-        .filter_map(|s| match s {
-            TokenSource::FormField(name) => Some(name.as_str()),
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            TokenSource::FormField(name) => Some((name.as_str(), i)),
             _ => None,
         })
-        .collect();
+        .unzip();
     let mut found: Vec<Option<String>> = vec![None; names.len()];
     for (key, value) in form_urlencoded::parse(body) {
         let Some(index) = names.iter().position(|n| *n == key) else {
@@ -26,8 +28,13 @@ pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<String, Reject
     }
     found
         .into_iter()
-        .flatten()
-        .next()
+        .zip(at)
+        .find_map(|(token, source)| {
+            Some(Found {
+                token: token?,
+                source,
+            })
+        })
         .ok_or(Rejection::MissingToken)
 }
 
@@ -48,12 +55,20 @@ mod tests {
 
     #[test]
     fn the_first_occurrence_of_the_first_source_wins() {
-        assert_eq!(find(b"x=1&b=bee&a=one&a=two", &sources()).unwrap(), "one");
-        assert_eq!(find(b"b=bee&b=second", &sources()).unwrap(), "bee");
         assert_eq!(
-            find(b"a=&b=bee", &sources()).unwrap(),
+            find(b"x=1&b=bee&a=one&a=two", &sources()).unwrap().token,
+            "one"
+        );
+        assert_eq!(find(b"b=bee&b=second", &sources()).unwrap().token, "bee");
+        assert_eq!(
+            find(b"a=&b=bee", &sources()).unwrap().token,
             "bee",
             "empty counts as absent"
+        );
+        assert_eq!(
+            find(b"b=bee", &sources()).unwrap().source,
+            1,
+            "the index of `b`"
         );
         assert_eq!(find(b"c=1", &sources()), Err(Rejection::MissingToken));
         assert_eq!(find(b"", &sources()), Err(Rejection::MissingToken));
@@ -61,13 +76,13 @@ mod tests {
 
     #[test]
     fn values_are_percent_decoded() {
-        assert_eq!(find(b"a=x%2By+z", &sources()).unwrap(), "x+y z");
+        assert_eq!(find(b"a=x%2By+z", &sources()).unwrap().token, "x+y z");
         assert_eq!(first(b"t=%41%42", "t").unwrap(), "AB");
     }
 
     #[test]
     fn invalid_utf8_is_replaced_so_the_token_check_refuses_it() {
-        let token = find(b"a=%FF%FE", &sources()).unwrap();
+        let token = find(b"a=%FF%FE", &sources()).unwrap().token;
         assert!(token.contains('\u{FFFD}'));
     }
 }

@@ -22,13 +22,18 @@ enum Found {
 }
 
 /// The first JSON source, in order, that holds a token.
-pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<String, Rejection> {
-    for source in sources.iter() {
+pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<super::Found, Rejection> {
+    for (index, source) in sources.iter().enumerate() {
         let TokenSource::Json(path) = source else {
             continue;
         };
         match seek(body, path)? {
-            Found::Token(token) if !token.is_empty() => return Ok(token),
+            Found::Token(token) if !token.is_empty() => {
+                return Ok(super::Found {
+                    token,
+                    source: index,
+                });
+            }
             Found::Token(_) | Found::Absent => {}
             Found::NotString => {
                 return Err(Rejection::MalformedToken(MalformedToken::NotAString));
@@ -235,7 +240,7 @@ mod tests {
 
     fn code(body: &str, sources: &TokenSources) -> String {
         match find(body.as_bytes(), sources) {
-            Ok(token) => format!("token:{token}"),
+            Ok(found) => format!("token:{}", found.token),
             Err(e) => e.code().to_owned(),
         }
     }

@@ -32,6 +32,14 @@ pub(crate) struct ReadBounds {
     pub(crate) timeout: Duration,
 }
 
+/// A token, and which of the sources held it.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Found {
+    pub(crate) token: String,
+    /// Its index in the sources, in their order.
+    pub(crate) source: usize,
+}
+
 /// Looks for the token: headers and query first, then the body if its type is one a source
 /// reads. Whatever happens, the body comes back whole, ready for the inner service.
 pub(crate) async fn find_token<B>(
@@ -39,7 +47,7 @@ pub(crate) async fn find_token<B>(
     body: B,
     sources: &TokenSources,
     bounds: ReadBounds,
-) -> (Result<String, Rejection>, CaptchaBody<B>)
+) -> (Result<Found, Rejection>, CaptchaBody<B>)
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -113,8 +121,12 @@ fn read_rejection(error: ReadError, bounds: ReadBounds) -> Rejection {
 }
 
 /// Header and query sources, in order. `None` when none of them holds a token.
-fn without_body(parts: &Parts, sources: &TokenSources) -> Option<Result<String, Rejection>> {
-    for source in sources.iter() {
+fn without_body(parts: &Parts, sources: &TokenSources) -> Option<Result<Found, Rejection>> {
+    for (index, source) in sources.iter().enumerate() {
+        let found = |token| Found {
+            token,
+            source: index,
+        };
         match source {
             TokenSource::Header(name) => {
                 // The first line wins when a header is repeated.
@@ -125,14 +137,14 @@ fn without_body(parts: &Parts, sources: &TokenSources) -> Option<Result<String, 
                     continue;
                 }
                 return Some(match value.to_str() {
-                    Ok(token) => Ok(token.to_owned()),
+                    Ok(token) => Ok(found(token.to_owned())),
                     Err(_) => Err(Rejection::MalformedToken(MalformedToken::NonAscii)),
                 });
             }
             TokenSource::QueryParam(name) => {
                 let query = parts.uri.query().unwrap_or_default().as_bytes();
-                if let Some(found) = form::first(query, name) {
-                    return Some(Ok(found));
+                if let Some(token) = form::first(query, name) {
+                    return Some(Ok(found(token)));
                 }
             }
             _ => {}

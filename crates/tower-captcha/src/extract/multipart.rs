@@ -12,7 +12,7 @@ use http::{HeaderMap, header};
 use http_body::Body;
 use siteverify::MalformedToken;
 
-use super::ReadBounds;
+use super::{Found, ReadBounds};
 use crate::{
     Rejection, TokenSource, TokenSources,
     middleware::body::{BodyFailure, BoxError, Buffered, CaptchaBody, Pulled},
@@ -25,7 +25,7 @@ pub(super) async fn find<B>(
     body: B,
     sources: &TokenSources,
     bounds: ReadBounds,
-) -> (Result<String, Rejection>, CaptchaBody<B>)
+) -> (Result<Found, Rejection>, CaptchaBody<B>)
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -43,13 +43,14 @@ where
             CaptchaBody::untouched(body),
         );
     };
-    let names: Vec<&str> = sources
+    let (names, at): (Vec<&str>, Vec<usize>) = sources
         .iter()
-        .filter_map(|s| match s {
-            TokenSource::MultipartField(name) => Some(name.as_str()),
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            TokenSource::MultipartField(name) => Some((name.as_str(), i)),
             _ => None,
         })
-        .collect();
+        .unzip();
 
     let ReadBounds { limit, timeout } = bounds;
     let mut buffered = Buffered::new(body, timeout);
@@ -65,7 +66,12 @@ where
             yielded: false,
         };
         let mut multipart = multer::Multipart::new(tee, boundary);
-        scan(&mut multipart, &names).await
+        scan(&mut multipart, &names)
+            .await
+            .map(|(token, name)| Found {
+                token,
+                source: at[name],
+            })
     };
     let found = match found {
         Err(_) if buffered.timed_out() => Err(Rejection::BodyTimeout { after: timeout }),
@@ -77,20 +83,26 @@ where
     (found, buffered.into_body())
 }
 
-/// Reads fields until one of `names` has a non-empty value. The first such field in the body
-/// wins, whatever the order of the sources: waiting for a later, higher-ranked one would mean
-/// reading on past a token we already have.
-async fn scan(multipart: &mut multer::Multipart<'_>, names: &[&str]) -> Result<String, Rejection> {
+/// Reads fields until one of `names` has a non-empty value: that value and the index of its
+/// name. The first such field in the body wins, whatever the order of the sources: waiting
+/// for a later, higher-ranked one would mean reading on past a token we already have.
+async fn scan(
+    multipart: &mut multer::Multipart<'_>,
+    names: &[&str],
+) -> Result<(String, usize), Rejection> {
     loop {
         let mut field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => return Err(Rejection::MissingToken),
             Err(e) => return Err(multer_rejection(&e)),
         };
-        if !field.name().is_some_and(|n| names.contains(&n)) {
+        let Some(name) = field
+            .name()
+            .and_then(|n| names.iter().position(|wanted| *wanted == n))
+        else {
             // Not ours: `next_field` skips the rest of it.
             continue;
-        }
+        };
         let mut value = Vec::new();
         loop {
             match field.chunk().await {
@@ -103,6 +115,7 @@ async fn scan(multipart: &mut multer::Multipart<'_>, names: &[&str]) -> Result<S
             continue;
         }
         return String::from_utf8(value)
+            .map(|token| (token, name))
             .map_err(|_| Rejection::MalformedToken(MalformedToken::NonAscii));
     }
 }

@@ -15,7 +15,10 @@ use siteverify::{AnyVerifier, ConfigError, Policy, Verifier, Verify};
 use tower_layer::Layer;
 
 use super::{body::DrainBounds, service::CaptchaService};
-use crate::{ClientIp, ClientIpSource, FailureHandler, JsonFailure, SkipPredicate, TokenSources};
+use crate::{
+    ClientIp, ClientIpSource, FailureHandler, JsonFailure, ProviderSet, SetError, SkipPredicate,
+    TokenSources,
+};
 
 /// How much of a body the layer reads to find the token, by default: 64 KiB, far more than a
 /// signup form, far less than an upload. Multipart bodies may be larger: the layer reads them
@@ -94,31 +97,95 @@ impl<V: Verify> CaptchaLayer<V, JsonFailure> {
     /// known names when the verifier names no provider); failures get the JSON contract.
     pub fn new(verifier: V) -> Self {
         let provider = verifier.provider();
-        let policy = verifier.policy().cloned().map(Arc::new);
+        let mut settings = Settings::defaults(provider, TokenSources::for_provider(provider));
+        settings.policy = verifier.policy().cloned().map(Arc::new);
         Self {
             verifier: Arc::new(verifier),
             failure: Arc::new(JsonFailure::new()),
-            settings: Settings {
-                provider,
-                sources: TokenSources::for_provider(provider),
-                body_limit: DEFAULT_BODY_LIMIT,
-                body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
-                drain: DrainBounds {
-                    bytes: DEFAULT_REFUSAL_DRAIN_LIMIT,
-                    time: DEFAULT_REFUSAL_DRAIN_TIMEOUT,
-                },
-                skip_methods: vec![Method::GET, Method::HEAD, Method::OPTIONS],
-                skip_if: None,
-                client_ip: Arc::new(ClientIp::Off),
-                policy,
-                observe: false,
-                fail_open: false,
+            settings,
+        }
+    }
+}
+
+impl CaptchaLayer<ProviderSet, JsonFailure> {
+    /// A layer verifying with a [`ProviderSet`]: each request's token goes to the member
+    /// whose widget field holds it, and a member that cannot answer is refused with a
+    /// `fallback` naming another (see the set's docs). Every other setting of the layer
+    /// applies to all members; fail-open lets a request through degraded only when the
+    /// member its token belongs to is down.
+    ///
+    /// ```
+    /// use axum::{Router, routing::post};
+    /// use siteverify::{Policy, Verifier, VerifierConfig, altcha::{AltchaConfig, AltchaVerifier}};
+    /// use tower_captcha::{CaptchaLayer, Member, ProviderSet, Verified, Verdict, altcha};
+    ///
+    /// async fn signup(Verified(verdict): Verified<Verdict>) -> String {
+    ///     format!("welcome, verified by {}", verdict.provider.name())
+    /// }
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let altcha = AltchaVerifier::new(AltchaConfig::new("an HMAC key of at least 32 bytes!!"))?;
+    /// let set = ProviderSet::failover([
+    ///     Member::new(Verifier::turnstile(VerifierConfig::new("turnstile-secret"))?)
+    ///         .site_key("0x4AAAAAAA-public")
+    ///         .policy(Policy::new().action("signup")),
+    ///     Member::new(altcha.clone()).challenge_url("/altcha/challenge"),
+    /// ])?
+    /// .policy(Policy::new().allow_hostname("example.com")?)?;
+    /// let app: Router = Router::new()
+    ///     .route("/signup", post(signup).layer(CaptchaLayer::set(set)))
+    ///     .route("/altcha/challenge", altcha::challenge_route(altcha, Some("signup")));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set(set: ProviderSet) -> Self {
+        Self {
+            verifier: Arc::new(set),
+            failure: Arc::new(JsonFailure::new()),
+            settings: Settings::defaults(None, TokenSources::new()),
+        }
+    }
+}
+
+impl<F> CaptchaLayer<ProviderSet, F> {
+    /// This route's policy for every member of the set, under each member's own (see
+    /// [`ProviderSet::policy`]). Fails when a member's provider never reports something its
+    /// resolved policy needs.
+    pub fn policy(mut self, policy: Policy) -> Result<Self, SetError> {
+        self.verifier = Arc::new(ProviderSet::clone(&self.verifier).policy(policy)?);
+        Ok(self)
+    }
+}
+
+impl Settings {
+    fn defaults(provider: Option<siteverify::Provider>, sources: TokenSources) -> Self {
+        Self {
+            provider,
+            sources,
+            body_limit: DEFAULT_BODY_LIMIT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            drain: DrainBounds {
+                bytes: DEFAULT_REFUSAL_DRAIN_LIMIT,
+                time: DEFAULT_REFUSAL_DRAIN_TIMEOUT,
             },
+            skip_methods: vec![Method::GET, Method::HEAD, Method::OPTIONS],
+            skip_if: None,
+            client_ip: Arc::new(ClientIp::Off),
+            policy: None,
+            observe: false,
+            fail_open: false,
         }
     }
 }
 
 impl<V: Verify, F> CaptchaLayer<V, F> {
+    /// Where to look for the token, replacing the defaults. (The members of a
+    /// [`ProviderSet`] each have their own: [`Member::sources`](crate::Member::sources).)
+    pub fn sources(mut self, sources: TokenSources) -> Self {
+        self.settings.sources = sources;
+        self
+    }
+
     /// This route's policy, laid over the verifier's (see [`Policy::layered_over`]): what it
     /// sets wins, what it leaves unset (the configured hostname allowlist, the site-key
     /// binding, …) still applies. Fails when the provider never reports something the policy
@@ -208,12 +275,6 @@ impl<V, F> CaptchaLayer<V, F> {
     /// The verifier, shared by every service this layer makes.
     pub fn verifier(&self) -> &V {
         &self.verifier
-    }
-
-    /// Where to look for the token, replacing the defaults.
-    pub fn sources(mut self, sources: TokenSources) -> Self {
-        self.settings.sources = sources;
-        self
     }
 
     /// How many body bytes the layer reads to find the token (default [`DEFAULT_BODY_LIMIT`]).

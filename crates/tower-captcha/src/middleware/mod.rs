@@ -29,6 +29,7 @@
 
 pub(crate) mod body;
 mod future;
+mod guard;
 mod layer;
 mod service;
 

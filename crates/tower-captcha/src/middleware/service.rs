@@ -1,22 +1,23 @@
 use std::{
     sync::Arc,
     task::{Context, Poll},
-    time::{Instant, SystemTime},
+    time::Instant,
 };
 
 use http::{Request, Response, request::Parts};
 use http_body::Body;
 use http_body_util::Either;
-use siteverify::{ErrorClass, Verdict, Verify, VerifyOptions};
+use siteverify::{ErrorClass, Verdict, Verify};
 use tower::Service;
 use tracing::{Instrument, field::Empty};
 
 use super::{
     body::{BoxError, CaptchaBody},
     future::ResponseFuture,
+    guard::{Guard, Judgement},
     layer::Settings,
 };
-use crate::{CaptchaOutcome, FailureHandler, Rejection, extract};
+use crate::{CaptchaOutcome, FailureHandler, ProviderSet};
 
 /// The service [`CaptchaLayer`](super::CaptchaLayer) wraps around yours.
 pub struct CaptchaService<S, V, F> {
@@ -69,27 +70,70 @@ where
     }
 }
 
-impl<S, V, F, B, ResBody> Service<Request<B>> for CaptchaService<S, V, F>
-where
-    S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-    ResBody: 'static,
-    V: Verify,
-    F: FailureHandler,
-    F::Body: 'static,
-{
-    type Response = Response<Either<ResBody, F::Body>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody, F::Body, S::Error>;
+/// One Service impl per kind of guard, both the same: the trait that unites them is private
+/// to this crate, and a public impl cannot be bounded by it.
+macro_rules! service_impl {
+    ($($generic:ident: $bound:path,)? => $guard:ty) => {
+        impl<S, $($generic,)? F, B, ResBody> Service<Request<B>> for CaptchaService<S, $guard, F>
+        where
+            S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>>
+                + Clone
+                + Send
+                + 'static,
+            S::Future: Send + 'static,
+            B: Body + Send + 'static,
+            B::Data: Send,
+            B::Error: Into<BoxError>,
+            ResBody: 'static,
+            $($generic: $bound,)?
+            F: FailureHandler,
+            F::Body: 'static,
+        {
+            type Response = Response<Either<ResBody, F::Body>>;
+            type Error = S::Error;
+            type Future = ResponseFuture<S::Future, ResBody, F::Body, S::Error>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+            fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+                self.inner.poll_ready(cx)
+            }
+
+            fn call(&mut self, request: Request<B>) -> Self::Future {
+                self.guarded_call(request)
+            }
+        }
+    };
+}
+
+service_impl!(V: Verify, => V);
+service_impl!(=> ProviderSet);
+
+impl<S, G, F> CaptchaService<S, G, F> {
+    fn pass<B, ResBody>(
+        &mut self,
+        request: Request<B>,
+    ) -> ResponseFuture<S::Future, ResBody, F::Body, S::Error>
+    where
+        S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>>,
+        F: FailureHandler,
+    {
+        ResponseFuture::passthrough(self.inner.call(request.map(CaptchaBody::untouched)))
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn guarded_call<B, ResBody>(
+        &mut self,
+        request: Request<B>,
+    ) -> ResponseFuture<S::Future, ResBody, F::Body, S::Error>
+    where
+        S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+        ResBody: 'static,
+        G: Guard,
+        F: FailureHandler,
+        F::Body: 'static,
+    {
         let settings = &self.shared.settings;
         if settings.skip_methods.contains(request.method()) {
             return self.pass(request);
@@ -115,19 +159,6 @@ where
     }
 }
 
-impl<S, V, F> CaptchaService<S, V, F> {
-    fn pass<B, ResBody>(
-        &mut self,
-        request: Request<B>,
-    ) -> ResponseFuture<S::Future, ResBody, F::Body, S::Error>
-    where
-        S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>>,
-        F: FailureHandler,
-    {
-        ResponseFuture::passthrough(self.inner.call(request.map(CaptchaBody::untouched)))
-    }
-}
-
 /// Finds and verifies the token, then calls `inner` or answers the failure.
 ///
 /// A plain function returning an `async move` block rather than an `async fn`, and the
@@ -138,8 +169,8 @@ impl<S, V, F> CaptchaService<S, V, F> {
     clippy::manual_async_fn,
     reason = "an async fn would store its arguments twice in the future"
 )]
-fn guard<S, V, F, B, ResBody>(
-    shared: Arc<Shared<V, F>>,
+fn guard<S, G, F, B, ResBody>(
+    shared: Arc<Shared<G, F>>,
     mut inner: S,
     mut parts: Parts,
     body: B,
@@ -149,7 +180,7 @@ where
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
-    V: Verify,
+    G: Guard,
     F: FailureHandler,
 {
     async move {
@@ -166,8 +197,8 @@ where
 
 /// Decides on the request: puts the verdict (or, in observe mode, the refusal) into its
 /// extensions and gives the body back for the inner service, or answers the failure.
-async fn decide<V, F, B>(
-    shared: &Shared<V, F>,
+async fn decide<G, F, B>(
+    shared: &Shared<G, F>,
     parts: &mut Parts,
     body: B,
 ) -> Result<CaptchaBody<B>, Response<F::Body>>
@@ -175,66 +206,29 @@ where
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
-    V: Verify,
+    G: Guard,
     F: FailureHandler,
 {
     let settings = &shared.settings;
     let span = tracing::info_span!(
         "captcha",
-        provider = settings.provider.map_or("custom", |p| p.name()),
+        provider = Empty,
         outcome = Empty,
         latency_ms = Empty,
     );
     let started = Instant::now();
-    let (outcome, body) = async {
-        // Another layer of the same provider verified this request already (an app-wide guard
-        // around this route's, say). Its token is spent, so this layer checks the verdict
-        // against its own, possibly stricter, policy instead of asking the provider again.
-        // A degraded verdict (an outer fail-open layer let the request through unverified)
-        // carries no facts: a fail-open layer passes it on as it is, a fail-closed one verifies
-        // the token itself (it was never accepted by the provider, so it is not spent).
-        // A verifier that names no provider cannot vouch for another layer's verdict: it
-        // verifies the token itself.
-        if let Some(verdict) = parts.extensions.get::<Verdict>()
-            && settings.provider == Some(verdict.provider)
-            && (!verdict.degraded || settings.fail_open)
-        {
-            let checked = if verdict.degraded {
-                Ok(())
-            } else {
-                shared.verifier.check_verdict(
-                    verdict,
-                    settings.policy.as_deref(),
-                    SystemTime::now(),
-                )
-            };
-            let outcome = checked.map(|()| verdict.clone()).map_err(Rejection::from);
-            return (outcome, CaptchaBody::untouched(body));
-        }
-        let bounds = extract::ReadBounds {
-            limit: settings.body_limit,
-            timeout: settings.body_read_timeout,
-        };
-        let (found, body) = extract::find_token(parts, body, &settings.sources, bounds).await;
-        let outcome = match found {
-            Ok(token) => {
-                let mut options = VerifyOptions::new();
-                options.remote_ip = settings.client_ip.client_ip(parts);
-                // Already layered over the verifier's policy when the layer was built; the
-                // verifier layers it again, which changes nothing.
-                options.policy = settings.policy.clone();
-                shared
-                    .verifier
-                    .verify(&token, &options)
-                    .await
-                    .map_err(Rejection::from)
-            }
-            Err(rejection) => Err(rejection),
-        };
-        (outcome, body)
-    }
-    .instrument(span.clone())
-    .await;
+    let (judgement, body) = shared
+        .verifier
+        .judge(settings, parts, body)
+        .instrument(span.clone())
+        .await;
+    let Judgement {
+        outcome,
+        provider,
+        label,
+        fallback,
+    } = judgement;
+    span.record("provider", label);
 
     // Fail open only for the provider being down, never for what a client can provoke.
     let outcome = match outcome {
@@ -244,7 +238,7 @@ where
                     .verify_error()
                     .is_some_and(siteverify::VerifyError::is_provider_outage) =>
         {
-            match settings.provider {
+            match provider {
                 Some(provider) => {
                     span.in_scope(|| {
                         tracing::warn!(
@@ -274,7 +268,7 @@ where
     {
         metrics::counter!(
             "captcha_verifications_total",
-            "provider" => settings.provider.map_or("custom", |p| p.name()),
+            "provider" => label,
             "outcome" => code
         )
         .increment(1);
@@ -300,7 +294,14 @@ where
             parts.extensions.insert(CaptchaOutcome::Rejected(rejection));
         }
         Err(rejection) => {
-            let mut response = shared.failure.failure_response(&rejection);
+            let mut response = match fallback {
+                Some(fallback) => {
+                    let mut response = shared.failure.fallback_response(&rejection, &fallback);
+                    response.extensions_mut().insert(fallback);
+                    response
+                }
+                None => shared.failure.failure_response(&rejection),
+            };
             response.extensions_mut().insert(rejection);
             // Dropped unread, the body would make hyper close the connection with bytes in
             // it, and a client still sending would get a reset instead of this answer.

@@ -1,0 +1,194 @@
+//! What a layer decides with: one verifier, or a provider set. The rest of the decision
+//! (fail-open, metrics, the failure response) is the same for both and lives in the service.
+
+use std::{sync::Arc, time::SystemTime};
+
+use http::request::Parts;
+use http_body::Body;
+use siteverify::{FailureCode, Policy, Provider, Verdict, Verify, VerifyOptions};
+
+use super::{
+    body::{BoxError, CaptchaBody},
+    layer::Settings,
+};
+use crate::{ProviderSet, Rejection, WidgetHint, extract};
+
+/// What a guard found out about a request.
+pub(crate) struct Judgement {
+    pub(crate) outcome: Result<Verdict, Rejection>,
+    /// The provider of the verifier that judged.
+    pub(crate) provider: Option<Provider>,
+    /// The name of that verifier in logs and metrics.
+    pub(crate) label: &'static str,
+    /// The widget to show instead, when the provider could not answer.
+    pub(crate) fallback: Option<WidgetHint>,
+}
+
+/// Finds the token and verifies it with the verifier it belongs to.
+pub(crate) trait Guard: Send + Sync + 'static {
+    fn judge<B>(
+        &self,
+        settings: &Settings,
+        parts: &mut Parts,
+        body: B,
+    ) -> impl Future<Output = (Judgement, CaptchaBody<B>)> + Send
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>;
+}
+
+fn label(provider: Option<Provider>) -> &'static str {
+    provider.map_or("custom", Provider::name)
+}
+
+impl<V: Verify> Guard for V {
+    async fn judge<B>(
+        &self,
+        settings: &Settings,
+        parts: &mut Parts,
+        body: B,
+    ) -> (Judgement, CaptchaBody<B>)
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let provider = settings.provider;
+        let judged = |outcome| Judgement {
+            outcome,
+            provider,
+            label: label(provider),
+            fallback: None,
+        };
+        // A verifier that names no provider cannot vouch for another layer's verdict: it
+        // verifies the token itself.
+        if let Some(verdict) = earlier_verdict(parts, settings)
+            && provider == Some(verdict.provider)
+        {
+            let outcome = recheck(verdict, self, settings.policy.as_deref());
+            return (judged(outcome), CaptchaBody::untouched(body));
+        }
+        let (found, body) =
+            extract::find_token(parts, body, &settings.sources, bounds(settings)).await;
+        let outcome = match found {
+            Ok(found) => verify(self, &found.token, parts, settings, settings.policy.clone()).await,
+            Err(rejection) => Err(rejection),
+        };
+        (judged(outcome), body)
+    }
+}
+
+impl Guard for ProviderSet {
+    async fn judge<B>(
+        &self,
+        settings: &Settings,
+        parts: &mut Parts,
+        body: B,
+    ) -> (Judgement, CaptchaBody<B>)
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<BoxError>,
+    {
+        let seats = self.seats();
+        if let Some(verdict) = earlier_verdict(parts, settings)
+            && let Some(seat) = seats.iter().find(|s| s.provider == Some(verdict.provider))
+        {
+            let outcome = recheck(verdict, &seat.verifier, seat.policy.as_deref());
+            let judgement = Judgement {
+                outcome,
+                provider: seat.provider,
+                label: label(seat.provider),
+                fallback: None,
+            };
+            return (judgement, CaptchaBody::untouched(body));
+        }
+        let routing = self.routing();
+        let (found, body) =
+            extract::find_token(parts, body, &routing.sources, bounds(settings)).await;
+        let found = match found {
+            Ok(found) => found,
+            Err(rejection) => {
+                let judgement = Judgement {
+                    outcome: Err(rejection),
+                    provider: None,
+                    // No token, so no member: the set's own name in logs and metrics.
+                    label: "set",
+                    fallback: None,
+                };
+                return (judgement, body);
+            }
+        };
+        let chosen = routing.owners[found.source];
+        let seat = &seats[chosen];
+        let outcome = verify(
+            &seat.verifier,
+            &found.token,
+            parts,
+            settings,
+            seat.policy.clone(),
+        )
+        .await;
+        let fallback = match &outcome {
+            Err(rejection) if rejection.failure_code() == FailureCode::ProviderUnavailable => {
+                self.fallback_for(chosen).cloned()
+            }
+            _ => None,
+        };
+        let judgement = Judgement {
+            outcome,
+            provider: seat.provider,
+            label: label(seat.provider),
+            fallback,
+        };
+        (judgement, body)
+    }
+}
+
+/// A verdict another layer put on this request (an app-wide guard around this route's,
+/// say), if this layer may build on it. Its token is spent, so the verdict is checked
+/// against this layer's own, possibly stricter, policy instead of asking the provider again.
+/// A degraded verdict (an outer fail-open layer let the request through unverified) carries
+/// no facts: a fail-open layer passes it on as it is, a fail-closed one verifies the token
+/// itself (it was never accepted by the provider, so it is not spent).
+fn earlier_verdict<'p>(parts: &'p Parts, settings: &Settings) -> Option<&'p Verdict> {
+    parts
+        .extensions
+        .get::<Verdict>()
+        .filter(|verdict| !verdict.degraded || settings.fail_open)
+}
+
+/// `verdict`, checked by `verifier` with every rule it applies to its own answers.
+fn recheck<V: Verify>(
+    verdict: &Verdict,
+    verifier: &V,
+    policy: Option<&Policy>,
+) -> Result<Verdict, Rejection> {
+    if !verdict.degraded {
+        verifier.check_verdict(verdict, policy, SystemTime::now())?;
+    }
+    Ok(verdict.clone())
+}
+
+fn bounds(settings: &Settings) -> extract::ReadBounds {
+    extract::ReadBounds {
+        limit: settings.body_limit,
+        timeout: settings.body_read_timeout,
+    }
+}
+
+async fn verify<V: Verify>(
+    verifier: &V,
+    token: &str,
+    parts: &Parts,
+    settings: &Settings,
+    policy: Option<Arc<Policy>>,
+) -> Result<Verdict, Rejection> {
+    let mut options = VerifyOptions::new();
+    options.remote_ip = settings.client_ip.client_ip(parts);
+    // Already layered over the verifier's policy when the layer was built; the verifier
+    // layers it again, which changes nothing.
+    options.policy = policy;
+    Ok(verifier.verify(token, &options).await?)
+}
