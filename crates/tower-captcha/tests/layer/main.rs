@@ -9,6 +9,8 @@ mod integrity;
 mod outages;
 mod outcomes;
 mod providers;
+#[cfg(feature = "altcha")]
+mod sets;
 mod skipping;
 mod slow_clients;
 mod sources;
