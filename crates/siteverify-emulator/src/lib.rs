@@ -46,6 +46,8 @@
 //! | `POST /sites` | JSON `{"provider","site_key","secret"}` | 204, 400 `{"error":"…"}` |
 //! | `GET /requests` | | JSON array of [`RecordedRequest`] (body as a string) |
 //! | `DELETE /requests` | | 204 |
+//! | `PUT /outages/{provider}` | JSON [`FaultKind`] | 204: every verify call of the provider suffers it ([`Emulator::start_outage`]); 400, 404 `{"error":"…"}` |
+//! | `DELETE /outages/{provider}` | | 204: the outage ends |
 //! | `GET /health` | | 200 `ok` |
 //!
 //! Only `/tokens` and `/widget.js` carry CORS headers (`access-control-allow-origin: *`; the

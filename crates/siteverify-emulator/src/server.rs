@@ -110,6 +110,18 @@ impl Emulator {
         self.state.lock().clear_records();
     }
 
+    /// Takes `provider` down: every verify call suffers `fault` (a 503, a dropped connection,
+    /// a 429 for a spent quota…), whatever its token, until [`end_outage`](Self::end_outage).
+    /// As `PUT /outages/{provider}` does.
+    pub fn start_outage(&self, provider: Provider, fault: FaultKind) {
+        self.state.lock().set_outage(provider, Some(fault));
+    }
+
+    /// Ends `provider`'s outage; its tokens' own faults apply again.
+    pub fn end_outage(&self, provider: Provider) {
+        self.state.lock().set_outage(provider, None);
+    }
+
     /// Stops accepting connections and waits until the in-flight ones are answered.
     pub async fn shutdown(mut self) {
         if let Some(signal) = self.shutdown.take() {
@@ -148,6 +160,10 @@ fn router(state: Arc<State>) -> Router {
         .route("/widget.js", get(widget::script))
         .route("/sites", post(register_site))
         .route("/requests", get(list_requests).delete(clear_requests))
+        .route(
+            "/outages/{provider}",
+            axum::routing::put(start_outage).delete(end_outage),
+        )
         .route("/health", get(|| async { "ok" }))
         .with_state(state)
 }
@@ -192,9 +208,8 @@ async fn verify(state: Arc<State>, provider: Provider, request: Request) -> Resp
             tracing::debug!(%provider, "verify call with a bad body");
             return endpoint.bad_request().into_response();
         };
-        let fault = endpoint
-            .token(&input)
-            .and_then(|token| registry.take_fault(provider, &token));
+        let token = endpoint.token(&input);
+        let fault = registry.fault_of(provider, token.as_deref());
         match &fault {
             Some(FaultKind::Status { code: 429 }) => return fault::too_many_requests(),
             Some(FaultKind::InternalError) => return endpoint.internal_error().into_response(),
@@ -261,6 +276,41 @@ async fn register_site(extract::State(state): extract::State<Arc<State>>, body: 
 
 async fn list_requests(extract::State(state): extract::State<Arc<State>>) -> Response {
     axum::Json(state.lock().records()).into_response()
+}
+
+/// `PUT /outages/{provider}` with a [`FaultKind`] as JSON (`{"kind":"status","code":503}`).
+async fn start_outage(
+    extract::State(state): extract::State<Arc<State>>,
+    extract::Path(provider): extract::Path<String>,
+    body: Bytes,
+) -> Response {
+    let provider: Provider = match provider.parse() {
+        Ok(provider) => provider,
+        Err(e) => return json_error(StatusCode::NOT_FOUND, e),
+    };
+    let fault: FaultKind = match serde_json::from_slice(&body) {
+        Ok(fault) => fault,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("bad fault: {e}")),
+    };
+    if let Err(e) = fault::Fault::always(fault.clone()).validate() {
+        return json_error(StatusCode::BAD_REQUEST, e);
+    }
+    state.lock().set_outage(provider, Some(fault));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `DELETE /outages/{provider}`.
+async fn end_outage(
+    extract::State(state): extract::State<Arc<State>>,
+    extract::Path(provider): extract::Path<String>,
+) -> Response {
+    match provider.parse::<Provider>() {
+        Ok(provider) => {
+            state.lock().set_outage(provider, None);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => json_error(StatusCode::NOT_FOUND, e),
+    }
 }
 
 async fn clear_requests(extract::State(state): extract::State<Arc<State>>) -> StatusCode {

@@ -56,6 +56,8 @@ pub(crate) struct Registry {
     records: Vec<RecordedRequest>,
     /// Turnstile `idempotency_key` → the token and the first answer given for it.
     idempotency: HashMap<String, (String, Reply)>,
+    /// Providers that misbehave on every verify call, whatever the token.
+    outages: HashMap<Provider, FaultKind>,
 }
 
 /// A token minted by the emulator, with everything its verification reports.
@@ -237,6 +239,26 @@ impl Registry {
 
     pub(crate) fn clear_records(&mut self) {
         self.records.clear();
+    }
+
+    /// Makes every verify call of `provider` suffer `fault`, or (with `None`) ends that.
+    pub(crate) fn set_outage(&mut self, provider: Provider, fault: Option<FaultKind>) {
+        match fault {
+            Some(fault) => self.outages.insert(provider, fault),
+            None => self.outages.remove(&provider),
+        };
+    }
+
+    /// The fault this call suffers: the provider's outage, else the token's own.
+    pub(crate) fn fault_of(
+        &mut self,
+        provider: Provider,
+        token: Option<&str>,
+    ) -> Option<FaultKind> {
+        if let Some(outage) = self.outages.get(&provider) {
+            return Some(outage.clone());
+        }
+        self.take_fault(provider, token?)
     }
 
     pub(crate) fn idempotent_answer(&self, key: &str) -> Option<&(String, Reply)> {

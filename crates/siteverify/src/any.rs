@@ -144,6 +144,10 @@ impl Verify for AnyVerifier {
             AnyVerifier::Altcha(verifier) => Verify::health(verifier),
         }
     }
+
+    fn site_key(&self) -> Option<&str> {
+        self.as_hosted().and_then(Verifier::site_key)
+    }
 }
 
 #[cfg(all(test, feature = "recaptcha"))]

@@ -492,6 +492,10 @@ impl Verify for Verifier {
         Some(Verifier::health(self))
     }
 
+    fn site_key(&self) -> Option<&str> {
+        Verifier::site_key(self)
+    }
+
     /// The policy, and the reCAPTCHA version's rule: with [`RecaptchaVersion::V3`] an answer
     /// without a score fails, whichever layer verified it.
     fn check_verdict(

@@ -72,6 +72,12 @@ pub trait Verify: Send + Sync + 'static {
     fn health(&self) -> Option<Health> {
         None
     }
+
+    /// The public site key of the widget whose tokens this verifier takes, when it is
+    /// configured with one: what a page renders the widget with. `None` by default.
+    fn site_key(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// `policy` (none: nothing more) laid over `base`, applied to `verdict`.
@@ -117,6 +123,10 @@ impl<V: Verify> Verify for Arc<V> {
 
     fn health(&self) -> Option<Health> {
         (**self).health()
+    }
+
+    fn site_key(&self) -> Option<&str> {
+        (**self).site_key()
     }
 }
 
@@ -170,6 +180,7 @@ trait ErasedVerify: Send + Sync + 'static {
         now: SystemTime,
     ) -> Result<(), VerifyError>;
     fn health(&self) -> Option<Health>;
+    fn site_key(&self) -> Option<&str>;
     fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
 
@@ -199,6 +210,9 @@ impl<V: Verify> ErasedVerify for Named<V> {
     }
     fn health(&self) -> Option<Health> {
         self.0.health()
+    }
+    fn site_key(&self) -> Option<&str> {
+        self.0.site_key()
     }
     fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "BoxVerifier({})", std::any::type_name::<V>())
@@ -271,5 +285,9 @@ impl Verify for BoxVerifier {
 
     fn health(&self) -> Option<Health> {
         self.0.health()
+    }
+
+    fn site_key(&self) -> Option<&str> {
+        self.0.site_key()
     }
 }

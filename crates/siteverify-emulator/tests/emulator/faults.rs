@@ -356,3 +356,69 @@ fn which_faults_consume_the_token() {
     assert!(FaultKind::DropConnection.consumes_token());
     assert!(FaultKind::Trickle { interval_ms: 1 }.consumes_token());
 }
+
+#[tokio::test]
+async fn an_outage_takes_every_call_of_one_provider_down_until_it_ends() {
+    let emu = start().await;
+    let hcaptcha = mint(&emu, TokenSpec::new(Provider::HCaptcha));
+    let turnstile = mint(&emu, TokenSpec::new(Provider::Turnstile));
+    emu.start_outage(Provider::HCaptcha, FaultKind::Status { code: 503 });
+    assert_eq!(
+        verify_default(&emu, Provider::HCaptcha, &hcaptcha)
+            .await
+            .status,
+        503
+    );
+    // Another provider is not affected.
+    let answer = verify_default(&emu, Provider::Turnstile, &turnstile).await;
+    assert!(succeeded(Provider::Turnstile, &answer));
+    emu.end_outage(Provider::HCaptcha);
+    let fresh = mint(&emu, TokenSpec::new(Provider::HCaptcha));
+    assert!(succeeded(
+        Provider::HCaptcha,
+        &verify_default(&emu, Provider::HCaptcha, &fresh).await
+    ));
+
+    // The same over HTTP, for a demo in another process; a quota spent (429) spends no token.
+    let url = format!("{}/outages/turnstile", emu.base_url());
+    let put = |body: Value| client().put(&url).json(&body).send();
+    assert_eq!(
+        put(json!({"kind": "status", "code": 429}))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    let token = mint(&emu, TokenSpec::new(Provider::Turnstile));
+    assert_eq!(
+        verify_default(&emu, Provider::Turnstile, &token)
+            .await
+            .status,
+        429
+    );
+    let ended = client().delete(&url).send().await.unwrap();
+    assert_eq!(ended.status(), 204);
+    assert!(succeeded(
+        Provider::Turnstile,
+        &verify_default(&emu, Provider::Turnstile, &token).await
+    ));
+    // Nonsense is refused, naming what is wrong.
+    assert_eq!(
+        put(json!({"kind": "status", "code": 99}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        put(json!({"kind": "sometimes"})).await.unwrap().status(),
+        400
+    );
+    let unknown = client()
+        .put(format!("{}/outages/nocaptcha", emu.base_url()))
+        .json(&json!({"kind": "internal_error"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}

@@ -36,7 +36,8 @@ impl Member {
         let provider = verifier.provider();
         let hint = provider.map(|provider| {
             let hint = WidgetHint::new(provider);
-            match verifier.policy().and_then(Policy::expected_site_key) {
+            let bound = verifier.policy().and_then(Policy::expected_site_key);
+            match verifier.site_key().or(bound) {
                 Some(site_key) => hint.with_site_key(site_key),
                 None => hint,
             }
@@ -64,7 +65,8 @@ impl Member {
 
     /// The site key a page renders this member's widget with, for the set's
     /// [`recommended`](crate::ProviderSet::recommended) widget and the failure body's
-    /// `fallback`. Taken from the verifier's policy when it binds one.
+    /// `fallback`. By default the verifier's ([`Verify::site_key`]), or the one its policy
+    /// binds.
     pub fn site_key(mut self, site_key: impl Into<String>) -> Self {
         if let Some(hint) = self.hint.take() {
             self.hint = Some(hint.with_site_key(site_key));
