@@ -21,6 +21,8 @@ struct Running {
     url: String,
     addr: SocketAddr,
     widget: Widget,
+    fallback: Option<Widget>,
+    providers: tower_captcha::ProviderSet,
     emulator: Option<Emulator>,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -41,6 +43,8 @@ async fn start_with(demo: Demo, timeouts: Timeouts) -> Running {
     let Demo {
         router,
         widget,
+        fallback,
+        providers,
         emulator,
     } = demo;
     let server = tokio::spawn(signup_demo::serve(
@@ -53,6 +57,8 @@ async fn start_with(demo: Demo, timeouts: Timeouts) -> Running {
         url: format!("http://{addr}"),
         addr,
         widget,
+        fallback,
+        providers,
         emulator,
         server,
     }
@@ -1226,4 +1232,250 @@ async fn outcome_of(response: reqwest::Response) -> (u16, String) {
         _ => body["reason"].as_str().unwrap_or_default().to_owned(),
     };
     (status, reason)
+}
+
+const FALLBACK_KEY: &str = "demo-fallback-hmac-key-0123456789abcdef";
+
+fn emulated(provider: Provider) -> Emulated {
+    provider.name().parse().unwrap()
+}
+
+/// The emulated `first` provider with ALTCHA as its fallback.
+async fn with_altcha_fallback(first: &str) -> Running {
+    let demo = Demo::from_vars([
+        ("DEMO_EMULATE", first),
+        ("CAPTCHA_FALLBACK_PROVIDER", "altcha"),
+        ("CAPTCHA_FALLBACK_SECRET", FALLBACK_KEY),
+    ])
+    .await
+    .unwrap();
+    start(demo).await
+}
+
+#[tokio::test]
+async fn captcha_fallback_provider_takes_over_every_route_while_the_first_is_down() {
+    for first in Provider::HOSTED {
+        let running = with_altcha_fallback(first.name()).await;
+        let fallback = running.fallback.clone().expect("a fallback");
+        assert_eq!(fallback.provider, Provider::Altcha, "{first}");
+        // Up: the first provider's widget, and its tokens pass.
+        let page = running.page().await;
+        assert!(page.contains(container_class(first)), "{first}: {page}");
+        let human = running.human("signup");
+        let response = running
+            .post_json("/api/signup", serde_json::json!({ running.field(): human }))
+            .await;
+        assert_eq!(response.status(), 200, "{first}");
+
+        // Down (a 503 on every call): the JSON route names the fallback, with the challenge
+        // route the page needs; the form route serves the form again with the fallback widget.
+        running.emulator().start_outage(
+            emulated(first),
+            siteverify_emulator::FaultKind::Status { code: 503 },
+        );
+        let response = running
+            .post_json(
+                "/api/signup",
+                serde_json::json!({ running.field(): running.human("signup") }),
+            )
+            .await;
+        assert_eq!(response.status(), 503, "{first}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "captcha_failed", "reason": "provider_unavailable",
+                "fallback": {"provider": "altcha", "challenge_url": "/altcha/challenge"},
+            }),
+            "{first}"
+        );
+        let token = running.human("signup");
+        let form = running
+            .post_form("/signup", &[("email", "a@b.c"), (running.field(), &token)])
+            .await;
+        assert_eq!(form.status(), 503, "{first}");
+        let form = form.text().await.unwrap();
+        assert!(
+            form.contains(r#"data-fallback="altcha""#),
+            "{first}: {form}"
+        );
+        assert!(form.contains("<altcha-widget"), "{first}: {form}");
+        // The demo's breaker opened (5 failures, or the first 429)… not yet after two:
+        // the fallback's token gets through now whatever the breaker says.
+        let solved = running.altcha(signup_demo::ALTCHA_CHALLENGE_PATH).await;
+        let welcome = running
+            .post_form("/signup", &[("email", "a@b.c"), ("altcha", &solved)])
+            .await;
+        assert_eq!(welcome.status(), 200, "{first}");
+        assert!(welcome.text().await.unwrap().contains("Welcome"));
+        // Checkout falls back to its own challenges.
+        let response = running
+            .post_json(
+                "/checkout",
+                serde_json::json!({ running.field(): running.human("checkout") }),
+            )
+            .await;
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            body["fallback"]["challenge_url"], "/altcha/challenge/checkout",
+            "{first}"
+        );
+        // Once the breaker is open, new visitors get the fallback widget first.
+        for _ in 0..5 {
+            running
+                .post_json(
+                    "/api/signup",
+                    serde_json::json!({ running.field(): running.human("signup") }),
+                )
+                .await;
+        }
+        assert_eq!(
+            running.providers.recommended_provider(),
+            Some(Provider::Altcha),
+            "{first}"
+        );
+        assert!(running.page().await.contains("<altcha-widget"), "{first}");
+    }
+}
+
+#[tokio::test]
+async fn a_hosted_fallback_is_emulated_too_and_its_site_key_reaches_the_page() {
+    let demo = Demo::from_vars([
+        ("DEMO_EMULATE", "recaptcha"),
+        ("CAPTCHA_FALLBACK_PROVIDER", "hcaptcha"),
+    ])
+    .await
+    .unwrap();
+    let running = start(demo).await;
+    let fallback = running.fallback.clone().unwrap();
+    assert_eq!(fallback.provider, Provider::HCaptcha);
+    running.emulator().start_outage(
+        Emulated::Recaptcha,
+        siteverify_emulator::FaultKind::Status { code: 429 },
+    );
+    let response = running
+        .post_json(
+            "/api/signup",
+            serde_json::json!({ running.field(): running.human("signup") }),
+        )
+        .await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["fallback"],
+        serde_json::json!({"provider": "hcaptcha", "site_key": Emulated::HCaptcha.default_site_key()})
+    );
+    let token = mint(running.emulator(), &fallback, "signup", 0.9);
+    let response = running
+        .post_json(
+            "/api/signup",
+            serde_json::json!({ "h-captcha-response": token }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["verdict"]["provider"], "hcaptcha");
+}
+
+#[tokio::test]
+async fn real_providers_take_a_fallback_from_the_environment_and_bad_ones_are_refused() {
+    let upstream = Emulator::start().await.unwrap();
+    let real = |extra: &[(&'static str, String)]| {
+        let mut vars = vec![
+            ("CAPTCHA_PROVIDER", "turnstile".to_owned()),
+            (
+                "CAPTCHA_SECRET",
+                Emulated::Turnstile.default_secret().to_owned(),
+            ),
+            (
+                "CAPTCHA_SITEKEY",
+                Emulated::Turnstile.default_site_key().to_owned(),
+            ),
+            (
+                "CAPTCHA_VERIFY_URL",
+                upstream.verify_url(Emulated::Turnstile),
+            ),
+        ];
+        vars.extend_from_slice(extra);
+        vars
+    };
+    let hcaptcha = [
+        ("CAPTCHA_FALLBACK_PROVIDER", "hcaptcha".to_owned()),
+        (
+            "CAPTCHA_FALLBACK_SECRET",
+            Emulated::HCaptcha.default_secret().to_owned(),
+        ),
+        ("CAPTCHA_FALLBACK_SITEKEY", "fallback-site-key".to_owned()),
+        (
+            "CAPTCHA_FALLBACK_VERIFY_URL",
+            upstream.verify_url(Emulated::HCaptcha),
+        ),
+        (
+            "CAPTCHA_FALLBACK_WIDGET_SCRIPT",
+            "https://cdn.example/hcaptcha.js".to_owned(),
+        ),
+    ];
+    let demo = Demo::from_vars(real(&hcaptcha)).await.unwrap();
+    let fallback = demo.fallback.clone().unwrap();
+    assert_eq!(
+        (
+            fallback.provider,
+            fallback.site_key.as_str(),
+            fallback.script.as_str()
+        ),
+        (
+            Provider::HCaptcha,
+            "fallback-site-key",
+            "https://cdn.example/hcaptcha.js"
+        )
+    );
+    // Every way of getting it wrong says which variable.
+    let refused = async |extra: &[(&'static str, String)]| {
+        Demo::from_vars(real(extra))
+            .await
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    let no_secret = refused(&[("CAPTCHA_FALLBACK_PROVIDER", "hcaptcha".to_owned())]).await;
+    assert!(no_secret.contains("CAPTCHA_FALLBACK_SECRET"), "{no_secret}");
+    let no_site_key = refused(&[
+        ("CAPTCHA_FALLBACK_PROVIDER", "hcaptcha".to_owned()),
+        ("CAPTCHA_FALLBACK_SECRET", "s".to_owned()),
+    ])
+    .await;
+    assert!(
+        no_site_key.contains("CAPTCHA_FALLBACK_SITEKEY"),
+        "{no_site_key}"
+    );
+    let same = refused(&[
+        ("CAPTCHA_FALLBACK_PROVIDER", "turnstile".to_owned()),
+        ("CAPTCHA_FALLBACK_SECRET", "s".to_owned()),
+        ("CAPTCHA_FALLBACK_SITEKEY", "k".to_owned()),
+    ])
+    .await;
+    assert!(same.contains("CAPTCHA_FALLBACK_PROVIDER"), "{same}");
+    let fail_open = refused(&[
+        ("CAPTCHA_FALLBACK_PROVIDER", "hcaptcha".to_owned()),
+        ("CAPTCHA_FALLBACK_SECRET", "s".to_owned()),
+        ("CAPTCHA_FALLBACK_SITEKEY", "k".to_owned()),
+        ("CAPTCHA_FALLBACK_FAIL_OPEN", "true".to_owned()),
+    ])
+    .await;
+    assert!(
+        fail_open.contains("CAPTCHA_FALLBACK_FAIL_OPEN"),
+        "{fail_open}"
+    );
+    let client_ip = refused(&[
+        ("CAPTCHA_FALLBACK_PROVIDER", "hcaptcha".to_owned()),
+        ("CAPTCHA_FALLBACK_SECRET", "s".to_owned()),
+        ("CAPTCHA_FALLBACK_SITEKEY", "k".to_owned()),
+        ("CAPTCHA_FALLBACK_CLIENT_IP", "peer_addr".to_owned()),
+        ("CAPTCHA_FALLBACK_FORWARD_IP", "true".to_owned()),
+    ])
+    .await;
+    assert!(
+        client_ip.contains("CAPTCHA_FALLBACK_CLIENT_IP"),
+        "{client_ip}"
+    );
 }

@@ -10,6 +10,14 @@
 //! `GET /altcha/challenge/checkout` (for `checkout`), and serves a widget script at
 //! `GET /altcha/widget.js` unless `CAPTCHA_WIDGET_SCRIPT` names another (the `altcha` widget
 //! from npm, say). [`serve`] serves it with the timeouts a public server needs.
+//!
+//! `CAPTCHA_FALLBACK_PROVIDER` (with the other `CAPTCHA_*` variables under the prefix
+//! `CAPTCHA_FALLBACK_`: `CAPTCHA_FALLBACK_SECRET`, `CAPTCHA_FALLBACK_SITEKEY`, …, and
+//! `CAPTCHA_FALLBACK_WIDGET_SCRIPT`) adds a second provider to every guarded route, as a
+//! [`ProviderSet`] in failover order: when the first cannot answer, the form comes back with the
+//! fallback's widget (the JSON routes answer 503 with a `fallback` member) and the user gets
+//! through with it. ALTCHA as the fallback serves its challenges as above; a hosted fallback
+//! in the emulated demo is emulated too, unless `CAPTCHA_FALLBACK_SECRET` is set.
 
 mod handlers;
 mod pages;
@@ -24,7 +32,9 @@ use axum::{
 };
 use siteverify::{AnyVerifier, Policy, Provider, RecaptchaVersion};
 use siteverify_emulator::Emulator;
-use tower_captcha::{CaptchaConfig, CaptchaLayer, EnvError, altcha::challenge_route};
+use tower_captcha::{
+    CaptchaConfig, CaptchaLayer, EnvError, Member, ProviderSet, altcha::challenge_route,
+};
 
 pub use serve::{Timeouts, serve};
 
@@ -39,6 +49,10 @@ pub const MAX_AVATAR_BYTES: usize = 8 * 1024 * 1024;
 const PREFIX: &str = "CAPTCHA";
 const PROVIDER_VAR: &str = "CAPTCHA_PROVIDER";
 const WIDGET_SCRIPT_VAR: &str = "CAPTCHA_WIDGET_SCRIPT";
+/// The prefix of the fallback provider's variables.
+const FALLBACK_PREFIX: &str = "CAPTCHA_FALLBACK_";
+const FALLBACK_PROVIDER_VAR: &str = "CAPTCHA_FALLBACK_PROVIDER";
+const FALLBACK_WIDGET_SCRIPT_VAR: &str = "CAPTCHA_FALLBACK_WIDGET_SCRIPT";
 const EMULATE_VAR: &str = "DEMO_EMULATE";
 
 /// Where the page's ALTCHA widget fetches its challenge for the signup routes.
@@ -78,6 +92,11 @@ pub struct Demo {
     pub router: Router,
     /// The widget the page shows.
     pub widget: Widget,
+    /// The widget the page falls back to when the first provider cannot answer, when
+    /// `CAPTCHA_FALLBACK_PROVIDER` is set.
+    pub fallback: Option<Widget>,
+    /// The signup routes' providers, for the page (which widget to show first) and health.
+    pub providers: ProviderSet,
     /// The in-process emulator, when no real provider is configured. Kept here because
     /// dropping it stops it.
     pub emulator: Option<Emulator>,
@@ -107,7 +126,8 @@ impl Demo {
         if is_set(&vars, PROVIDER_VAR) {
             let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
             let script = set_value(&vars, WIDGET_SCRIPT_VAR).map(str::to_owned);
-            return Self::real(&config, script).await;
+            let fallback = fallback_config(&vars)?;
+            return Self::real_with(&config, script, fallback).await;
         }
         let provider = match set_value(&vars, EMULATE_VAR) {
             Some(name) => name
@@ -129,8 +149,20 @@ impl Demo {
     /// The demo against a real provider, or ALTCHA (no third party). The widget script
     /// defaults to the provider's own; ALTCHA's to the one the demo serves itself.
     pub async fn real(config: &CaptchaConfig, script: Option<String>) -> Result<Self, Error> {
+        Self::real_with(config, script, None).await
+    }
+
+    async fn real_with(
+        config: &CaptchaConfig,
+        script: Option<String>,
+        fallback: Option<Configured>,
+    ) -> Result<Self, Error> {
         let script = script.unwrap_or_else(|| real_script(config.provider).to_owned());
-        let demo = Self::build(config, script, None).await?;
+        let main = Configured {
+            config: config.clone(),
+            script,
+        };
+        let demo = Self::build(main, fallback, None).await?;
         tracing::info!(
             provider = config.provider.name(),
             "verifying with the real provider"
@@ -139,54 +171,181 @@ impl Demo {
     }
 
     async fn emulate(provider: Provider, mut vars: HashMap<String, String>) -> Result<Self, Error> {
-        let emulated: siteverify_emulator::Provider = provider.name().parse()?;
         let emulator = Emulator::start().await?;
-        let emulator_vars = [
-            ("PROVIDER", provider.name().to_owned()),
-            ("SECRET", emulated.default_secret().to_owned()),
-            ("SITEKEY", emulated.default_site_key().to_owned()),
-            ("VERIFY_URL", emulator.verify_url(emulated)),
-        ];
-        for (suffix, value) in emulator_vars {
-            vars.insert(format!("{PREFIX}_{suffix}"), value);
-        }
-        // The page is served on loopback; only providers that report a hostname can be held
-        // to it, and a configured allowlist is left as it is.
-        let hostnames = format!("{PREFIX}_HOSTNAMES");
-        let local = Policy::new().allow_hostname("localhost")?;
-        if !is_set(&vars, &hostnames) && local.validate_for(provider).is_ok() {
-            vars.insert(hostnames, "localhost,127.0.0.1".to_owned());
-        }
+        emulated_vars(&emulator, &format!("{PREFIX}_"), provider, &mut vars)?;
         let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
-        let script = format!("{}/widget.js", emulator.base_url());
+        // A hosted fallback is emulated too, unless it comes with a secret of its own.
+        let fallback_provider = set_value(&vars, FALLBACK_PROVIDER_VAR).map(str::parse::<Provider>);
+        if let Some(Ok(fallback)) = fallback_provider
+            && fallback.is_hosted()
+            && !is_set(&vars, &format!("{FALLBACK_PREFIX}SECRET"))
+        {
+            emulated_vars(&emulator, FALLBACK_PREFIX, fallback, &mut vars)?;
+        }
+        let fallback = match fallback_config(&vars)? {
+            Some(mut fallback)
+                if fallback.config.provider.is_hosted()
+                    && !is_set(&vars, FALLBACK_WIDGET_SCRIPT_VAR) =>
+            {
+                fallback.script = format!("{}/widget.js", emulator.base_url());
+                Some(fallback)
+            }
+            other => other,
+        };
+        let main = Configured {
+            config,
+            script: format!("{}/widget.js", emulator.base_url()),
+        };
         tracing::info!(
             provider = provider.name(),
             emulator = %emulator.base_url(),
             "CAPTCHA_PROVIDER is not set: verifying against the built-in emulator (no account, no network)"
         );
-        Self::build(&config, script, Some(emulator)).await
+        Self::build(main, fallback, Some(emulator)).await
     }
 
     async fn build(
-        config: &CaptchaConfig,
-        script: String,
+        main: Configured,
+        fallback: Option<Configured>,
         emulator: Option<Emulator>,
     ) -> Result<Self, Error> {
-        let guard = CaptchaLayer::from_config(config).await?;
-        // The layer's own verifier, read for the page and the routes' policies (and, with
-        // ALTCHA, issuing the challenges: one key, one replay store).
-        let verifier = guard.verifier();
+        if let Some(fallback) = &fallback {
+            same_layer_settings(&main.config, &fallback.config)?;
+        }
+        let mut seats = vec![Seat::connect(&main).await?];
+        if let Some(fallback) = &fallback {
+            seats.push(Seat::connect(fallback).await?);
+        }
+        let signup = route_set(&seats, |routes| &routes.signup, ALTCHA_CHALLENGE_PATH)?;
+        let checkout = route_set(
+            &seats,
+            |routes| &routes.checkout,
+            ALTCHA_CHECKOUT_CHALLENGE_PATH,
+        )?;
+        let guard = |set: ProviderSet| {
+            CaptchaLayer::set(set)
+                .fail_open(main.config.fail_open)
+                .client_ip(main.config.client_ip)
+        };
+        let widgets: Vec<Widget> = seats.iter().map(|seat| seat.widget.clone()).collect();
+        let router = router(
+            guard(signup.clone()),
+            guard(checkout),
+            &seats,
+            widgets.clone(),
+        )?;
+        let mut widgets = widgets.into_iter();
+        Ok(Self {
+            router,
+            widget: widgets.next().expect("the first provider"),
+            fallback: widgets.next(),
+            providers: signup,
+            emulator,
+        })
+    }
+}
+
+/// One provider's configuration and the widget script its page loads.
+struct Configured {
+    config: CaptchaConfig,
+    script: String,
+}
+
+/// The fallback's configuration, when `CAPTCHA_FALLBACK_PROVIDER` is set.
+fn fallback_config(vars: &HashMap<String, String>) -> Result<Option<Configured>, Error> {
+    if !is_set(vars, FALLBACK_PROVIDER_VAR) {
+        return Ok(None);
+    }
+    let config = CaptchaConfig::from_vars(FALLBACK_PREFIX, vars)?;
+    let script = set_value(vars, FALLBACK_WIDGET_SCRIPT_VAR)
+        .map_or_else(|| real_script(config.provider).to_owned(), str::to_owned);
+    Ok(Some(Configured { config, script }))
+}
+
+/// Fills in the emulator's secret, site key and verify URL for `provider` under `prefix`
+/// (ending in `_`),
+/// and holds the page to loopback where the provider reports a hostname (a configured
+/// allowlist is left as it is).
+fn emulated_vars(
+    emulator: &Emulator,
+    prefix: &str,
+    provider: Provider,
+    vars: &mut HashMap<String, String>,
+) -> Result<(), Error> {
+    let emulated: siteverify_emulator::Provider = provider.name().parse()?;
+    let emulator_vars = [
+        ("PROVIDER", provider.name().to_owned()),
+        ("SECRET", emulated.default_secret().to_owned()),
+        ("SITEKEY", emulated.default_site_key().to_owned()),
+        ("VERIFY_URL", emulator.verify_url(emulated)),
+    ];
+    for (suffix, value) in emulator_vars {
+        vars.insert(format!("{prefix}{suffix}"), value);
+    }
+    let hostnames = format!("{prefix}HOSTNAMES");
+    let local = Policy::new().allow_hostname("localhost")?;
+    if !is_set(vars, &hostnames) && local.validate_for(provider).is_ok() {
+        vars.insert(hostnames, "localhost,127.0.0.1".to_owned());
+    }
+    Ok(())
+}
+
+/// The layer has one fail-open setting and one client-IP source, the first provider's: a
+/// fallback that asks for others is refused rather than silently overruled, and so is a
+/// fallback that is the first provider again.
+fn same_layer_settings(main: &CaptchaConfig, fallback: &CaptchaConfig) -> Result<(), EnvError> {
+    let refused = |suffix: &str, reason: &str| EnvError::Invalid {
+        var: format!("{FALLBACK_PREFIX}{suffix}"),
+        reason: reason.to_owned(),
+    };
+    if fallback.provider == main.provider {
+        return Err(refused(
+            "PROVIDER",
+            "it is CAPTCHA_PROVIDER already: a fallback must be another provider",
+        ));
+    }
+    if fallback.fail_open && !main.fail_open {
+        return Err(refused(
+            "FAIL_OPEN",
+            "the route has one fail-open setting for both providers: set CAPTCHA_FAIL_OPEN",
+        ));
+    }
+    if fallback.client_ip != main.client_ip && fallback.client_ip != tower_captcha::ClientIp::Off {
+        return Err(refused(
+            "CLIENT_IP",
+            "the route has one client-IP source for both providers: set CAPTCHA_CLIENT_IP",
+        ));
+    }
+    Ok(())
+}
+
+/// One provider of the demo: its verifier, what each route demands of it, its widget.
+struct Seat {
+    verifier: AnyVerifier,
+    routes: RoutePolicies,
+    widget: Widget,
+}
+
+impl Seat {
+    async fn connect(configured: &Configured) -> Result<Self, Error> {
+        let verifier = configured.config.connect().await?;
         let site_key = match verifier.as_hosted() {
             Some(hosted) => hosted
                 .site_key()
-                .ok_or("CAPTCHA_SITEKEY is not set: the page cannot show the widget without it")?
+                .ok_or_else(|| {
+                    format!(
+                        "no site key for {}: the page cannot show the widget without it \
+                         (CAPTCHA_SITEKEY, or CAPTCHA_FALLBACK_SITEKEY for the fallback)",
+                        verifier.provider()
+                    )
+                })?
                 .to_owned(),
             None => String::new(),
         };
-        let routes = RoutePolicies::new(verifier)?;
+        let routes = RoutePolicies::new(&verifier)?;
         let mut widget = Widget {
             provider: verifier.provider(),
-            script,
+            script: configured.script.clone(),
             recaptcha_version: verifier.as_hosted().and_then(|v| v.recaptcha_version()),
             action: routes
                 .signup
@@ -199,11 +358,28 @@ impl Demo {
             widget.script = with_query(&widget.script, "render", &widget.site_key);
         }
         Ok(Self {
-            router: router(guard, routes, &widget)?,
+            verifier,
+            routes,
             widget,
-            emulator,
         })
     }
+}
+
+/// A route's set: every provider in failover order, each with what the route demands of it;
+/// an ALTCHA member's challenges are served at `challenge_path`.
+fn route_set(
+    seats: &[Seat],
+    policy: fn(&RoutePolicies) -> &Policy,
+    challenge_path: &str,
+) -> Result<ProviderSet, Error> {
+    let members = seats.iter().map(|seat| {
+        let member = Member::new(seat.verifier.clone()).policy(policy(&seat.routes).clone());
+        match seat.verifier.provider() {
+            Provider::Altcha => member.challenge_url(challenge_path),
+            _ => member,
+        }
+    });
+    Ok(ProviderSet::failover(members)?)
 }
 
 /// What each route demands beyond the configured policy, which the layer lays them over.
@@ -244,20 +420,24 @@ fn route_policy(verifier: &AnyVerifier, action: &str, min_score: f64) -> Result<
     Ok(policy)
 }
 
-/// The app: the page, the guarded routes, each with its own policy on a clone of `guard`;
-/// with ALTCHA, the challenge routes and the widget script too.
+/// The app: the page, the guarded routes, each with its own set of the providers; with
+/// ALTCHA, the challenge routes and the widget script too.
 fn router(
-    guard: CaptchaLayer<AnyVerifier>,
-    routes: RoutePolicies,
-    widget: &Widget,
+    guard: CaptchaLayer<ProviderSet>,
+    checkout_guard: CaptchaLayer<ProviderSet>,
+    seats: &[Seat],
+    widgets: Vec<Widget>,
 ) -> Result<Router, Error> {
     let mut app = Router::new();
-    if let Some(altcha) = guard.verifier().as_altcha() {
+    for seat in seats {
+        let Some(altcha) = seat.verifier.as_altcha() else {
+            continue;
+        };
         // Each challenge is signed for the action its route demands (the configured one
         // when `CAPTCHA_ACTION` is set), so a checkout challenge cannot sign anyone up.
         let configured = altcha.policy().expected_action();
-        let signup = routes.signup.expected_action().or(configured);
-        let checkout = routes.checkout.expected_action().or(configured);
+        let signup = seat.routes.signup.expected_action().or(configured);
+        let checkout = seat.routes.checkout.expected_action().or(configured);
         app = app
             .route(
                 ALTCHA_CHALLENGE_PATH,
@@ -280,16 +460,25 @@ fn router(
                 }),
             );
     }
+    let providers = guard.verifier().clone();
     let form_guard = guard
         .clone()
-        .policy(routes.signup.clone())?
-        .on_failure(pages::failure_page);
-    let api_guard = guard.clone().policy(routes.signup)?;
-    let checkout_guard = guard.policy(routes.checkout)?;
+        .on_failure(pages::FormFailure::new(widgets.clone()));
+    let api_guard = guard;
 
-    let page = pages::signup_page(widget);
+    // The widget a new visitor sees: the first provider, or its fallback while the first
+    // one's circuit breaker is open.
+    let page = move || {
+        let recommended = providers.recommended_provider();
+        let widget = widgets
+            .iter()
+            .find(|w| Some(w.provider) == recommended)
+            .unwrap_or(&widgets[0]);
+        let page = pages::signup_page(widget, None);
+        async move { axum::response::Html(page) }
+    };
     Ok(app
-        .route("/", get(move || async move { axum::response::Html(page) }))
+        .route("/", get(page))
         .route("/signup", post(handlers::signup).layer(form_guard))
         .route(
             "/api/signup",

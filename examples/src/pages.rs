@@ -2,7 +2,7 @@
 
 use axum::response::{Html, IntoResponse, Response};
 use siteverify::Provider;
-use tower_captcha::Rejection;
+use tower_captcha::{FailureHandler, Rejection, WidgetHint};
 
 use crate::Widget;
 
@@ -21,8 +21,8 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margi
 label{display:block;margin:.8rem 0 .2rem}input[type=email],input[type=password]{width:100%;padding:.5rem;box-sizing:border-box}\
 button[type=submit]{margin-top:1rem;padding:.6rem 1.4rem}.captcha{margin-top:1rem}.note{color:#52606d;font-size:.9rem}";
 
-/// The signup form with the provider's widget.
-pub(crate) fn signup_page(widget: &Widget) -> String {
+/// The signup form with the provider's widget, and `notice` above it (escaped).
+pub(crate) fn signup_page(widget: &Widget, notice: Option<&str>) -> String {
     // Procaptcha's bundle and the `altcha` widget from npm are ES modules; the widget
     // script the demo serves itself is a classic one.
     let module = match widget.provider {
@@ -77,7 +77,7 @@ pub(crate) fn signup_page(widget: &Widget) -> String {
 <script src="{script}"{module} async defer></script>
 </head>
 <body>
-<h1>Create your account</h1>
+<h1>Create your account</h1>{notice}
 <p class="note">Protected by {provider} through <code>tower-captcha</code>.</p>
 <form id="signup" method="post" action="/signup">
   <label for="email">Email</label>
@@ -94,6 +94,14 @@ pub(crate) fn signup_page(widget: &Widget) -> String {
 "#,
         script = escape(&widget.script),
         provider = widget.provider,
+        notice = notice
+            .map(|text| format!(
+                r#"
+<p id="notice" data-fallback="{}">{}</p>"#,
+                widget.provider,
+                escape(text)
+            ))
+            .unwrap_or_default(),
     )
 }
 
@@ -132,7 +140,41 @@ pub(crate) fn welcome_page(email: &str) -> String {
     )
 }
 
-/// The failure handler of the form route: a page that says why and links back to the form.
+/// The failure handler of the form route: a page that says why and links back to the form;
+/// when the provider could not answer and the route has a fallback, the form again, with the
+/// fallback's widget, so the user gets through without waiting for the provider.
+pub(crate) struct FormFailure {
+    widgets: Vec<Widget>,
+}
+
+impl FormFailure {
+    pub(crate) fn new(widgets: Vec<Widget>) -> Self {
+        Self { widgets }
+    }
+}
+
+impl FailureHandler for FormFailure {
+    type Body = axum::body::Body;
+
+    fn failure_response(&self, rejection: &Rejection) -> Response {
+        failure_page(rejection)
+    }
+
+    fn fallback_response(&self, rejection: &Rejection, fallback: &WidgetHint) -> Response {
+        let Some(widget) = self
+            .widgets
+            .iter()
+            .find(|w| w.provider == fallback.provider)
+        else {
+            return failure_page(rejection);
+        };
+        let notice = "We could not check the CAPTCHA right now, so here is another one. \
+                      Please fill in the form again.";
+        (rejection.status(), Html(signup_page(widget, Some(notice)))).into_response()
+    }
+}
+
+/// The failure page: why, and a link back to the form.
 pub(crate) fn failure_page(rejection: &Rejection) -> Response {
     let why = match rejection.code() {
         "missing_token" => "Please complete the CAPTCHA before submitting the form.",
