@@ -464,3 +464,92 @@ async fn with_altcha_a_person_signs_up_and_a_replay_is_refused() {
     }
     script_server.abort();
 }
+
+/// Failover as a person lives it: the page shows the first provider's widget, the provider
+/// goes down while they fill in the form, the submission comes back with the fallback's
+/// widget (ALTCHA: the emulator's stand-in, then the real widget from npm), and they get
+/// through with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_first_provider_goes_down_the_fallback_widget_gets_the_person_through() {
+    let driver = Driver::start().await;
+    let (real_script, script_server) = serve_real_altcha_widget().await;
+    let key = (
+        "CAPTCHA_FALLBACK_SECRET",
+        "browser-test-fallback-hmac-key-0123456789",
+    );
+    for (name, real_widget) in [("failover-emulator", false), ("failover-widget", true)] {
+        let mut vars = vec![
+            ("DEMO_EMULATE", "turnstile"),
+            ("CAPTCHA_FALLBACK_PROVIDER", "altcha"),
+            key,
+        ];
+        if real_widget {
+            vars.push(("CAPTCHA_FALLBACK_WIDGET_SCRIPT", real_script.as_str()));
+        }
+        let demo = Demo::from_vars(vars.iter().copied()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let Demo {
+            router, emulator, ..
+        } = demo;
+        let emulator = emulator.expect("the emulated first provider");
+        let server = tokio::spawn(signup_demo::serve(
+            listener,
+            router,
+            Timeouts::default(),
+            std::future::pending(),
+        ));
+        let profile = std::env::temp_dir().join(format!(
+            "tower-captcha-chromium-{}-{name}",
+            std::process::id()
+        ));
+        let client = browser(&driver, &profile).await;
+
+        client.goto(&url).await.unwrap();
+        let human = widget_button(&client, "human").await;
+        fill_form(&client, "ada@example.com").await;
+        human.click().await.unwrap();
+        wait_for_state(&client, "solved").await;
+        // Turnstile goes down before the form is sent.
+        emulator.start_outage(
+            siteverify_emulator::Provider::Turnstile,
+            siteverify_emulator::FaultKind::Status { code: 503 },
+        );
+        submit(&client).await;
+        let notice = client
+            .wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Id("notice"))
+            .await
+            .expect("the form comes back with the fallback");
+        assert_eq!(
+            notice.attr("data-fallback").await.unwrap().as_deref(),
+            Some("altcha"),
+            "{name}"
+        );
+        fill_form(&client, "ada@example.com").await;
+        if real_widget {
+            client
+                .wait()
+                .at_most(Duration::from_secs(15))
+                .for_element(Locator::Css(r#"altcha-widget input[type="checkbox"]"#))
+                .await
+                .expect("the altcha widget renders")
+                .click()
+                .await
+                .unwrap();
+        } else {
+            widget_button(&client, "human").await.click().await.unwrap();
+        }
+        altcha_payload(&client).await;
+        screenshot(name, client.screenshot().await.unwrap());
+        submit(&client).await;
+        welcomed(&client, "ada@example.com").await;
+
+        client.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(profile);
+        server.abort();
+        drop(emulator);
+    }
+    script_server.abort();
+}
