@@ -55,7 +55,8 @@
 //! - [`VerifyError`]: a stable [`code`](VerifyError::code), an HTTP
 //!   [status](VerifyError::http_status), and a [class](VerifyError::class) that says whose
 //!   fault it is.
-//! - [`Verify`]: the trait to plug in your own provider or a fake in tests.
+//! - [`Verify`]: the trait to plug in your own provider or a fake in tests, and
+//!   [`BoxVerifier`], its object-safe form, for a collection of verifiers of different types.
 //! - [`AnyVerifier`]: a hosted [`Verifier`] or an ALTCHA verifier behind one type, for a
 //!   provider chosen at run time.
 //! - [`parse_answer`]: reads an answer you fetched yourself, as the verifier would.

@@ -135,7 +135,7 @@ impl<V: Verify> Verify for Arc<V> {
 #[non_exhaustive]
 pub struct VerifyOptions {
     /// The client's IP address; sent to the provider only when the verifier is configured to
-    /// [forward it](VerifierConfig::forward_remote_ip).
+    /// [forward it](crate::VerifierConfig::forward_remote_ip).
     pub remote_ip: Option<IpAddr>,
     /// A policy for this call, laid over the verifier's own (see
     /// [`Policy::layered_over`]): what it sets wins, what it leaves unset (the hostname

@@ -104,10 +104,19 @@
 //! In [observe mode](CaptchaLayer::observe) nothing is refused: the handler reads a
 //! [`CaptchaOutcome`] and decides.
 //!
+//! # Several providers on one route
+//!
+//! A [`ProviderSet`] holds several verifiers (hosted ones, ALTCHA, your own), each chosen by
+//! the field its widget writes the token in; [`CaptchaLayer::set`] puts it on a route. When
+//! the token's provider cannot answer, the 503 names the widget to fall back to
+//! (`"fallback":{"provider":"altcha","challenge_url":"/altcha/challenge"}`), and while a
+//! member's circuit breaker is open [`ProviderSet::recommended`] names the next one; side by
+//! side, two providers are accepted during a migration. See [`ProviderSet`].
+//!
 //! # Observability
 //!
-//! One `captcha` tracing span per guarded request, with the provider, the outcome code and
-//! the latency (and, nested, the `siteverify` span of the provider call). Tokens and secrets
+//! One `captcha` tracing span per guarded request, with the provider (for a set, the member
+//! that verified, or `set` when no member's token was found), the outcome code and the latency (and, nested, the `siteverify` span of the provider call). Tokens and secrets
 //! are never recorded.
 //!
 //! # Features

@@ -128,10 +128,9 @@ impl CaptchaLayer<ProviderSet, JsonFailure> {
     /// let set = ProviderSet::failover([
     ///     Member::new(Verifier::turnstile(VerifierConfig::new("turnstile-secret"))?)
     ///         .site_key("0x4AAAAAAA-public")
-    ///         .policy(Policy::new().action("signup")),
+    ///         .policy(Policy::new().allow_hostname("example.com")?.action("signup")),
     ///     Member::new(altcha.clone()).challenge_url("/altcha/challenge"),
-    /// ])?
-    /// .policy(Policy::new().allow_hostname("example.com")?)?;
+    /// ])?;
     /// let app: Router = Router::new()
     ///     .route("/signup", post(signup).layer(CaptchaLayer::set(set)))
     ///     .route("/altcha/challenge", altcha::challenge_route(altcha, Some("signup")));

@@ -45,8 +45,10 @@ pub enum SetMode {
 ///
 /// Each member's policy ([`Member::policy`]) is laid over the set's
 /// ([`policy`](Self::policy)), which is laid over the member verifier's own: the set's
-/// hostname allowlist for all, a score floor for the reCAPTCHA member alone. Each member's
-/// result is checked against what its provider reports when the set is built.
+/// maximum token age for all, a score floor for the reCAPTCHA member alone. Each member's
+/// result is checked against what its provider reports when the set is built, so the set's
+/// policy can hold only what every member reports (ALTCHA reports no hostname: an allowlist
+/// goes on the hosted members).
 #[derive(Clone)]
 pub struct ProviderSet {
     inner: Arc<Inner>,
