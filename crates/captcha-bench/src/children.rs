@@ -60,6 +60,15 @@ impl Process {
         Process::start(&args).await
     }
 
+    /// Starts the server for `mode`, its provider endpoint at `url` when it has one.
+    pub(crate) async fn server_at(mode: Mode, url: Option<&str>) -> Result<Process, BoxError> {
+        let mut args = vec!["serve", mode.name()];
+        if let Some(url) = url {
+            args.extend(["--emulator", url]);
+        }
+        Process::start(&args).await
+    }
+
     async fn start(args: &[&str]) -> Result<Process, BoxError> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(args)

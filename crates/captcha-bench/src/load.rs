@@ -118,7 +118,15 @@ async fn worker(
     let mut outcome = Outcome::default();
     let mut connection = None;
     while Instant::now() < stop {
-        step(addr, &mut connection, &make, counted_from, &mut outcome).await;
+        step(
+            addr,
+            &mut connection,
+            &make,
+            StatusCode::OK,
+            counted_from,
+            &mut outcome,
+        )
+        .await;
     }
     outcome
 }
@@ -135,6 +143,20 @@ pub(crate) async fn interleaved(
     warmup: Duration,
     window: Duration,
 ) -> Vec<Outcome> {
+    let expecting: Vec<_> = targets
+        .iter()
+        .map(|(addr, make)| (*addr, make.clone(), StatusCode::OK))
+        .collect();
+    interleaved_expecting(&expecting, warmup, window).await
+}
+
+/// [`interleaved`], each target's answers counted when they have its status (a refusal
+/// that is the point of the measurement, say) rather than 200.
+pub(crate) async fn interleaved_expecting(
+    targets: &[(SocketAddr, MakeRequest, StatusCode)],
+    warmup: Duration,
+    window: Duration,
+) -> Vec<Outcome> {
     let counted_from = Instant::now() + warmup;
     let stop = counted_from + window;
     let mut connections: Vec<_> = targets.iter().map(|_| None).collect();
@@ -146,11 +168,11 @@ pub(crate) async fn interleaved(
         })
         .collect();
     while Instant::now() < stop {
-        for ((addr, make), (connection, outcome)) in targets
+        for ((addr, make, expected), (connection, outcome)) in targets
             .iter()
             .zip(connections.iter_mut().zip(outcomes.iter_mut()))
         {
-            step(*addr, connection, make, counted_from, outcome).await;
+            step(*addr, connection, make, *expected, counted_from, outcome).await;
         }
     }
     for outcome in &mut outcomes {
@@ -166,6 +188,7 @@ async fn step(
     addr: SocketAddr,
     connection: &mut Option<SendRequest<Full<Bytes>>>,
     make: &MakeRequest,
+    expected: StatusCode,
     counted_from: Instant,
     outcome: &mut Outcome,
 ) {
@@ -182,11 +205,11 @@ async fn step(
     };
     let began = Instant::now();
     match exchange(sender, make()).await {
-        Ok((StatusCode::OK, _)) if began >= counted_from => {
+        Ok((status, _)) if status == expected && began >= counted_from => {
             outcome.requests += 1;
             outcome.latencies.push(began.elapsed());
         }
-        Ok((StatusCode::OK, _)) => {}
+        Ok((status, _)) if status == expected => {}
         Ok((status, _)) => outcome.error(format!("status {status}")),
         Err(e) => {
             outcome.error(e);
@@ -232,10 +255,19 @@ pub(crate) async fn send(
     addr: SocketAddr,
     request: Request<Full<Bytes>>,
 ) -> Result<Bytes, BoxError> {
+    send_expecting(addr, request, StatusCode::OK).await
+}
+
+/// [`send`], for an answer of status `expected`.
+pub(crate) async fn send_expecting(
+    addr: SocketAddr,
+    request: Request<Full<Bytes>>,
+    expected: StatusCode,
+) -> Result<Bytes, BoxError> {
     let mut sender = connect(addr).await?;
     match exchange(&mut sender, request).await? {
-        (StatusCode::OK, body) => Ok(body),
-        (status, _) => Err(format!("status {status}").into()),
+        (status, body) if status == expected => Ok(body),
+        (status, _) => Err(format!("status {status}, not {expected}").into()),
     }
 }
 

@@ -15,6 +15,7 @@ mod procfs;
 mod report;
 mod requests;
 mod servers;
+mod sets;
 mod suite;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
@@ -32,7 +33,7 @@ USAGE:
     captcha-bench [--duration SECS] [--concurrency N] [--smoke] [--output PATH]
     captcha-bench serve MODE [--port N] [--emulator URL] [--redis URL]
         (a child; MODE: plain, layer-instant, layer-emulator, shared-client,
-        client-per-request, altcha-memory, altcha-redis)
+        client-per-request, altcha-memory, altcha-redis, set-three, set-failover)
     captcha-bench emulator [--port N]                        (a child)
     captcha-bench store-memory --capacity N                  (a child: fills and floods
         an ALTCHA memory store, prints its RSS as JSON)

@@ -43,7 +43,22 @@ pub(crate) fn scenarios(results: &Results) -> Vec<(String, &Outcome)> {
             .iter()
             .map(|(mode, m)| (format!("altcha/{}", mode.name()), &m.outcome)),
     );
+    all.extend(
+        results
+            .sets
+            .servers
+            .iter()
+            .map(|(mode, m)| (format!("sets/{}", mode.name()), &m.outcome)),
+    );
     all.extend([
+        (
+            "sets/failover-plain".to_owned(),
+            &results.sets.failover.plain,
+        ),
+        (
+            "sets/failover-hinted".to_owned(),
+            &results.sets.failover.hinted,
+        ),
         ("altcha/verify-ours".to_owned(), &altcha.rates.ours),
         ("altcha/verify-altcha-lib".to_owned(), &altcha.rates.node),
         ("altcha/store-fill".to_owned(), &altcha.store_fill),
@@ -173,7 +188,73 @@ fn targets(results: &Results) -> Vec<Target> {
         },
     });
     all.extend(altcha_targets(results));
+    all.extend(set_targets(results));
     all
+}
+
+fn set_targets(results: &Results) -> Vec<Target> {
+    let sets = &results.sets;
+    let ratio = sets.ratio().map_or(0.0, |ratio| ratio.median);
+    let failover = &sets.failover;
+    let added = failover.added_p99_micros();
+    vec![
+        Target {
+            what: "a set of three providers / one provider (in-process verifiers, token in a header) throughput, median of the rounds"
+                .to_owned(),
+            measured: format!("{ratio:.2}"),
+            goal: "≥ 0.95",
+            met: ratio >= 0.95,
+        },
+        Target {
+            what: "failover, first member's breaker open: time added to a request answered with its fallback hint, p99"
+                .to_owned(),
+            measured: format!(
+                "{added:.0} µs; {} calls to the dead provider",
+                failover.dead_calls
+            ),
+            goal: "≤ 1 ms, no call to the dead provider",
+            met: added <= 1000.0
+                && failover.dead_calls == 0
+                && failover.hint_given()
+                && failover.hinted.requests > 0
+                && failover.hinted.errors == 0,
+        },
+    ]
+}
+
+fn set_details(results: &Results) -> String {
+    let sets = &results.sets;
+    let s = &results.settings;
+    let mut out = format!(
+        "\n## Provider sets\n\nA route guarded by `CaptchaLayer::set` with three in-process members (Turnstile, hCaptcha, reCAPTCHA; \
+         the token in the reCAPTCHA header, so finding it walks past the other two members' sources) against \
+         (b), the same route with one in-process verifier. The same load as above ({} connections, {} rounds), \
+         on its own table, taken in turn the same way.\n\n",
+        s.load.concurrency, s.rounds
+    );
+    server_table(&mut out, "side service (none)", &sets.servers);
+    if let Some(ratio) = sets.ratio() {
+        let rounds: Vec<String> = ratio.rounds.iter().map(|r| format!("{r:.2}")).collect();
+        let _ = writeln!(out, "\nset/one round by round: {}.", rounds.join(", "));
+    }
+    let f = &sets.failover;
+    let p = |o: &Outcome, q| latency(o.percentile(q));
+    let _ = writeln!(
+        out,
+        "Failover: a set whose first member (reCAPTCHA) points at an endpoint that hangs up on every connection, \
+         its breaker opened by one call before counting, hCaptcha behind it; its reCAPTCHA tokens answered 503 with \
+         the fallback hint, one request at a time, taken in turn with a route with no layer ({} requests each): \
+         no layer p50 {} / p99 {}, hinted 503 p50 {} / p99 {}; {} connections reached the dead endpoint while counted; \
+         the body: `{}`.",
+        f.hinted.requests,
+        p(&f.plain, 0.5),
+        p(&f.plain, 0.99),
+        p(&f.hinted, 0.5),
+        p(&f.hinted, 0.99),
+        f.dead_calls,
+        f.body
+    );
+    out
 }
 
 fn altcha_targets(results: &Results) -> Vec<Target> {
@@ -295,6 +376,8 @@ fn label(mode: Mode) -> &'static str {
         Mode::ClientPerRequest => "(e) hand-written, a reqwest::Client per verification",
         Mode::AltchaMemory => "ALTCHA, memory store",
         Mode::AltchaRedis => "ALTCHA, Redis store (`SET NX PX`)",
+        Mode::SetThree => "a set of three in-process providers, the last one's token",
+        Mode::SetFailover => "a set, its first member down (breaker open)",
     }
 }
 
@@ -350,6 +433,7 @@ pub(crate) fn markdown(results: &Results) -> String {
     }
     out.push_str(&details(results));
     out.push_str(&altcha_details(results));
+    out.push_str(&set_details(results));
     out.push_str(
         "\n## How to reproduce\n\n```sh\ncargo run --release -p captcha-bench                 # writes BENCHMARKS.md\n\
          cargo run --release -p captcha-bench -- --duration 20 --concurrency 64\n\

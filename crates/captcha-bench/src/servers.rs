@@ -50,6 +50,11 @@ pub(crate) enum Mode {
     AltchaMemory,
     /// The same, spent challenges in a Redis (`--redis URL`).
     AltchaRedis,
+    /// A provider set of three in-process verifiers, the token the last one's.
+    SetThree,
+    /// A provider set whose first member's endpoint (`--emulator URL`) is down, breaker open
+    /// after one call: every request is answered with the fallback hint.
+    SetFailover,
 }
 
 impl Mode {
@@ -65,6 +70,9 @@ impl Mode {
     /// solved payloads round by round.
     pub(crate) const ALTCHA: [Mode; 3] = [Mode::Plain, Mode::AltchaMemory, Mode::AltchaRedis];
 
+    /// The provider-set table: the layer with one in-process verifier (b), then a set of three.
+    pub(crate) const SETS: [Mode; 2] = [Mode::LayerInstant, Mode::SetThree];
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Mode::Plain => "plain",
@@ -74,6 +82,8 @@ impl Mode {
             Mode::ClientPerRequest => "client-per-request",
             Mode::AltchaMemory => "altcha-memory",
             Mode::AltchaRedis => "altcha-redis",
+            Mode::SetThree => "set-three",
+            Mode::SetFailover => "set-failover",
         }
     }
 
@@ -81,6 +91,7 @@ impl Mode {
         Mode::ALL
             .into_iter()
             .chain(Mode::ALTCHA)
+            .chain([Mode::SetThree, Mode::SetFailover])
             .find(|m| m.name() == name)
     }
 
@@ -131,7 +142,7 @@ pub(crate) fn altcha_config(max_number: u64) -> AltchaConfig {
 }
 
 /// Says yes at once: what is left of (b)'s latency is the layer's own work.
-struct Instant(Verdict);
+pub(crate) struct Instant(pub(crate) Verdict);
 
 impl Verify for Instant {
     async fn verify(&self, _: &str, _: &VerifyOptions) -> Result<Verdict, VerifyError> {
@@ -139,7 +150,7 @@ impl Verify for Instant {
     }
 
     fn provider(&self) -> Option<Provider> {
-        Some(Provider::Recaptcha)
+        Some(self.0.provider)
     }
 }
 
@@ -196,11 +207,15 @@ async fn app(mode: Mode, emulator: Option<&str>, redis: Option<&str>) -> Result<
                 altcha_config(crate::altcha::MAX_NUMBER).store(RedisStore::connect(url).await?);
             router.route(PATH, post(submit).layer(CaptchaLayer::altcha(config)?))
         }
+        Mode::SetThree | Mode::SetFailover => {
+            let layer = crate::sets::layer(mode, emulator)?;
+            router.route(PATH, post(submit).layer(layer))
+        }
     })
 }
 
 /// Every server's handler: reads the whole body as it streams, as a real one would.
-async fn submit(request: Request) -> Response {
+pub(crate) async fn submit(request: Request) -> Response {
     drain(request.into_body()).await
 }
 

@@ -173,6 +173,7 @@ pub(crate) struct Results {
     pub(crate) upload_layer: Measured,
     pub(crate) in_flight: InFlight,
     pub(crate) altcha: Altcha,
+    pub(crate) sets: crate::sets::Sets,
 }
 
 /// The ALTCHA figures.
@@ -282,6 +283,7 @@ pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
     let in_flight = in_flight_check(&emulator, &settings).await?;
     let altcha = altcha_check(&emulator, &settings).await?;
     emulator.stop().await;
+    let sets = crate::sets::check(&settings).await?;
     Ok(Results {
         settings,
         servers: measured,
@@ -290,6 +292,7 @@ pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
         upload_layer,
         in_flight,
         altcha,
+        sets,
     })
 }
 
@@ -398,12 +401,13 @@ async fn load_table(
 
 /// What a load run sends to `mode`'s server for `duration` (warm-up or round), given the
 /// server's rate in its last round (none before the first).
-type Requests<'a> = dyn FnMut(Mode, Duration, Option<f64>) -> Result<MakeRequest, BoxError> + 'a;
+pub(crate) type Requests<'a> =
+    dyn FnMut(Mode, Duration, Option<f64>) -> Result<MakeRequest, BoxError> + 'a;
 
 /// Warms up `servers`, then drives them in rounds (see [`load_table`]); `side_cpu` is the
 /// CPU time of the service behind them (the emulator, Redis), charged to whichever server
 /// is driven.
-async fn load_rounds(
+pub(crate) async fn load_rounds(
     servers: Vec<(Mode, Process)>,
     settings: &Settings,
     side_cpu: &dyn Fn() -> Result<Duration, BoxError>,

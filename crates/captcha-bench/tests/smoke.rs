@@ -11,7 +11,7 @@ use std::{
 /// Far above the second or two a smoke run takes, even in a debug build on a busy machine.
 const LIMIT: Duration = Duration::from_secs(180);
 
-const SCENARIOS: [&str; 20] = [
+const SCENARIOS: [&str; 24] = [
     "plain",
     "layer-instant",
     "layer-emulator",
@@ -32,6 +32,10 @@ const SCENARIOS: [&str; 20] = [
     "altcha/verify-altcha-lib",
     "altcha/store-fill",
     "altcha/store-flood",
+    "sets/layer-instant",
+    "sets/set-three",
+    "sets/failover-plain",
+    "sets/failover-hinted",
 ];
 
 #[test]
