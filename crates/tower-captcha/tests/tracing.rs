@@ -9,7 +9,7 @@ use std::{
 
 use axum::{Router, routing::post};
 use siteverify_emulator::{Emulator, Provider as Emulated, TokenSpec};
-use tower_captcha::{CaptchaLayer, Provider, Verifier, VerifierConfig};
+use tower_captcha::{CaptchaLayer, Member, Provider, ProviderSet, Verifier, VerifierConfig};
 
 const FIELD: &str = "cf-turnstile-response";
 
@@ -68,14 +68,44 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
         client.post(&url).header(FIELD, &good).send().await.unwrap();
         client.post(&url).header(FIELD, &good).send().await.unwrap();
         client.post(&url).send().await.unwrap();
-        vec![good]
+
+        // A set: the span names the member whose token it was, or `set` when there was none.
+        let member = |provider: Provider, emulated: Emulated| {
+            let config = VerifierConfig::new(emulated.default_secret())
+                .verify_url(emulator.verify_url(emulated));
+            Member::new(Verifier::new(provider, config).unwrap())
+        };
+        let set = ProviderSet::failover([
+            member(Provider::Turnstile, Emulated::Turnstile),
+            member(Provider::HCaptcha, Emulated::HCaptcha),
+        ])
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(
+            axum::serve(
+                listener,
+                Router::new().route("/", post(echo).layer(CaptchaLayer::set(set))),
+            )
+            .into_future(),
+        );
+        let url = format!("http://{addr}/");
+        let hcaptcha = emulator.mint(TokenSpec::new(Emulated::HCaptcha)).unwrap();
+        client
+            .post(&url)
+            .header("h-captcha-response", &hcaptcha)
+            .send()
+            .await
+            .unwrap();
+        client.post(&url).send().await.unwrap();
+        vec![good, hcaptcha]
     });
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let closes: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains("tower_captcha::middleware::service: close"))
         .collect();
-    assert_eq!(closes.len(), 3, "{logs}");
+    assert_eq!(closes.len(), 5, "{logs}");
     assert!(
         closes[0].contains("provider=\"turnstile\"") || closes[0].contains("provider=turnstile"),
         "{logs}"
@@ -92,6 +122,18 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
     );
     assert!(closes.iter().any(|l| l.contains("missing_token")), "{logs}");
     assert!(closes.iter().all(|l| l.contains("latency_ms=")), "{logs}");
+    let provider = |line: &str, name: &str| {
+        line.contains(&format!("provider=\"{name}\""))
+            || line.contains(&format!("provider={name} "))
+    };
+    assert!(
+        provider(closes[3], "hcaptcha") && closes[3].contains("verified"),
+        "{logs}"
+    );
+    assert!(
+        provider(closes[4], "set") && closes[4].contains("missing_token"),
+        "{logs}"
+    );
     for token in tokens {
         assert!(!logs.contains(&token), "token leaked: {logs}");
     }

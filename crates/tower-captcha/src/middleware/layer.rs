@@ -341,7 +341,9 @@ impl<V, F> CaptchaLayer<V, F> {
     }
 
     /// Observe mode: never refuses. The handler gets a [`CaptchaOutcome`](crate::CaptchaOutcome)
-    /// in the request extensions, verified or rejected, and decides.
+    /// in the request extensions, verified or rejected, and decides. On a
+    /// [`ProviderSet`]'s route, a rejection that would have named a fallback leaves that
+    /// [`WidgetHint`](crate::WidgetHint) in the extensions too.
     pub fn observe(mut self) -> Self {
         self.settings.observe = true;
         self

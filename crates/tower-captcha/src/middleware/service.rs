@@ -291,6 +291,10 @@ where
             parts.extensions.insert(verdict);
         }
         Err(rejection) if settings.observe => {
+            // What a refusal would have offered instead, for the handler that decides.
+            if let Some(fallback) = fallback {
+                parts.extensions.insert(fallback);
+            }
             parts.extensions.insert(CaptchaOutcome::Rejected(rejection));
         }
         Err(rejection) => {

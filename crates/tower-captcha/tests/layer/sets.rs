@@ -639,3 +639,69 @@ fn the_metrics_name_the_member_that_verified() {
     .into();
     assert_eq!(seen, expected);
 }
+
+#[tokio::test]
+async fn observe_mode_hands_the_fallback_to_the_handler() {
+    use axum::extract::Request;
+    use tower_captcha::CaptchaOutcome;
+
+    async fn decide(request: Request) -> String {
+        let refused = matches!(
+            request.extensions().get::<CaptchaOutcome>(),
+            Some(CaptchaOutcome::Rejected(_))
+        );
+        let hint = request.extensions().get::<WidgetHint>();
+        format!(
+            "refused={refused}/{}",
+            hint.map_or("none", |h| h.provider.name())
+        )
+    }
+    let emulator = emulator().await;
+    let set = ProviderSet::failover([
+        Member::new(hosted(&emulator, Provider::Turnstile, Some(dead_url()))),
+        Member::new(altcha()),
+    ])
+    .unwrap();
+    let url = serve(Router::new().route(
+        "/signup",
+        post(decide).layer(CaptchaLayer::set(set).observe()),
+    ))
+    .await;
+    let answer = client()
+        .post(format!("{url}/signup"))
+        .form(&[(TURNSTILE, "0.x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "refused=true/altcha");
+}
+
+#[tokio::test]
+async fn no_secret_in_the_debug_of_a_set_or_its_members() {
+    let secret = "set-debug-secret-0123456789";
+    let verifier = || {
+        Verifier::new(
+            Provider::Turnstile,
+            tower_captcha::VerifierConfig::new(secret).site_key("public-key"),
+        )
+        .unwrap()
+    };
+    let member = Member::new(verifier());
+    let set = ProviderSet::failover([Member::new(verifier()), Member::new(altcha())]).unwrap();
+    let layer = CaptchaLayer::set(set.clone());
+    for shown in [
+        format!("{member:?}"),
+        format!("{set:?}"),
+        format!("{layer:?}"),
+        format!("{:?}", siteverify::BoxVerifier::new(verifier())),
+        serde_json::to_string(&set.health()).unwrap(),
+    ] {
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(!shown.contains(ALTCHA_KEY), "{shown}");
+    }
+    assert!(
+        format!("{set:?}").contains("public-key"),
+        "the hint is public"
+    );
+}
