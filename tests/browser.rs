@@ -291,12 +291,16 @@ async fn with_every_provider_a_person_signs_up_and_a_bot_does_not() {
     }
 }
 
-/// The real `altcha` widget (tests/node, from npm), served over HTTP on a free port as a site
-/// would serve it from its own static files or a CDN.
+/// The real `altcha` widget 2.x (tests/node, from npm), served over HTTP on a free port as a
+/// site would serve it from its own static files or a CDN.
 async fn serve_real_altcha_widget() -> (String, tokio::task::JoinHandle<()>) {
+    serve_widget_file("node_modules/altcha/dist/altcha.js").await
+}
+
+/// The ES module build at `path` under tests/node, which the demo loads with `type="module"`.
+async fn serve_widget_file(path: &str) -> (String, tokio::task::JoinHandle<()>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
-    // The ES module build, which the demo loads with `type="module"`.
-    let file = dir.join("node_modules/altcha/dist/altcha.js");
+    let file = dir.join(path);
     // A missing install must fail: a skipped real-widget run would pass without checking.
     let script = std::fs::read_to_string(&file).unwrap_or_else(|e| {
         panic!(
@@ -371,22 +375,32 @@ async fn submit_payload(client: &Client, payload: &str) {
         .unwrap();
 }
 
+/// Ticks the real widget's checkbox as a person does, by its label: altcha 2.x shows the
+/// checkbox itself, 3.x draws over it (a click on the box lands on its drawing). Ticking it
+/// fetches the challenge and solves it.
+async fn tick_real_altcha(client: &Client) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(r#"altcha-widget input[type="checkbox"]"#))
+        .await
+        .expect("the altcha widget renders");
+    client
+        .find(Locator::Css("altcha-widget label[for]"))
+        .await
+        .expect("the checkbox has a label")
+        .click()
+        .await
+        .unwrap();
+}
+
 /// ALTCHA: the widget fetches a challenge from the demo, solves it, the form submits and the
 /// user is welcomed; the same payload submitted again is refused as spent.
 async fn altcha_flow(client: &Client, url: &str, name: &str, real_widget: bool) {
     client.goto(url).await.unwrap();
     fill_form(client, "ada@example.com").await;
     if real_widget {
-        // altcha 2.x: a checkbox in the light DOM; ticking it fetches and solves.
-        client
-            .wait()
-            .at_most(Duration::from_secs(15))
-            .for_element(Locator::Css(r#"altcha-widget input[type="checkbox"]"#))
-            .await
-            .expect("the altcha widget renders")
-            .click()
-            .await
-            .unwrap();
+        tick_real_altcha(client).await;
     } else {
         widget_button(client, "human").await.click().await.unwrap();
     }
@@ -427,6 +441,9 @@ async fn altcha_flow(client: &Client, url: &str, name: &str, real_widget: bool) 
 async fn with_altcha_a_person_signs_up_and_a_replay_is_refused() {
     let driver = Driver::start().await;
     let (real_script, script_server) = serve_real_altcha_widget().await;
+    // altcha 3.x, what `npm install altcha` gives today: it solves v2 challenges only.
+    let (real_script_3, script_server_3) =
+        serve_widget_file("node_modules/altcha3/dist/main/altcha.js").await;
     let secret = ("CAPTCHA_SECRET", "browser-test-altcha-hmac-key-0123456789");
     for (name, vars) in [
         (
@@ -439,6 +456,17 @@ async fn with_altcha_a_person_signs_up_and_a_replay_is_refused() {
                 ("CAPTCHA_PROVIDER", "altcha"),
                 secret,
                 ("CAPTCHA_WIDGET_SCRIPT", real_script.as_str()),
+            ],
+        ),
+        (
+            "altcha-widget-3",
+            vec![
+                ("CAPTCHA_PROVIDER", "altcha"),
+                secret,
+                ("CAPTCHA_WIDGET_SCRIPT", real_script_3.as_str()),
+                ("CAPTCHA_ALTCHA_V2_ALGORITHM", "SHA-256"),
+                ("CAPTCHA_ALTCHA_V2_COST", "1"),
+                ("CAPTCHA_ALTCHA_V2_PREFIX_DIGITS", "3"),
             ],
         ),
     ] {
@@ -457,12 +485,13 @@ async fn with_altcha_a_person_signs_up_and_a_replay_is_refused() {
             std::process::id()
         ));
         let client = browser(&driver, &profile).await;
-        altcha_flow(&client, &url, name, name == "altcha-widget").await;
+        altcha_flow(&client, &url, name, name.starts_with("altcha-widget")).await;
         client.close().await.unwrap();
         let _ = std::fs::remove_dir_all(profile);
         server.abort();
     }
     script_server.abort();
+    script_server_3.abort();
 }
 
 /// Failover as a person lives it: the page shows the first provider's widget, the provider
@@ -529,15 +558,7 @@ async fn when_the_first_provider_goes_down_the_fallback_widget_gets_the_person_t
         );
         fill_form(&client, "ada@example.com").await;
         if real_widget {
-            client
-                .wait()
-                .at_most(Duration::from_secs(15))
-                .for_element(Locator::Css(r#"altcha-widget input[type="checkbox"]"#))
-                .await
-                .expect("the altcha widget renders")
-                .click()
-                .await
-                .unwrap();
+            tick_real_altcha(&client).await;
         } else {
             widget_button(&client, "human").await.click().await.unwrap();
         }

@@ -886,7 +886,7 @@ async fn altcha_needs_no_account_and_no_emulator_and_guards_every_route() {
     let page = running.page().await;
     assert!(
         page.contains(
-            r#"<altcha-widget challengeurl="/altcha/challenge" name="altcha"></altcha-widget>"#
+            r#"<altcha-widget challengeurl="/altcha/challenge" challenge="/altcha/challenge" name="altcha"></altcha-widget>"#
         ),
         "{page}"
     );

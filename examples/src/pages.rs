@@ -34,11 +34,12 @@ pub(crate) fn signup_page(widget: &Widget, notice: Option<&str>) -> String {
     let site_key = escape(&widget.site_key);
     let (captcha, v3_script) = if widget.provider == Provider::Altcha {
         // The widget fetches a challenge signed for `signup`, solves it and writes the
-        // solution into the form field `altcha`.
+        // solution into the form field `altcha`. Both attributes: altcha 2.x reads
+        // `challengeurl`, 3.x `challenge` (and each ignores the other's).
         (
             format!(
-                r#"<altcha-widget challengeurl="{}" name="altcha"></altcha-widget>"#,
-                crate::ALTCHA_CHALLENGE_PATH
+                r#"<altcha-widget challengeurl="{path}" challenge="{path}" name="altcha"></altcha-widget>"#,
+                path = crate::ALTCHA_CHALLENGE_PATH
             ),
             "",
         )
