@@ -540,10 +540,12 @@ async fn when_the_first_provider_goes_down_the_fallback_widget_gets_the_person_t
         human.click().await.unwrap();
         wait_for_state(&client, "solved").await;
         // Turnstile goes down before the form is sent.
-        emulator.start_outage(
-            siteverify_emulator::Provider::Turnstile,
-            siteverify_emulator::FaultKind::Status { code: 503 },
-        );
+        emulator
+            .start_outage(
+                siteverify_emulator::Provider::Turnstile,
+                siteverify_emulator::FaultKind::Status { code: 503 },
+            )
+            .expect("a valid outage");
         submit(&client).await;
         let notice = client
             .wait()

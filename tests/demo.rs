@@ -1269,10 +1269,13 @@ async fn captcha_fallback_provider_takes_over_every_route_while_the_first_is_dow
 
         // Down (a 503 on every call): the JSON route names the fallback, with the challenge
         // route the page needs; the form route serves the form again with the fallback widget.
-        running.emulator().start_outage(
-            emulated(first),
-            siteverify_emulator::FaultKind::Status { code: 503 },
-        );
+        running
+            .emulator()
+            .start_outage(
+                emulated(first),
+                siteverify_emulator::FaultKind::Status { code: 503 },
+            )
+            .expect("a valid outage");
         let response = running
             .post_json(
                 "/api/signup",
@@ -1349,10 +1352,13 @@ async fn a_hosted_fallback_is_emulated_too_and_its_site_key_reaches_the_page() {
     let running = start(demo).await;
     let fallback = running.fallback.clone().unwrap();
     assert_eq!(fallback.provider, Provider::HCaptcha);
-    running.emulator().start_outage(
-        Emulated::Recaptcha,
-        siteverify_emulator::FaultKind::Status { code: 429 },
-    );
+    running
+        .emulator()
+        .start_outage(
+            Emulated::Recaptcha,
+            siteverify_emulator::FaultKind::Status { code: 429 },
+        )
+        .expect("a valid outage");
     let response = running
         .post_json(
             "/api/signup",

@@ -112,9 +112,13 @@ impl Emulator {
 
     /// Takes `provider` down: every verify call suffers `fault` (a 503, a dropped connection,
     /// a 429 for a spent quota…), whatever its token, until [`end_outage`](Self::end_outage).
-    /// As `PUT /outages/{provider}` does.
-    pub fn start_outage(&self, provider: Provider, fault: FaultKind) {
+    /// Each call suffers it as a token with that fault would (see [`FaultKind`]: a 5xx
+    /// processes the call first, a 429 does not). As `PUT /outages/{provider}` does, and
+    /// refused as it is: a status that is not a final HTTP status.
+    pub fn start_outage(&self, provider: Provider, fault: FaultKind) -> Result<(), MintError> {
+        fault::Fault::always(fault.clone()).validate()?;
         self.state.lock().set_outage(provider, Some(fault));
+        Ok(())
     }
 
     /// Ends `provider`'s outage; its tokens' own faults apply again.

@@ -87,9 +87,14 @@
 //!
 //! # Features
 //!
-//! One per provider, all on by default: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`,
-//! `byebot`. At least one must be enabled. `metrics` (off by default) records a counter of
-//! verifications by provider and outcome and a latency histogram through the `metrics` facade.
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot` | on | each provider's [`Verifier`] constructor and protocol; at least one provider must be enabled |
+//! | `altcha` | on | the self-hosted proof of work: [`altcha`], its challenges, verifier and in-memory replay store |
+//! | `redis` | off | the ALTCHA replay store in Redis (`altcha::RedisStore`), for several app instances |
+//! | `metrics` | off | a counter of verifications by provider and outcome and a latency histogram, through the `metrics` facade |
+//!
+//! On docs.rs every item gated by a feature says which.
 //!
 //! # When the provider misbehaves
 //!
@@ -100,6 +105,8 @@
 //! verifier bounds its verifications in flight (128 by default) and answers past the bound at
 //! once. Both are configurable; [`Verifier::health`] reports them for a readiness endpoint.
 
+// On docs.rs, every item gated by a cargo feature shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // With only some providers compiled in, parts of the shared plumbing (form bodies, unix
 // timestamps, the provider-code table) have no caller; the full build, linted too, keeps the
 // dead-code lint honest.

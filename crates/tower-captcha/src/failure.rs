@@ -125,7 +125,12 @@ impl JsonFailure {
         // A provider that asked us to wait, or an open circuit breaker: tell the client when
         // trying again can help (whole seconds, rounded up).
         // Capped: a provider asking for an hour should not make our form say so.
-        if let Some(wait) = rejection.verify_error().and_then(|e| e.retry_after()) {
+        // Not with a fallback: the page should switch widgets now, not wait.
+        if let Some(wait) = rejection
+            .verify_error()
+            .and_then(|e| e.retry_after())
+            .filter(|_| fallback.is_none())
+        {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             response
                 .headers_mut()

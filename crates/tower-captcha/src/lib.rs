@@ -121,8 +121,18 @@
 //!
 //! # Features
 //!
-//! `axum` (on by default) adds the extractors and reads the peer address from axum's
-//! `ConnectInfo`. One feature per provider, all on by default.
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `axum` | on | the [`Verified`] and [`CaptchaOutcome`] extractors, the ALTCHA challenge route, the peer address from axum's `ConnectInfo` |
+//! | `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot` | on | each provider's `CaptchaLayer` constructor (siteverify's features of the same names) |
+//! | `altcha` | on | [`CaptchaLayer::altcha`] and the [`altcha`] challenge service |
+//! | `redis` | off | the ALTCHA replay store in Redis, read from `CAPTCHA_REDIS_URL` |
+//! | `metrics` | off | siteverify's metrics, and the layer's own counters of refusals that never reached a provider and of fail-open passes |
+//!
+//! On docs.rs every item gated by a feature says which.
+
+// On docs.rs, every item gated by a cargo feature shows the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod extract;
 mod failure;
@@ -159,8 +169,3 @@ pub use skip::SkipPredicate;
 pub use sources::{InvalidSource, JsonPath, TokenSource, TokenSources};
 #[cfg(feature = "axum")]
 pub use verified::{NotVerified, Verified};
-
-/// The README's Rust snippets, compiled as doctests so that they cannot rot.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

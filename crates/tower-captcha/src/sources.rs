@@ -20,6 +20,15 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
+    /// Whether both read the token from the same place: a JSON property and the pointer to
+    /// it are one place.
+    pub(crate) fn same_place(&self, other: &TokenSource) -> bool {
+        match (self, other) {
+            (TokenSource::Json(a), TokenSource::Json(b)) => a.segments() == b.segments(),
+            _ => self == other,
+        }
+    }
+
     pub(crate) fn reads_body(&self) -> bool {
         matches!(
             self,

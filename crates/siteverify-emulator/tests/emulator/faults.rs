@@ -362,7 +362,8 @@ async fn an_outage_takes_every_call_of_one_provider_down_until_it_ends() {
     let emu = start().await;
     let hcaptcha = mint(&emu, TokenSpec::new(Provider::HCaptcha));
     let turnstile = mint(&emu, TokenSpec::new(Provider::Turnstile));
-    emu.start_outage(Provider::HCaptcha, FaultKind::Status { code: 503 });
+    emu.start_outage(Provider::HCaptcha, FaultKind::Status { code: 503 })
+        .expect("a valid outage");
     assert_eq!(
         verify_default(&emu, Provider::HCaptcha, &hcaptcha)
             .await
@@ -421,4 +422,18 @@ async fn an_outage_takes_every_call_of_one_provider_down_until_it_ends() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+}
+
+#[tokio::test]
+async fn an_outage_that_is_not_a_final_status_is_refused_in_code_too() {
+    let emu = start().await;
+    assert!(
+        emu.start_outage(Provider::HCaptcha, FaultKind::Status { code: 99 })
+            .is_err()
+    );
+    let token = mint(&emu, TokenSpec::new(Provider::HCaptcha));
+    assert!(succeeded(
+        Provider::HCaptcha,
+        &verify_default(&emu, Provider::HCaptcha, &token).await
+    ));
 }

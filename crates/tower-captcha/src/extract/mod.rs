@@ -42,10 +42,16 @@ pub(crate) struct Found {
 
 /// Looks for the token: headers and query first, then the body if its type is one a source
 /// reads. Whatever happens, the body comes back whole, ready for the inner service.
+///
+/// The first `preferred` sources outrank the others whatever their kind: a token in one of
+/// them wins over a header of the rest, and a multipart body is read on past a token of the
+/// rest (within the limits) in case one of them follows. With every source preferred, the
+/// first header wins at once and a multipart body is read only to its first token.
 pub(crate) async fn find_token<B>(
     parts: &Parts,
     body: B,
     sources: &TokenSources,
+    preferred: usize,
     bounds: ReadBounds,
 ) -> (Result<Found, Rejection>, CaptchaBody<B>)
 where
@@ -53,15 +59,22 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    match without_body(parts, sources) {
+    // A header of the rest is kept in hand while the body is searched for a preferred token.
+    let in_hand = match without_body(parts, sources) {
+        Some(Ok(found)) if found.source >= preferred => Some(found),
         Some(found) => return (found, CaptchaBody::untouched(body)),
-        None if !sources.iter().any(TokenSource::reads_body) => {
-            return (Err(Rejection::MissingToken), CaptchaBody::untouched(body));
-        }
-        None => {}
+        None => None,
+    };
+    let or_in_hand = |searched: Result<Found, Rejection>, in_hand: Option<Found>| match searched {
+        Ok(found) if found.source < preferred => Ok(found),
+        other => in_hand.map_or(other, Ok),
+    };
+    let no_body_token = |in_hand: Option<Found>| in_hand.ok_or(Rejection::MissingToken);
+    if !sources.iter().any(TokenSource::reads_body) {
+        return (no_body_token(in_hand), CaptchaBody::untouched(body));
     }
     let Some(kind) = body_kind(&parts.headers) else {
-        return (Err(Rejection::MissingToken), CaptchaBody::untouched(body));
+        return (no_body_token(in_hand), CaptchaBody::untouched(body));
     };
     let wanted = |source: &TokenSource| {
         matches!(
@@ -72,24 +85,24 @@ where
         )
     };
     if !sources.iter().any(wanted) {
-        return (Err(Rejection::MissingToken), CaptchaBody::untouched(body));
+        return (no_body_token(in_hand), CaptchaBody::untouched(body));
     }
     if kind == BodyKind::Multipart {
-        return multipart::find(&parts.headers, body, sources, bounds).await;
+        let (found, body) = multipart::find(&parts.headers, body, sources, preferred, bounds).await;
+        return (or_in_hand(found, in_hand), body);
     }
     let ReadBounds { limit, timeout } = bounds;
 
     // Urlencoded and JSON bodies must be read whole; refuse a declared length over the limit
     // before reading a byte of it.
     if content_length(&parts.headers).is_some_and(|len| len > limit as u64) {
-        return (
-            Err(Rejection::BodyTooLarge { limit }),
-            CaptchaBody::untouched(body),
-        );
+        let refused = Err(Rejection::BodyTooLarge { limit });
+        return (or_in_hand(refused, in_hand), CaptchaBody::untouched(body));
     }
     let mut buffered = Buffered::new(body, timeout);
     if let Err(e) = buffered.read_to_end(limit).await {
-        return (Err(read_rejection(e, bounds)), buffered.into_body());
+        let refused = Err(read_rejection(e, bounds));
+        return (or_in_hand(refused, in_hand), buffered.into_body());
     }
     let found = {
         let bytes = buffered.contiguous();
@@ -98,7 +111,7 @@ where
             _ => json::find(&bytes, sources),
         }
     };
-    (found, buffered.into_body())
+    (or_in_hand(found, in_hand), buffered.into_body())
 }
 
 fn read_rejection(error: ReadError, bounds: ReadBounds) -> Rejection {

@@ -24,6 +24,7 @@ pub(super) async fn find<B>(
     headers: &HeaderMap,
     body: B,
     sources: &TokenSources,
+    preferred: usize,
     bounds: ReadBounds,
 ) -> (Result<Found, Rejection>, CaptchaBody<B>)
 where
@@ -66,7 +67,9 @@ where
             yielded: false,
         };
         let mut multipart = multer::Multipart::new(tee, boundary);
-        scan(&mut multipart, &names)
+        // The names of the preferred sources come first, in the sources' order.
+        let best = at.iter().filter(|source| **source < preferred).count();
+        scan(&mut multipart, &names, best)
             .await
             .map(|(token, name)| Found {
                 token,
@@ -86,15 +89,28 @@ where
 /// Reads fields until one of `names` has a non-empty value: that value and the index of its
 /// name. The first such field in the body wins, whatever the order of the sources: waiting
 /// for a later, higher-ranked one would mean reading on past a token we already have.
+/// Except that the names from `best` on are second choices: past a token of theirs, reading
+/// goes on for one of the first `best` names, and the second choice is the answer only when
+/// none comes (the body ends, or cannot be read further).
 async fn scan(
     multipart: &mut multer::Multipart<'_>,
     names: &[&str],
+    best: usize,
 ) -> Result<(String, usize), Rejection> {
+    let mut second_choice = None;
+    let settled = |found: Result<(String, usize), Rejection>,
+                   second_choice: Option<(String, usize)>| {
+        match (found, second_choice) {
+            (Ok(found), _) => Ok(found),
+            (Err(_), Some(second)) => Ok(second),
+            (Err(e), None) => Err(e),
+        }
+    };
     loop {
         let mut field = match multipart.next_field().await {
             Ok(Some(field)) => field,
-            Ok(None) => return Err(Rejection::MissingToken),
-            Err(e) => return Err(multer_rejection(&e)),
+            Ok(None) => return settled(Err(Rejection::MissingToken), second_choice),
+            Err(e) => return settled(Err(multer_rejection(&e)), second_choice),
         };
         let Some(name) = field
             .name()
@@ -103,20 +119,30 @@ async fn scan(
             // Not ours: `next_field` skips the rest of it.
             continue;
         };
+        if name >= best && second_choice.is_some() {
+            continue;
+        }
         let mut value = Vec::new();
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => value.extend_from_slice(&chunk),
                 Ok(None) => break,
-                Err(e) => return Err(multer_rejection(&e)),
+                Err(e) => return settled(Err(multer_rejection(&e)), second_choice),
             }
         }
         if value.is_empty() {
             continue;
         }
-        return String::from_utf8(value)
-            .map(|token| (token, name))
-            .map_err(|_| Rejection::MalformedToken(MalformedToken::NonAscii));
+        let Ok(token) = String::from_utf8(value) else {
+            return settled(
+                Err(Rejection::MalformedToken(MalformedToken::NonAscii)),
+                second_choice,
+            );
+        };
+        if name < best {
+            return Ok((token, name));
+        }
+        second_choice = Some((token, name));
     }
 }
 

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::SystemTime};
 
 use http::request::Parts;
 use http_body::Body;
-use siteverify::{FailureCode, Policy, Provider, Verdict, Verify, VerifyOptions};
+use siteverify::{FailureCode, Policy, Provider, Verdict, Verify, VerifyError, VerifyOptions};
 
 use super::{
     body::{BoxError, CaptchaBody},
@@ -20,7 +20,8 @@ pub(crate) struct Judgement {
     pub(crate) provider: Option<Provider>,
     /// The name of that verifier in logs and metrics.
     pub(crate) label: &'static str,
-    /// The widget to show instead, when the provider could not answer.
+    /// The widget to show instead, when the provider could not answer. With one, the layer
+    /// never fails open: another member can verify.
     pub(crate) fallback: Option<WidgetHint>,
 }
 
@@ -69,10 +70,13 @@ impl<V: Verify> Guard for V {
             let outcome = recheck(verdict, self, settings.policy.as_deref());
             return (judged(outcome), CaptchaBody::untouched(body));
         }
+        let every = settings.sources.iter().count();
         let (found, body) =
-            extract::find_token(parts, body, &settings.sources, bounds(settings)).await;
+            extract::find_token(parts, body, &settings.sources, every, bounds(settings)).await;
         let outcome = match found {
-            Ok(found) => verify(self, &found.token, parts, settings, settings.policy.clone()).await,
+            Ok(found) => verify(self, &found.token, parts, settings, settings.policy.clone())
+                .await
+                .map_err(Rejection::from),
             Err(rejection) => Err(rejection),
         };
         (judged(outcome), body)
@@ -105,8 +109,14 @@ impl Guard for ProviderSet {
             return (judgement, CaptchaBody::untouched(body));
         }
         let routing = self.routing();
-        let (found, body) =
-            extract::find_token(parts, body, &routing.sources, bounds(settings)).await;
+        let (found, body) = extract::find_token(
+            parts,
+            body,
+            &routing.sources,
+            routing.preferred,
+            bounds(settings),
+        )
+        .await;
         let found = match found {
             Ok(found) => found,
             Err(rejection) => {
@@ -122,7 +132,7 @@ impl Guard for ProviderSet {
         };
         let chosen = routing.owners[found.source];
         let seat = &seats[chosen];
-        let outcome = verify(
+        let verified = verify(
             &seat.verifier,
             &found.token,
             parts,
@@ -130,6 +140,9 @@ impl Guard for ProviderSet {
             seat.policy.clone(),
         )
         .await;
+        // Before the fallback is chosen: a member that just failed is not offered back.
+        seat.record(&verified);
+        let outcome = verified.map_err(Rejection::from);
         let fallback = match &outcome {
             Err(rejection) if rejection.failure_code() == FailureCode::ProviderUnavailable => {
                 self.fallback_for(chosen).cloned()
@@ -184,11 +197,11 @@ async fn verify<V: Verify>(
     parts: &Parts,
     settings: &Settings,
     policy: Option<Arc<Policy>>,
-) -> Result<Verdict, Rejection> {
+) -> Result<Verdict, VerifyError> {
     let mut options = VerifyOptions::new();
     options.remote_ip = settings.client_ip.client_ip(parts);
     // Already layered over the verifier's policy when the layer was built; the verifier
     // layers it again, which changes nothing.
     options.policy = policy;
-    Ok(verifier.verify(token, &options).await?)
+    verifier.verify(token, &options).await
 }

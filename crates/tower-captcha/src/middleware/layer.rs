@@ -111,8 +111,10 @@ impl CaptchaLayer<ProviderSet, JsonFailure> {
     /// A layer verifying with a [`ProviderSet`]: each request's token goes to the member
     /// whose widget field holds it, and a member that cannot answer is refused with a
     /// `fallback` naming another (see the set's docs). Every other setting of the layer
-    /// applies to all members; fail-open lets a request through degraded only when the
-    /// member its token belongs to is down.
+    /// applies to all members. [`fail_open`](Self::fail_open) lets a request through
+    /// degraded only when the member its token belongs to is down and no other member can
+    /// answer: while one can, the answer is the 503 that names it, since the client chose
+    /// the member by the field it sent.
     ///
     /// ```
     /// use axum::{Router, routing::post};
@@ -148,8 +150,9 @@ impl CaptchaLayer<ProviderSet, JsonFailure> {
 
 impl<F> CaptchaLayer<ProviderSet, F> {
     /// This route's policy for every member of the set, under each member's own (see
-    /// [`ProviderSet::policy`]). Fails when a member's provider never reports something its
-    /// resolved policy needs.
+    /// [`ProviderSet::policy`]), replacing the set's own route policy as a second call of
+    /// `policy` replaces the first. Fails when a member's provider never reports something
+    /// its resolved policy needs.
     pub fn policy(mut self, policy: Policy) -> Result<Self, SetError> {
         self.verifier = Arc::new(ProviderSet::clone(&self.verifier).policy(policy)?);
         Ok(self)

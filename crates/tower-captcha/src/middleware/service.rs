@@ -232,8 +232,11 @@ where
 
     // Fail open only for the provider being down, never for what a client can provoke.
     let outcome = match outcome {
+        // Not while another member of a set can verify: the client chose the field, and so
+        // the member; the fallback is the answer.
         Err(rejection)
             if settings.fail_open
+                && fallback.is_none()
                 && rejection
                     .verify_error()
                     .is_some_and(siteverify::VerifyError::is_provider_outage) =>

@@ -8,7 +8,7 @@ use siteverify::Provider;
 /// and what the failure body names under `fallback` when the provider a token came from is
 /// unavailable. Serialises as that member:
 /// `{"provider":"altcha","challenge_url":"/altcha/challenge"}` or
-/// `{"provider":"hcaptcha","site_key":"..."}`, with absent parts left out.
+/// `{"provider":"turnstile","site_key":"...","action":"signup"}`, with absent parts left out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct WidgetHint {
@@ -21,6 +21,10 @@ pub struct WidgetHint {
     /// Where the widget fetches its challenge (ALTCHA's `challengeurl`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub challenge_url: Option<String>,
+    /// The action the route demands, which the page sets on the widget (Turnstile's
+    /// `data-action`, reCAPTCHA v3's `execute` action).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 impl WidgetHint {
@@ -30,6 +34,7 @@ impl WidgetHint {
             provider,
             site_key: None,
             challenge_url: None,
+            action: None,
         }
     }
 
@@ -42,6 +47,12 @@ impl WidgetHint {
     /// Sets the challenge URL.
     pub fn with_challenge_url(mut self, url: impl Into<String>) -> Self {
         self.challenge_url = Some(url.into());
+        self
+    }
+
+    /// Sets the action.
+    pub fn with_action(mut self, action: impl Into<String>) -> Self {
+        self.action = Some(action.into());
         self
     }
 }

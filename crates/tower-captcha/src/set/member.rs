@@ -1,6 +1,5 @@
 use siteverify::{BoxVerifier, Policy, Provider, Verify};
 
-use super::WidgetHint;
 use crate::TokenSources;
 
 /// One verifier of a [`ProviderSet`](crate::ProviderSet), with what the set needs to know
@@ -23,7 +22,8 @@ pub struct Member {
     pub(crate) verifier: BoxVerifier,
     pub(crate) sources: TokenSources,
     pub(crate) policy: Option<Policy>,
-    pub(crate) hint: Option<WidgetHint>,
+    pub(crate) site_key: Option<String>,
+    pub(crate) challenge_url: Option<String>,
 }
 
 impl Member {
@@ -33,20 +33,12 @@ impl Member {
     /// refuses it (it would read every widget's field).
     pub fn new(verifier: impl Verify) -> Self {
         let verifier = BoxVerifier::new(verifier);
-        let provider = verifier.provider();
-        let hint = provider.map(|provider| {
-            let hint = WidgetHint::new(provider);
-            let bound = verifier.policy().and_then(Policy::expected_site_key);
-            match verifier.site_key().or(bound) {
-                Some(site_key) => hint.with_site_key(site_key),
-                None => hint,
-            }
-        });
         Self {
-            sources: TokenSources::for_provider(provider),
+            sources: TokenSources::for_provider(verifier.provider()),
             verifier,
             policy: None,
-            hint,
+            site_key: None,
+            challenge_url: None,
         }
     }
 
@@ -65,21 +57,19 @@ impl Member {
 
     /// The site key a page renders this member's widget with, for the set's
     /// [`recommended`](crate::ProviderSet::recommended) widget and the failure body's
-    /// `fallback`. By default the verifier's ([`Verify::site_key`]), or the one its policy
-    /// binds.
+    /// `fallback`. By default the one the member's resolved policy binds, else the
+    /// verifier's ([`Verify::site_key`]); one that contradicts either is refused when the set
+    /// is built. A member whose verifier names no provider has no
+    /// widget to show, and the set refuses a site key for it.
     pub fn site_key(mut self, site_key: impl Into<String>) -> Self {
-        if let Some(hint) = self.hint.take() {
-            self.hint = Some(hint.with_site_key(site_key));
-        }
+        self.site_key = Some(site_key.into());
         self
     }
 
     /// Where this member's widget fetches its challenge (an ALTCHA member's challenge route),
-    /// for the same hints.
+    /// for the same hints. A failover set needs it for an ALTCHA member.
     pub fn challenge_url(mut self, url: impl Into<String>) -> Self {
-        if let Some(hint) = self.hint.take() {
-            self.hint = Some(hint.with_challenge_url(url));
-        }
+        self.challenge_url = Some(url.into());
         self
     }
 

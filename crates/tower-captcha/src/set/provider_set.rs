@@ -1,8 +1,14 @@
-use std::{borrow::Cow, fmt, sync::Arc};
+use std::{
+    borrow::Cow,
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
 
 use serde::Serialize;
 use siteverify::{
-    BoxVerifier, ConfigError, Health, Policy, Provider, Verdict, Verify, VerifyError, VerifyOptions,
+    BoxVerifier, ConfigError, ErrorClass, FailureCode, Health, Policy, Provider, Verdict, Verify,
+    VerifyError, VerifyOptions,
 };
 
 use super::{Member, WidgetHint};
@@ -14,8 +20,10 @@ use crate::{TokenSource, TokenSources};
 pub enum SetMode {
     /// Members in order of preference: the first is the one pages should show, the others
     /// are fallbacks. A token of a member that cannot answer is refused with 503
-    /// `provider_unavailable` and a `fallback` naming the next member that can, and
-    /// [`ProviderSet::recommended`] skips members whose circuit breaker is open.
+    /// `provider_unavailable` and a `fallback` naming the first other member, in order, that
+    /// can; [`ProviderSet::recommended`] skips members that cannot answer. Every member that
+    /// names a provider must say how a page shows its widget (a site key, an ALTCHA
+    /// challenge URL).
     Failover,
     /// Members accepted side by side, none preferred: each page renders its own widget. The
     /// way to move from one provider to another without a flag day. No `fallback` in failure
@@ -35,11 +43,21 @@ pub enum SetMode {
 /// The member whose token sources hold the token. A token is only ever sent to that one
 /// member: tokens are single use, and every try costs quota. When a request carries the
 /// tokens of several members (a page that left the first widget's field in the form when it
-/// swapped in the fallback), one rule picks one: header sources are read before body
-/// sources (as for one verifier), and among sources of one kind, the member first in the
-/// set's order wins, except that members whose circuit breaker is open come after every
-/// member that can answer. In a multipart body, the token field that comes first in the body
-/// wins (the layer stops reading there).
+/// swapped in the fallback), one rule picks one: the members that can answer come first, in
+/// the set's order, then those that cannot (a circuit breaker open, or `provider_unavailable`
+/// in the last 30 s or the provider's `Retry-After`, up to 10 minutes: a 429 never opens a
+/// breaker). A token of the first group wins over any of the second, wherever each is;
+/// within a group, header sources are read before body sources (as for one verifier) and the
+/// member first in order wins among sources of one kind, except in a multipart body, where
+/// the token field that comes first in the body wins. Two members of one provider, or two
+/// that read the same place, are refused when the set is built.
+///
+/// # When a member cannot answer
+///
+/// Its token is refused with 503 `provider_unavailable`; in [`SetMode::Failover`] the
+/// failure body names the first other member, in order, that can answer (and no
+/// `Retry-After`: the page should switch now). [`CaptchaLayer::fail_open`](crate::CaptchaLayer::fail_open)
+/// lets the request through degraded only when no other member can answer.
 ///
 /// # Policies
 ///
@@ -70,14 +88,66 @@ pub(crate) struct Seat {
     sources: TokenSources,
     /// The member's policy over the set's over the verifier's, when either adds anything.
     pub(crate) policy: Option<Arc<Policy>>,
+    site_key: Option<String>,
+    challenge_url: Option<String>,
     hint: Option<WidgetHint>,
+    /// Until when the member is taken for unable to answer, after it last answered
+    /// `provider_unavailable`. The breaker alone would miss what never opens it: a 429 (a
+    /// quota spent for the month), a 500, too many verifications in flight, a replay store
+    /// that is down.
+    unavailable_until: Mutex<Option<Instant>>,
 }
 
+/// How long a member that answered `provider_unavailable` is passed over, at least (longer
+/// when the provider's `Retry-After` says so): long enough not to send every page to it,
+/// short enough to find it back.
+const UNAVAILABLE_FOR: Duration = Duration::from_secs(30);
+/// The longest a provider's own `Retry-After` keeps a member passed over.
+const UNAVAILABLE_AT_MOST: Duration = Duration::from_secs(600);
+
 impl Seat {
+    /// Whether the member can answer: its breaker is not open (a verifier that keeps no
+    /// health counts as closed) and it has not answered `provider_unavailable` lately.
     fn is_ready(&self) -> bool {
-        self.verifier
+        let breaker = self
+            .verifier
             .health()
-            .is_none_or(|health| health.is_ready())
+            .is_none_or(|health| health.is_ready());
+        breaker && !self.lately_unavailable()
+    }
+
+    fn lately_unavailable(&self) -> bool {
+        let until = *self
+            .unavailable_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        until.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Records how the member answered: `provider_unavailable` passes it over for a while
+    /// (the provider's `Retry-After`, within bounds), any answer the provider gave clears
+    /// that. Routing and hints read it; fail-open never does.
+    pub(crate) fn record(&self, outcome: &Result<Verdict, VerifyError>) {
+        let until = match outcome {
+            Err(error) if error.failure_code() == FailureCode::ProviderUnavailable => {
+                // Never shorter than the default: a page lives longer than a second, and
+                // hints that flap would send its user back and forth.
+                let wait = error
+                    .retry_after()
+                    .unwrap_or(UNAVAILABLE_FOR)
+                    .clamp(UNAVAILABLE_FOR, UNAVAILABLE_AT_MOST);
+                Some(Instant::now() + wait)
+            }
+            // Our own refusals and the provider's answers alike show that it can answer;
+            // a configuration fault or an unreadable answer says nothing either way.
+            Ok(_) => None,
+            Err(error) if error.class() == ErrorClass::User => None,
+            Err(_) => return,
+        };
+        *self
+            .unavailable_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = until;
     }
 }
 
@@ -86,6 +156,9 @@ impl Seat {
 pub(crate) struct Routing {
     pub(crate) sources: TokenSources,
     pub(crate) owners: Vec<usize>,
+    /// How many of the sources, from the first, belong to members that can answer: they
+    /// outrank the rest whatever their kind.
+    pub(crate) preferred: usize,
 }
 
 /// A provider set could not be built.
@@ -107,6 +180,17 @@ pub enum SetError {
         /// The place both read.
         place: TokenSource,
     },
+    /// Two members speak for one provider: its widget writes one field, and a verdict,
+    /// a hint or a metric could not tell them apart.
+    #[error("members {first} and {second} of the set are both {provider}")]
+    SameProvider {
+        /// The earlier member's position, from 0.
+        first: usize,
+        /// The later member's position.
+        second: usize,
+        /// The provider.
+        provider: Provider,
+    },
     /// A member's policy, laid over the set's and its verifier's, asks for something its
     /// provider never reports.
     #[error("member {member} of the set: {error}")]
@@ -115,6 +199,15 @@ pub enum SetError {
         member: usize,
         /// Why.
         error: ConfigError,
+    },
+    /// What a page needs to show a member's widget is missing or contradicts its policy
+    /// (a failover set offers every member that names a provider as a fallback).
+    #[error("member {member} of the set: {reason}")]
+    Widget {
+        /// The member's position, from 0.
+        member: usize,
+        /// What is wrong.
+        reason: &'static str,
     },
 }
 
@@ -163,7 +256,8 @@ impl ProviderSet {
                 verifier: seat.verifier.clone(),
                 sources: seat.sources.clone(),
                 policy: seat.own.clone(),
-                hint: seat.hint.clone(),
+                site_key: seat.site_key.clone(),
+                challenge_url: seat.challenge_url.clone(),
             })
             .collect();
         Self::build(self.inner.mode, members, Some(policy))
@@ -175,10 +269,20 @@ impl ProviderSet {
         }
         let mut seats: Vec<Seat> = Vec::with_capacity(members.len());
         for (position, member) in members.into_iter().enumerate() {
+            let provider = member.verifier.provider();
+            if let Some(provider) = provider
+                && let Some(first) = seats.iter().position(|s| s.provider == Some(provider))
+            {
+                return Err(SetError::SameProvider {
+                    first,
+                    second: position,
+                    provider,
+                });
+            }
             for source in member.sources.iter() {
                 if let Some(first) = seats
                     .iter()
-                    .position(|s| s.sources.iter().any(|o| o == source))
+                    .position(|s| s.sources.iter().any(|o| o.same_place(source)))
                 {
                     return Err(SetError::SharedSource {
                         first,
@@ -187,23 +291,28 @@ impl ProviderSet {
                     });
                 }
             }
-            let policy = resolve(&member, route.as_ref())
-                .map_err(|error| SetError::Policy {
-                    member: position,
-                    error,
-                })?
-                .map(Arc::new);
+            let policy = resolve(&member, route.as_ref()).map_err(|error| SetError::Policy {
+                member: position,
+                error,
+            })?;
+            let hint = hint(mode, &member, policy.as_ref()).map_err(|reason| SetError::Widget {
+                member: position,
+                reason,
+            })?;
             seats.push(Seat {
-                provider: member.verifier.provider(),
+                provider,
                 verifier: member.verifier,
                 own: member.policy,
                 sources: member.sources,
-                policy,
-                hint: member.hint,
+                policy: policy.map(Arc::new),
+                site_key: member.site_key,
+                challenge_url: member.challenge_url,
+                hint,
+                unavailable_until: Mutex::new(None),
             });
         }
         let order: Vec<usize> = (0..seats.len()).collect();
-        let routing = routing(&seats, &order);
+        let routing = routing(&seats, &order, seats.len());
         Ok(Self {
             inner: Arc::new(Inner {
                 mode,
@@ -225,7 +334,8 @@ impl ProviderSet {
     }
 
     /// The widget a page should show now: the first member, in order, that can answer (its
-    /// circuit breaker is not open), or the first member when none can. `None` in
+    /// circuit breaker is not open, and it has not answered `provider_unavailable` in the
+    /// last while: a 429, say), or the first member when none can. `None` in
     /// [`SetMode::SideBySide`], and for a member whose verifier names no provider.
     pub fn recommended(&self) -> Option<&WidgetHint> {
         if self.inner.mode == SetMode::SideBySide {
@@ -244,18 +354,16 @@ impl ProviderSet {
         self.recommended().map(|hint| hint.provider)
     }
 
-    /// Each member's state, in the set's order.
+    /// Each member's state, in the set's order. `ready` is what the set routes by: the
+    /// breaker, and a recent `provider_unavailable` (a 429 never opens the breaker).
     pub fn health(&self) -> Vec<MemberHealth> {
         self.inner
             .seats
             .iter()
-            .map(|seat| {
-                let health = seat.verifier.health();
-                MemberHealth {
-                    provider: seat.provider,
-                    ready: health.as_ref().is_none_or(Health::is_ready),
-                    health,
-                }
+            .map(|seat| MemberHealth {
+                provider: seat.provider,
+                ready: seat.is_ready(),
+                health: seat.verifier.health(),
             })
             .collect()
     }
@@ -288,7 +396,9 @@ impl ProviderSet {
             (Some(call), Some(seat)) => Some(Arc::new(call.layered_over(seat))),
             (call, seat) => call.or_else(|| seat.clone()),
         };
-        seat.verifier.verify(token, &options).await
+        let outcome = seat.verifier.verify(token, &options).await;
+        seat.record(&outcome);
+        outcome
     }
 
     pub(crate) fn seats(&self) -> &[Seat] {
@@ -307,7 +417,8 @@ impl ProviderSet {
             .filter(|i| ready[*i])
             .chain((0..seats.len()).filter(|i| !ready[*i]))
             .collect();
-        Cow::Owned(routing(seats, &order))
+        let ready_members = ready.iter().filter(|r| **r).count();
+        Cow::Owned(routing(seats, &order, ready_members))
     }
 
     /// The widget to offer instead of member `failed`'s when it cannot answer: the first
@@ -325,16 +436,93 @@ impl ProviderSet {
     }
 }
 
-fn routing(seats: &[Seat], order: &[usize]) -> Routing {
+/// The sources of the members in `order`, of which the first `ready` can answer.
+fn routing(seats: &[Seat], order: &[usize], ready: usize) -> Routing {
     let mut sources = TokenSources::new();
     let mut owners = Vec::new();
-    for &seat in order {
+    let mut preferred = 0;
+    for (place, &seat) in order.iter().enumerate() {
         for source in seats[seat].sources.iter() {
             sources = sources.with(source.clone());
             owners.push(seat);
         }
+        if place < ready {
+            preferred = owners.len();
+        }
     }
-    Routing { sources, owners }
+    Routing {
+        sources,
+        owners,
+        preferred,
+    }
+}
+
+/// What a page needs to show the member's widget: its provider, the site key (an explicit
+/// one, else the one the policy binds, else the verifier's), the action the policy demands,
+/// and for ALTCHA the challenge URL. A failover set needs it whole for every member that
+/// names a provider.
+fn hint(
+    mode: SetMode,
+    member: &Member,
+    policy: Option<&Policy>,
+) -> Result<Option<WidgetHint>, &'static str> {
+    let Some(provider) = member.verifier.provider() else {
+        if member.site_key.is_some() || member.challenge_url.is_some() {
+            return Err(
+                "a verifier that names no provider has no widget to give a site key or challenge URL to",
+            );
+        }
+        return Ok(None);
+    };
+    let policy = policy.or(member.verifier.policy());
+    let bound = policy.and_then(Policy::expected_site_key);
+    if let (Some(explicit), Some(bound)) = (&member.site_key, bound)
+        && explicit != bound
+    {
+        return Err("its site key is not the one its policy binds: every token would be refused");
+    }
+    if let (Some(explicit), Some(configured)) = (&member.site_key, member.verifier.site_key())
+        && explicit != configured
+    {
+        return Err("its site key is not the one its verifier is configured with");
+    }
+    let site_key = member
+        .site_key
+        .as_deref()
+        .or(bound)
+        .or(member.verifier.site_key());
+    let mut hint = WidgetHint::new(provider);
+    if provider.is_hosted() {
+        if member.challenge_url.is_some() {
+            return Err("a challenge URL is for ALTCHA; a hosted provider's widget has a site key");
+        }
+        match site_key {
+            Some(site_key) => hint = hint.with_site_key(site_key),
+            None if mode == SetMode::Failover => {
+                return Err(
+                    "a page cannot show its widget without a site key: set one (Member::site_key, or the verifier's)",
+                );
+            }
+            None => {}
+        }
+        if let Some(action) = policy.and_then(Policy::expected_action) {
+            hint = hint.with_action(action);
+        }
+    } else {
+        if member.site_key.is_some() {
+            return Err("ALTCHA has no site key; its widget needs the challenge URL");
+        }
+        match &member.challenge_url {
+            Some(url) => hint = hint.with_challenge_url(url),
+            None if mode == SetMode::Failover => {
+                return Err(
+                    "a page cannot show the ALTCHA widget without its challenge URL: set Member::challenge_url",
+                );
+            }
+            None => {}
+        }
+    }
+    Ok(Some(hint))
 }
 
 /// The member's policy over the route's over the verifier's; `None` when neither adds one.

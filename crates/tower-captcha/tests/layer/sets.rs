@@ -32,6 +32,11 @@ fn altcha() -> AltchaVerifier {
     AltchaVerifier::new(AltchaConfig::new(ALTCHA_KEY)).unwrap()
 }
 
+/// An ALTCHA member, with the challenge route a page fetches from.
+fn altcha_member(verifier: &AltchaVerifier) -> Member {
+    Member::new(verifier.clone()).challenge_url("/altcha/challenge")
+}
+
 fn altcha_token(verifier: &AltchaVerifier) -> String {
     siteverify::altcha::solve(&verifier.challenge_for(None)).unwrap()
 }
@@ -40,6 +45,7 @@ fn altcha_token(verifier: &AltchaVerifier) -> String {
 /// opens after one outage.
 fn hosted(emulator: &Emulator, provider: Provider, verify_url: Option<String>) -> Verifier {
     let mut config = config(emulator, provider)
+        .site_key(emulated(provider).default_site_key())
         .timeout(Duration::from_millis(500))
         .circuit_breaker(1, Duration::from_secs(60));
     if let Some(url) = verify_url {
@@ -110,7 +116,7 @@ async fn each_token_goes_to_its_own_member_and_the_verdict_names_it() {
     let set = ProviderSet::failover([
         Member::new(hosted(&emulator, Provider::Turnstile, None)),
         Member::new(hosted(&emulator, Provider::HCaptcha, None)),
-        Member::new(altcha.clone()),
+        altcha_member(&altcha),
     ])
     .unwrap();
     let url = app(CaptchaLayer::set(set)).await;
@@ -210,9 +216,8 @@ async fn a_member_that_cannot_answer_is_refused_with_the_fallback_to_show() {
     let altcha = altcha();
     let (turnstile_url, connections) = hanging_up();
     let set = ProviderSet::failover([
-        Member::new(hosted(&emulator, Provider::Turnstile, Some(turnstile_url)))
-            .site_key("0x4AAAAAAA-turnstile"),
-        Member::new(altcha.clone()).challenge_url("/altcha/challenge"),
+        Member::new(hosted(&emulator, Provider::Turnstile, Some(turnstile_url))),
+        altcha_member(&altcha),
     ])
     .unwrap();
     assert_eq!(set.recommended_provider(), Some(Provider::Turnstile));
@@ -268,7 +273,7 @@ async fn quota_and_5xx_are_failovers_too_and_the_hint_survives_a_hidden_reason()
     let emulator = emulator().await;
     let set = ProviderSet::failover([
         Member::new(hosted(&emulator, Provider::Recaptcha, None)),
-        Member::new(hosted(&emulator, Provider::HCaptcha, None)).site_key("hcaptcha-public-key"),
+        Member::new(hosted(&emulator, Provider::HCaptcha, None)),
     ])
     .unwrap();
     let url = app(CaptchaLayer::set(set).hide_reason()).await;
@@ -281,7 +286,7 @@ async fn quota_and_5xx_are_failovers_too_and_the_hint_survives_a_hidden_reason()
         assert_eq!((status, reason.as_str()), (503, "failed"), "{code}");
         assert_eq!(
             body["fallback"],
-            serde_json::json!({"provider": "hcaptcha", "site_key": "hcaptcha-public-key"}),
+            serde_json::json!({"provider": "hcaptcha", "site_key": Emulated::HCaptcha.default_site_key()}),
             "{code}"
         );
     }
@@ -303,7 +308,7 @@ async fn the_fallback_skips_members_that_are_down_too() {
     let set = ProviderSet::failover([
         Member::new(hosted(&emulator, Provider::Turnstile, Some(dead_url()))),
         Member::new(hosted(&emulator, Provider::HCaptcha, Some(dead_url()))),
-        Member::new(altcha.clone()).challenge_url("/altcha/challenge"),
+        altcha_member(&altcha),
     ])
     .unwrap();
     let url = app(CaptchaLayer::set(set.clone())).await;
@@ -326,7 +331,7 @@ async fn side_by_side_accepts_either_and_sends_nobody_back() {
     let altcha = altcha();
     let set = ProviderSet::side_by_side([
         Member::new(hosted(&emulator, Provider::Recaptcha, Some(dead_url()))),
-        Member::new(altcha.clone()).challenge_url("/altcha/challenge"),
+        altcha_member(&altcha),
     ])
     .unwrap();
     assert_eq!(set.mode(), SetMode::SideBySide);
@@ -412,15 +417,51 @@ async fn a_set_that_could_not_work_is_refused_when_built() {
     let emulator = emulator().await;
     let turnstile = || Member::new(hosted(&emulator, Provider::Turnstile, None));
     assert_eq!(ProviderSet::failover([]).unwrap_err(), SetError::Empty);
-    // Two members on one field: a token there could not be told apart.
+    // Two members of one provider: its widget writes one field, and a verdict could not
+    // tell them apart.
     assert!(matches!(
         ProviderSet::failover([turnstile(), turnstile()]).unwrap_err(),
+        SetError::SameProvider {
+            first: 0,
+            second: 1,
+            provider: Provider::Turnstile
+        }
+    ));
+    // Two members on one place, however it is named: a token there could not be told apart.
+    let custom = |sources: TokenSources| Member::new(Fake).sources(sources);
+    assert!(matches!(
+        ProviderSet::failover([
+            custom(TokenSources::new().json_property("captcha/token")),
+            custom(TokenSources::new().json_pointer("/captcha~1token").unwrap()),
+        ])
+        .unwrap_err(),
         SetError::SharedSource {
             first: 0,
             second: 1,
             ..
         }
     ));
+    // What a page needs to show each widget: refused when missing or contradicting.
+    let no_site_key =
+        Verifier::new(Provider::HCaptcha, config(&emulator, Provider::HCaptcha)).unwrap();
+    assert!(matches!(
+        ProviderSet::failover([turnstile(), Member::new(no_site_key)]).unwrap_err(),
+        SetError::Widget { member: 1, .. }
+    ));
+    assert!(matches!(
+        ProviderSet::failover([turnstile(), Member::new(altcha())]).unwrap_err(),
+        SetError::Widget { member: 1, .. }
+    ));
+    assert!(matches!(
+        ProviderSet::failover([turnstile().site_key("another-key")]).unwrap_err(),
+        SetError::Widget { member: 0, .. }
+    ));
+    assert!(matches!(
+        ProviderSet::failover([Member::new(Fake).site_key("k")]).unwrap_err(),
+        SetError::Widget { member: 0, .. }
+    ));
+    // Side by side, no hint is ever offered, so none is needed.
+    assert!(ProviderSet::side_by_side([Member::new(altcha()), turnstile()]).is_ok());
     // A verifier that names no provider reads every widget's field unless told otherwise.
     assert!(matches!(
         ProviderSet::failover([turnstile(), Member::new(Fake)]).unwrap_err(),
@@ -436,7 +477,7 @@ async fn a_set_that_could_not_work_is_refused_when_built() {
         ProviderSet::failover([turnstile().policy(scored.clone())]).unwrap_err(),
         SetError::Policy { member: 0, .. }
     ));
-    let set = ProviderSet::failover([Member::new(altcha()), turnstile()]).unwrap();
+    let set = ProviderSet::failover([altcha_member(&altcha()), turnstile()]).unwrap();
     assert!(matches!(
         set.policy(scored).unwrap_err(),
         SetError::Policy { member: 0, .. }
@@ -480,7 +521,8 @@ async fn your_own_verifier_sits_next_to_the_hosted_ones() {
     assert_eq!(response.headers()["x-verdict-hostname"], "mine.example");
     // It is never offered as a fallback: a page could not render it.
     assert_eq!(set.recommended_provider(), Some(Provider::Turnstile));
-    let hint = WidgetHint::new(Provider::Turnstile);
+    let hint =
+        WidgetHint::new(Provider::Turnstile).with_site_key(Emulated::Turnstile.default_site_key());
     assert_eq!(set.recommended(), Some(&hint));
     let _ = TokenSource::Header("x".parse().unwrap());
 }
@@ -521,11 +563,23 @@ async fn a_set_verifies_by_hand_with_the_member_s_policy() {
 }
 
 #[tokio::test]
-async fn fail_open_degrades_with_the_member_whose_provider_is_down() {
+async fn fail_open_never_opens_while_another_member_can_verify() {
     let emulator = emulator().await;
+    let post_hcaptcha = async |url: &str| {
+        let response = client()
+            .post(format!("{url}/signup"))
+            .form(&[(HCAPTCHA, "P1_x")])
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    // The client picks the member by the field it sends: were a dead member's field enough
+    // to be let through, a fail-open set would be open whenever any one member is down.
     let set = ProviderSet::failover([
         Member::new(hosted(&emulator, Provider::HCaptcha, Some(dead_url()))),
-        Member::new(altcha()),
+        altcha_member(&altcha()),
     ])
     .unwrap();
     let url = serve(Router::new().route(
@@ -533,14 +587,31 @@ async fn fail_open_degrades_with_the_member_whose_provider_is_down() {
         post(verdict_json).layer(CaptchaLayer::set(set).fail_open(true)),
     ))
     .await;
-    let response = client()
+    let (status, body) = post_hcaptcha(&url).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["fallback"]["provider"], "altcha");
+
+    // When no other member can answer, fail-open is what it always was.
+    let set = ProviderSet::failover([
+        Member::new(hosted(&emulator, Provider::HCaptcha, Some(dead_url()))),
+        Member::new(hosted(&emulator, Provider::Turnstile, Some(dead_url()))),
+    ])
+    .unwrap();
+    let url = serve(Router::new().route(
+        "/signup",
+        post(verdict_json).layer(CaptchaLayer::set(set.clone()).fail_open(true)),
+    ))
+    .await;
+    let turnstile = client()
         .post(format!("{url}/signup"))
-        .form(&[(HCAPTCHA, "P1_x")])
+        .form(&[(TURNSTILE, "0.x")])
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    let verdict: Value = response.json().await.unwrap();
+    // Turnstile down: hCaptcha is not known to be down yet, so it is the fallback.
+    assert_eq!(turnstile.status(), 503);
+    let (status, verdict) = post_hcaptcha(&url).await;
+    assert_eq!(status, 200, "{verdict}");
     assert_eq!(verdict["degraded"], true);
     assert_eq!(verdict["provider"], "hcaptcha");
 }
@@ -553,7 +624,7 @@ async fn an_inner_set_builds_on_an_outer_layer_s_verdict_with_the_member_s_polic
         ProviderSet::failover([
             Member::new(hosted(&emulator, Provider::Turnstile, None))
                 .policy(Policy::new().action("checkout")),
-            Member::new(altcha()),
+            altcha_member(&altcha()),
         ])
         .unwrap(),
     );
@@ -604,7 +675,7 @@ fn the_metrics_name_the_member_that_verified() {
             let altcha = altcha();
             let set = ProviderSet::side_by_side([
                 Member::new(hosted(&emulator, Provider::Recaptcha, None)),
-                Member::new(altcha.clone()),
+                altcha_member(&altcha),
             ])
             .unwrap();
             let url = app(CaptchaLayer::set(set)).await;
@@ -659,7 +730,7 @@ async fn observe_mode_hands_the_fallback_to_the_handler() {
     let emulator = emulator().await;
     let set = ProviderSet::failover([
         Member::new(hosted(&emulator, Provider::Turnstile, Some(dead_url()))),
-        Member::new(altcha()),
+        altcha_member(&altcha()),
     ])
     .unwrap();
     let url = serve(Router::new().route(
@@ -688,7 +759,7 @@ async fn no_secret_in_the_debug_of_a_set_or_its_members() {
         .unwrap()
     };
     let member = Member::new(verifier());
-    let set = ProviderSet::failover([Member::new(verifier()), Member::new(altcha())]).unwrap();
+    let set = ProviderSet::failover([Member::new(verifier()), altcha_member(&altcha())]).unwrap();
     let layer = CaptchaLayer::set(set.clone());
     for shown in [
         format!("{member:?}"),
@@ -704,4 +775,135 @@ async fn no_secret_in_the_debug_of_a_set_or_its_members() {
         format!("{set:?}").contains("public-key"),
         "the hint is public"
     );
+}
+
+/// A quota spent for the month (429) never opens a breaker, so the set remembers it itself:
+/// pages are sent to the fallback, a form still carrying the dead member's token, in any
+/// place, is verified by the fallback, and a page is never sent back and forth between two
+/// members that cannot answer.
+#[tokio::test]
+async fn a_member_out_of_quota_is_passed_over_wherever_its_stale_token_is() {
+    let emulator = emulator().await;
+    let altcha = altcha();
+    let set = ProviderSet::failover([
+        Member::new(hosted(&emulator, Provider::Recaptcha, None))
+            .policy(Policy::new().action("signup").min_score(0.5).unwrap()),
+        altcha_member(&altcha),
+    ])
+    .unwrap();
+    assert_eq!(
+        set.recommended(),
+        Some(
+            &WidgetHint::new(Provider::Recaptcha)
+                .with_site_key(Emulated::Recaptcha.default_site_key())
+                .with_action("signup")
+        ),
+        "the page needs the action too"
+    );
+    let url = app(CaptchaLayer::set(set.clone())).await;
+    let spent = mint(
+        &emulator,
+        TokenSpec::new(Emulated::Recaptcha)
+            .action("signup")
+            .fault(FaultKind::Status { code: 429 }),
+    );
+    let response = client()
+        .post(format!("{url}/signup"))
+        .form(&[("g-recaptcha-response", spent.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(
+        response.headers().get("retry-after").is_none(),
+        "switch widgets now, do not wait"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["fallback"]["provider"], "altcha");
+    let health = &set.health()[0];
+    assert_eq!(
+        health.health.as_ref().unwrap().breaker,
+        BreakerState::Closed
+    );
+    assert!(!health.ready, "out of quota, though the breaker is closed");
+    assert_eq!(set.recommended_provider(), Some(Provider::Altcha));
+    let calls = verify_calls(&emulator, Emulated::Recaptcha);
+
+    // The stale token in a form field, next to the fallback's.
+    let (status, provider, _) = post_form(
+        &url,
+        &[
+            ("g-recaptcha-response", &spent),
+            ("altcha", &altcha_token(&altcha)),
+        ],
+    )
+    .await;
+    assert_eq!((status, provider.as_str()), (200, "altcha"));
+    // In a header, which a body field of a member that can answer still outranks.
+    let response = client()
+        .post(format!("{url}/signup"))
+        .header("g-recaptcha-response", &spent)
+        .form(&[("altcha", altcha_token(&altcha))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-verdict-provider"], "altcha");
+    // In a multipart body, before the fallback's field.
+    let form = reqwest::multipart::Form::new()
+        .text("g-recaptcha-response", spent.clone())
+        .text("email", "a@example.com")
+        .text("altcha", altcha_token(&altcha));
+    let response = client()
+        .post(format!("{url}/signup"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-verdict-provider"], "altcha");
+    assert_eq!(
+        verify_calls(&emulator, Emulated::Recaptcha),
+        calls,
+        "the stale token was never sent"
+    );
+    // Alone, the stale token still goes to its member, which may be back.
+    let (status, _, body) = post_form(&url, &[("g-recaptcha-response", &spent)]).await;
+    assert_eq!(
+        (status, &body["fallback"]["provider"]),
+        (503, &Value::from("altcha"))
+    );
+}
+
+/// A replay store that is down makes ALTCHA unable to answer: with both members down, each
+/// one's token is refused with no fallback, rather than one sending the page to the other.
+#[tokio::test]
+async fn two_members_that_cannot_answer_never_send_a_page_to_each_other() {
+    use siteverify::altcha::{ChallengeId, ReplayStore, StoreError, StoreFuture};
+
+    struct Down;
+    impl ReplayStore for Down {
+        fn spend<'a>(&'a self, _: &'a ChallengeId, _: Duration) -> StoreFuture<'a> {
+            Box::pin(async { Err(StoreError::Unavailable("down".into())) })
+        }
+    }
+    let emulator = emulator().await;
+    let down = AltchaVerifier::new(AltchaConfig::new(ALTCHA_KEY).store(Down)).unwrap();
+    let set = ProviderSet::failover([
+        Member::new(hosted(&emulator, Provider::Recaptcha, None)),
+        altcha_member(&down),
+    ])
+    .unwrap();
+    let url = app(CaptchaLayer::set(set)).await;
+    let (status, reason, body) = post_form(&url, &[("altcha", &altcha_token(&down))]).await;
+    assert_eq!((status, reason.as_str()), (503, "provider_unavailable"));
+    assert_eq!(
+        body["fallback"]["provider"], "recaptcha",
+        "reCAPTCHA can answer"
+    );
+    let spent = mint(
+        &emulator,
+        TokenSpec::new(Emulated::Recaptcha).fault(FaultKind::Status { code: 429 }),
+    );
+    let (status, _, body) = post_form(&url, &[("g-recaptcha-response", &spent)]).await;
+    assert_eq!(status, 503);
+    assert!(body.get("fallback").is_none(), "ALTCHA is down too: {body}");
 }
