@@ -45,7 +45,18 @@ impl Sha {
     /// HMAC of `data` under `key`, keyed anew: for issuing and tests, where a [`MacKey`]
     /// would not be kept.
     pub(crate) fn hmac(self, key: &[u8], data: &[u8]) -> Hash {
-        MacKey::new(key).mac(self, data)
+        fn run<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Hash {
+            // HMAC takes a key of any length.
+            let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts any key");
+            mac.update(data);
+            Hash::new(&mac.finalize().into_bytes())
+        }
+        // Only this hash's keyed state: a `MacKey` readies all three.
+        match self {
+            Sha::Sha256 => run::<Hmac<Sha256>>(key, data),
+            Sha::Sha384 => run::<Hmac<Sha384>>(key, data),
+            Sha::Sha512 => run::<Hmac<Sha512>>(key, data),
+        }
     }
 }
 
@@ -291,6 +302,7 @@ mod tests {
             for _ in 0..2 {
                 assert_eq!(hex(&key.mac(sha, data)), mac, "{sha:?}");
             }
+            assert_eq!(hex(&sha.hmac(b"Jefe", data)), mac, "{sha:?}, keyed anew");
         }
         assert_eq!(format!("{key:?}"), "MacKey([redacted])");
     }
