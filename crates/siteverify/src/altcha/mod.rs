@@ -449,13 +449,16 @@ impl AltchaVerifier {
     ) -> Result<(Verdict, ChallengeId, Duration), VerifyError> {
         let token = token::precheck(Provider::Altcha, token)?;
         let json = decode(&token)?;
+        // UTF-8 checked once for the whole document, rather than string by string as the
+        // payload's fields borrow from it; JSON that is not UTF-8 is no payload either way.
+        let json = std::str::from_utf8(&json).map_err(|_| malformed())?;
         // Straight into the payload types, no JSON tree in between: the shapes cannot be
         // mistaken for each other (v1's `challenge` is a string, v2's an object), so whichever
         // reads the document is the protocol.
-        if let Ok(payload) = serde_json::from_slice::<v1::Payload<'_>>(&json) {
+        if let Ok(payload) = serde_json::from_str::<v1::Payload<'_>>(json) {
             return self.finish(options, |keys, now| v1::check(payload, keys, now));
         }
-        let payload: v2::Payload = serde_json::from_slice(&json).map_err(|_| malformed())?;
+        let payload: v2::Payload = serde_json::from_str(json).map_err(|_| malformed())?;
         let (this, options) = (self.clone(), options.clone());
         tokio::task::spawn_blocking(move || {
             this.finish(&options, |keys, now| {
