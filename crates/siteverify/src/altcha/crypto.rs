@@ -41,23 +41,6 @@ impl Sha {
             Sha::Sha512 => run::<Sha512>(parts),
         }
     }
-
-    /// HMAC of `data` under `key`, keyed anew: for issuing and tests, where a [`MacKey`]
-    /// would not be kept.
-    pub(crate) fn hmac(self, key: &[u8], data: &[u8]) -> Hash {
-        fn run<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Hash {
-            // HMAC takes a key of any length.
-            let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts any key");
-            mac.update(data);
-            Hash::new(&mac.finalize().into_bytes())
-        }
-        // Only this hash's keyed state: a `MacKey` readies all three.
-        match self {
-            Sha::Sha256 => run::<Hmac<Sha256>>(key, data),
-            Sha::Sha384 => run::<Hmac<Sha384>>(key, data),
-            Sha::Sha512 => run::<Hmac<Sha512>>(key, data),
-        }
-    }
 }
 
 /// A hash or MAC output, up to SHA-512's 64 bytes, on the stack: a verification computes
@@ -88,8 +71,9 @@ impl std::ops::Deref for Hash {
 }
 
 /// An HMAC key made ready once: HMAC hashes the key's inner and outer pads before any data,
-/// two compressions per call that depend on the key alone, so the keyed states are kept and
-/// cloned per call instead. For each hash ALTCHA names, since a classic payload names its own.
+/// two compressions per call that depend on the key alone, so the keyed states are kept (the
+/// verifier makes its keys' once) and cloned per call instead. For each hash ALTCHA names,
+/// since a classic payload names its own. Every MAC here, issued or checked, goes through it.
 ///
 /// It is derived from the secret, so its `Debug` prints nothing of it.
 #[derive(Clone)]
@@ -269,7 +253,7 @@ mod tests {
     fn known_answers() {
         // RFC 4231 test case 2.
         assert_eq!(
-            hex(&Sha::Sha256.hmac(b"Jefe", b"what do ya want for nothing?")),
+            hex(&MacKey::new(b"Jefe").mac(Sha::Sha256, b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert_eq!(
@@ -302,7 +286,6 @@ mod tests {
             for _ in 0..2 {
                 assert_eq!(hex(&key.mac(sha, data)), mac, "{sha:?}");
             }
-            assert_eq!(hex(&sha.hmac(b"Jefe", data)), mac, "{sha:?}, keyed anew");
         }
         assert_eq!(format!("{key:?}"), "MacKey([redacted])");
     }

@@ -353,7 +353,7 @@ impl AltchaVerifier {
         let now = SystemTime::now();
         let expires = now + config.lifetime;
         let issued = unix_seconds(now).to_string();
-        let key = config.key.expose().as_bytes();
+        let key = &self.inner.key;
         let value = match &config.kind {
             ChallengeKind::Classic { max_number } => {
                 let mut params = Vec::with_capacity(2);
@@ -534,9 +534,9 @@ pub(crate) struct Checked {
 
 impl Checked {
     /// The store's id of a challenge: a hash of its protocol and signature, which no two
-    /// challenges share.
-    /// `SHA-256("altcha-v{version}:{signature}")`: what every store, Redis's included, has
-    /// named challenges by, so that instances of older and newer code agree during a deploy.
+    /// challenges share: `SHA-256("altcha-v{version}:{signature}")`, the signature in
+    /// lowercase hex. Every store, Redis's included, has named challenges so, and must go on
+    /// doing so: instances of older and newer code sharing one store agree during a deploy.
     pub(crate) fn id_of(version: u8, signature: &[u8]) -> ChallengeId {
         debug_assert!(version < 10, "one digit");
         let digest = Sha::Sha256.digest(&[b"altcha-v", &[b'0' + version], b":", signature]);

@@ -50,7 +50,7 @@ pub(crate) struct Payload<'a> {
 /// Issues a challenge whose number is at most `max_number`, with `params` (and `expires`)
 /// signed into its salt.
 pub(crate) fn issue(
-    key: &[u8],
+    key: &MacKey,
     max_number: u64,
     params: &[(&str, &str)],
     expires: SystemTime,
@@ -69,7 +69,7 @@ pub(crate) fn issue(
     let number = random_up_to(max_number);
     let sha = Sha::Sha256;
     let challenge = hex(&sha.digest(&[salt.as_bytes(), number.to_string().as_bytes()]));
-    let signature = hex(&sha.hmac(key, challenge.as_bytes()));
+    let signature = hex(&key.mac(sha, challenge.as_bytes()));
     Challenge {
         algorithm: "SHA-256",
         challenge,
@@ -273,7 +273,8 @@ mod tests {
 
     #[test]
     fn an_issued_challenge_verifies_once_solved() {
-        let challenge = issue(KEY, 1000, &[("action", "signup")], in_a_minute());
+        let key = keys(KEY);
+        let challenge = issue(&key, 1000, &[("action", "signup")], in_a_minute());
         assert!(
             challenge.salt.contains("?action=signup&expires="),
             "{}",
@@ -281,7 +282,6 @@ mod tests {
         );
         assert!(challenge.salt.ends_with('&'));
         let number = solve(&challenge);
-        let key = keys(KEY);
         let checked = check(payload(&challenge, number), &[&key], SystemTime::now()).unwrap();
         assert_eq!(checked.action.as_deref(), Some("signup"));
         assert_eq!(checked.solve_time, Some(Duration::from_millis(12)));
@@ -305,7 +305,12 @@ mod tests {
 
     #[test]
     fn an_expired_challenge_is_refused() {
-        let challenge = issue(KEY, 10, &[], SystemTime::now() - Duration::from_secs(1));
+        let challenge = issue(
+            &keys(KEY),
+            10,
+            &[],
+            SystemTime::now() - Duration::from_secs(1),
+        );
         let number = solve(&challenge);
         let err = check(
             payload(&challenge, number),

@@ -122,7 +122,7 @@ pub(crate) struct Issue<'a> {
 }
 
 /// Issues a challenge signed with `key`.
-pub(crate) fn issue(key: &[u8], hmac: Sha, spec: Issue<'_>) -> Challenge {
+pub(crate) fn issue(key: &MacKey, hmac: Sha, spec: Issue<'_>) -> Challenge {
     let expires_at = spec
         .expires
         .duration_since(UNIX_EPOCH)
@@ -140,7 +140,7 @@ pub(crate) fn issue(key: &[u8], hmac: Sha, spec: Issue<'_>) -> Challenge {
         parameters.insert("data".into(), Value::Object(spec.data));
     }
     let parameters = Value::Object(parameters);
-    let signature = hex(&hmac.hmac(key, canonical_json(&parameters).as_bytes()));
+    let signature = hex(&key.mac(hmac, canonical_json(&parameters).as_bytes()));
     Challenge {
         parameters,
         signature,
@@ -328,7 +328,7 @@ mod tests {
         let mut data = Map::new();
         data.insert("action".into(), "signup".into());
         issue(
-            KEY,
+            &MacKey::new(KEY),
             Sha::Sha256,
             Issue {
                 derivation,
@@ -372,8 +372,10 @@ mod tests {
         let mut challenge = issued(Derivation::Sha(Sha::Sha256), 1);
         // A prefix the first counters miss, re-signed as an issuer would.
         challenge.parameters["keyPrefix"] = "ffff".into();
-        challenge.signature =
-            hex(&Sha::Sha256.hmac(KEY, canonical_json(&challenge.parameters).as_bytes()));
+        challenge.signature = hex(&MacKey::new(KEY).mac(
+            Sha::Sha256,
+            canonical_json(&challenge.parameters).as_bytes(),
+        ));
         let p = &challenge.parameters;
         let mut password = unhex(p["nonce"].as_str().unwrap()).unwrap();
         password.extend_from_slice(&0u32.to_be_bytes());
