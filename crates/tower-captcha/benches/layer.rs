@@ -186,5 +186,58 @@ fn layer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, layer);
+/// The ALTCHA layer as the load benchmark's server has it (`CaptchaLayer::altcha`, the memory
+/// store, the payload in the `altcha` header): the layer and the whole local verification,
+/// next to the same handler without the layer. Each payload passes once, so every iteration
+/// gets a fresh one, solved outside the timing.
+fn altcha(c: &mut Criterion) {
+    use siteverify::altcha::{AltchaConfig, ChallengeKind, MemoryStore, solve};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let config = AltchaConfig::new("captcha-bench-altcha-hmac-key-0123456789abcdef")
+        // The difficulty costs the solver only: verification is one hash whatever it is.
+        .kind(ChallengeKind::Classic { max_number: 20 })
+        .lifetime(std::time::Duration::from_secs(600))
+        // Room for every payload criterion sends: a full store would time the refusal.
+        .store(MemoryStore::new(50_000_000));
+    let guard = CaptchaLayer::altcha(config).expect("a valid configuration");
+    let verifier = guard.verifier().clone();
+    let guarded = guard.layer(service_fn(handler));
+    let baseline = service_fn(handler::<Empty<Bytes>>);
+    let request = || {
+        let payload = solve(&verifier.challenge()).expect("a solvable challenge");
+        Request::builder()
+            .method(Method::POST)
+            .uri("/submit")
+            .header("altcha", payload)
+            .header(header::CONTENT_LENGTH, 0)
+            .body(Empty::<Bytes>::new())
+            .expect("a valid request")
+    };
+    let status = runtime
+        .block_on(guarded.clone().oneshot(request()))
+        .map(|r| r.status());
+    assert_eq!(status.ok(), Some(StatusCode::OK), "altcha");
+
+    let mut group = c.benchmark_group("layer");
+    group.bench_function("altcha_header/with_layer", |b| {
+        b.iter_batched(
+            request,
+            |request| runtime.block_on(guarded.clone().oneshot(request)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("altcha_header/without_layer", |b| {
+        b.iter_batched(
+            request,
+            |request| runtime.block_on(baseline.oneshot(request)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, layer, altcha);
 criterion_main!(benches);

@@ -1,6 +1,8 @@
 //! The hash and MAC primitives ALTCHA is built on, and the constant-time comparison every
 //! check goes through.
 
+use std::fmt;
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
@@ -23,32 +25,99 @@ impl Sha {
         }
     }
 
-    pub(crate) fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            Sha::Sha256 => Sha256::digest(data).to_vec(),
-            Sha::Sha384 => Sha384::digest(data).to_vec(),
-            Sha::Sha512 => Sha512::digest(data).to_vec(),
-        }
-    }
-
-    pub(crate) fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
-        fn mac<M: Mac + KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
-            // HMAC takes a key of any length.
-            let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts any key");
-            mac.update(data);
-            mac.finalize().into_bytes().to_vec()
+    /// The hash of `parts`, one after the other: what would be hashed of their
+    /// concatenation, without building it.
+    pub(crate) fn digest(self, parts: &[&[u8]]) -> Hash {
+        fn run<D: Digest>(parts: &[&[u8]]) -> Hash {
+            let mut hasher = D::new();
+            for part in parts {
+                hasher.update(part);
+            }
+            Hash::new(&hasher.finalize())
         }
         match self {
-            Sha::Sha256 => mac::<Hmac<Sha256>>(key, data),
-            Sha::Sha384 => mac::<Hmac<Sha384>>(key, data),
-            Sha::Sha512 => mac::<Hmac<Sha512>>(key, data),
+            Sha::Sha256 => run::<Sha256>(parts),
+            Sha::Sha384 => run::<Sha384>(parts),
+            Sha::Sha512 => run::<Sha512>(parts),
         }
     }
 }
 
+/// A hash or MAC output, up to SHA-512's 64 bytes, on the stack: a verification computes
+/// several, and none needs to outlive it.
+#[derive(Clone, Copy)]
+pub(crate) struct Hash {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Hash {
+    fn new(bytes: &[u8]) -> Self {
+        let mut out = [0u8; 64];
+        out[..bytes.len()].copy_from_slice(bytes);
+        Self {
+            bytes: out,
+            len: bytes.len(),
+        }
+    }
+}
+
+impl std::ops::Deref for Hash {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// An HMAC key made ready once: HMAC hashes the key's inner and outer pads before any data,
+/// two compressions per call that depend on the key alone, so the keyed states are kept (the
+/// verifier makes its keys' once) and cloned per call instead. For each hash ALTCHA names,
+/// since a classic payload names its own. Every MAC here, issued or checked, goes through it.
+///
+/// It is derived from the secret, so its `Debug` prints nothing of it.
+#[derive(Clone)]
+pub(crate) struct MacKey {
+    sha256: Hmac<Sha256>,
+    sha384: Hmac<Sha384>,
+    sha512: Hmac<Sha512>,
+}
+
+impl MacKey {
+    pub(crate) fn new(key: &[u8]) -> Self {
+        // HMAC takes a key of any length.
+        Self {
+            sha256: KeyInit::new_from_slice(key).expect("HMAC accepts any key"),
+            sha384: KeyInit::new_from_slice(key).expect("HMAC accepts any key"),
+            sha512: KeyInit::new_from_slice(key).expect("HMAC accepts any key"),
+        }
+    }
+
+    /// HMAC of `data` with the hash `sha`.
+    pub(crate) fn mac(&self, sha: Sha, data: &[u8]) -> Hash {
+        fn run<M: Mac + Clone>(keyed: &M, data: &[u8]) -> Hash {
+            let mut mac = keyed.clone();
+            mac.update(data);
+            Hash::new(&mac.finalize().into_bytes())
+        }
+        match sha {
+            Sha::Sha256 => run(&self.sha256, data),
+            Sha::Sha384 => run(&self.sha384, data),
+            Sha::Sha512 => run(&self.sha512, data),
+        }
+    }
+}
+
+impl fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MacKey([redacted])")
+    }
+}
+
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// Lowercase hex, as ALTCHA writes every hash.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         out.push(char::from(DIGITS[usize::from(b >> 4)]));
@@ -57,21 +126,79 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// [`hex`] of a [`Hash`], on the stack.
+pub(crate) fn hex_of(hash: &Hash) -> HexHash {
+    let mut out = HexHash {
+        digits: [0u8; 128],
+        len: hash.len() * 2,
+    };
+    for (pair, b) in out.digits.chunks_exact_mut(2).zip(hash.iter()) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    out
+}
+
+/// A [`Hash`] as lowercase hex digits.
+pub(crate) struct HexHash {
+    digits: [u8; 128],
+    len: usize,
+}
+
+impl std::ops::Deref for HexHash {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.digits[..self.len]
+    }
+}
+
+/// Whether `text` is `bytes` in hex, either case: [`unhex`] and compare, without the copy.
+/// Not constant time: for public values only.
+pub(crate) fn is_hex_of(text: &str, bytes: &[u8]) -> bool {
+    text.len() == bytes.len() * 2
+        && text
+            .as_bytes()
+            .chunks_exact(2)
+            .zip(bytes)
+            .all(|(pair, b)| hex_pair(pair) == Some(*b))
+}
+
+/// The bytes of an even-length hex string of at most 64 bytes, either case, on the stack;
+/// `None` for anything else (a signature that is not hex is no signature of ours).
+pub(crate) fn unhex_hash(text: &str) -> Option<Hash> {
+    if text.len() > 128 || !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = Hash {
+        bytes: [0u8; 64],
+        len: text.len() / 2,
+    };
+    for (b, pair) in out.bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
+        *b = hex_pair(pair)?;
+    }
+    Some(out)
+}
+
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex_pair(pair: &[u8]) -> Option<u8> {
+    Some(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?)
+}
+
 /// The bytes of an even-length hex string, either case; `None` for anything else.
 pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    text.as_bytes()
-        .chunks(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect()
+    text.as_bytes().chunks(2).map(hex_pair).collect()
 }
 
 /// Equality that takes the same time wherever the inputs differ, so that a forger cannot
@@ -126,12 +253,58 @@ mod tests {
     fn known_answers() {
         // RFC 4231 test case 2.
         assert_eq!(
-            hex(&Sha::Sha256.hmac(b"Jefe", b"what do ya want for nothing?")),
+            hex(&MacKey::new(b"Jefe").mac(Sha::Sha256, b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         assert_eq!(
-            hex(&Sha::Sha256.digest(b"abc")),
+            hex(&Sha::Sha256.digest(&[b"ab", b"c"])),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn a_key_made_ready_once_gives_every_call_the_same_macs() {
+        // RFC 4231 test case 2, each hash, twice from one MacKey: a keyed state that one
+        // call changed would give the second a different answer.
+        let key = MacKey::new(b"Jefe");
+        let data = b"what do ya want for nothing?";
+        let expected = [
+            (
+                Sha::Sha256,
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+            ),
+            (
+                Sha::Sha384,
+                "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab21649",
+            ),
+            (
+                Sha::Sha512,
+                "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737",
+            ),
+        ];
+        for (sha, mac) in expected {
+            for _ in 0..2 {
+                assert_eq!(hex(&key.mac(sha, data)), mac, "{sha:?}");
+            }
+        }
+        assert_eq!(format!("{key:?}"), "MacKey([redacted])");
+    }
+
+    #[test]
+    fn hex_on_the_stack_matches_hex() {
+        let hash = Sha::Sha512.digest(&[b"abc"]);
+        assert_eq!(&*hex_of(&hash), hex(&hash).as_bytes());
+        let upper = hex(&hash).to_ascii_uppercase();
+        assert!(is_hex_of(&upper, &hash));
+        assert_eq!(unhex_hash(&upper).as_deref(), Some(&*hash));
+        assert!(!is_hex_of(&upper[2..], &hash), "shorter");
+        assert!(!is_hex_of(&format!("{}zz", &upper[2..]), &hash), "not hex");
+        for bad in ["0", "zz", "0g", "é0"] {
+            assert!(unhex_hash(bad).is_none(), "{bad}");
+        }
+        assert!(
+            unhex_hash(&"00".repeat(65)).is_none(),
+            "longer than any hash"
         );
     }
 

@@ -69,7 +69,7 @@ use crate::{
     ConfigError, MalformedToken, Outage, Policy, Provider, Secret, Verdict, Verify, VerifyError,
     VerifyOptions, token,
 };
-use crypto::Sha;
+use crypto::{MacKey, Sha};
 use v2::Derivation;
 
 /// How long a challenge stays solvable by default: five minutes, time enough to fill in a
@@ -253,7 +253,21 @@ impl Challenge {
 /// verifier; the token is the widget's `altcha` field.
 #[derive(Clone)]
 pub struct AltchaVerifier {
-    inner: Arc<AltchaConfig>,
+    inner: Arc<Inner>,
+}
+
+/// The configuration, and its keys made ready for verifying once rather than per call.
+struct Inner {
+    config: AltchaConfig,
+    key: MacKey,
+    previous_key: Option<(MacKey, SystemTime)>,
+}
+
+impl fmt::Debug for Inner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The keys are in the configuration's output, redacted.
+        self.config.fmt(f)
+    }
 }
 
 impl AltchaVerifier {
@@ -308,29 +322,38 @@ impl AltchaVerifier {
             _ => {}
         }
         config.policy.validate_for(provider)?;
+        let key = MacKey::new(config.key.expose().as_bytes());
+        let previous_key = config
+            .previous_key
+            .as_ref()
+            .map(|(key, until)| (MacKey::new(key.expose().as_bytes()), *until));
         Ok(Self {
-            inner: Arc::new(config),
+            inner: Arc::new(Inner {
+                config,
+                key,
+                previous_key,
+            }),
         })
     }
 
     /// The policy every verification applies.
     pub fn policy(&self) -> &Policy {
-        &self.inner.policy
+        &self.inner.config.policy
     }
 
     /// A fresh challenge for the policy's expected action (none when the policy expects
     /// none).
     pub fn challenge(&self) -> Challenge {
-        self.challenge_for(self.inner.policy.expected_action())
+        self.challenge_for(self.inner.config.policy.expected_action())
     }
 
     /// A fresh challenge bound to `action`, which a route's policy can then demand.
     pub fn challenge_for(&self, action: Option<&str>) -> Challenge {
-        let config = &*self.inner;
+        let config = &self.inner.config;
         let now = SystemTime::now();
         let expires = now + config.lifetime;
         let issued = unix_seconds(now).to_string();
-        let key = config.key.expose().as_bytes();
+        let key = &self.inner.key;
         let value = match &config.kind {
             ChallengeKind::Classic { max_number } => {
                 let mut params = Vec::with_capacity(2);
@@ -382,7 +405,7 @@ impl AltchaVerifier {
         );
         let result = self.check(token, options).instrument(span.clone()).await;
         let result = match result {
-            Ok((verdict, id, ttl)) => match self.inner.store.spend(&id, ttl).await {
+            Ok((verdict, id, ttl)) => match self.inner.config.store.spend(&id, ttl).await {
                 Ok(Spend::First) => Ok(verdict),
                 Ok(Spend::Again) => Err(VerifyError::ExpiredOrDuplicate {
                     provider_codes: vec!["altcha-replayed".to_owned()],
@@ -425,36 +448,41 @@ impl AltchaVerifier {
         options: &VerifyOptions,
     ) -> Result<(Verdict, ChallengeId, Duration), VerifyError> {
         let token = token::precheck(Provider::Altcha, token)?;
-        match decode(&token)? {
-            Decoded::V1(payload) => self.finish(Decoded::V1(payload), options),
-            v2 => {
-                let (this, options) = (self.clone(), options.clone());
-                tokio::task::spawn_blocking(move || this.finish(v2, &options))
-                    .await
-                    .unwrap_or_else(|_| Err(invalid("altcha-check-failed")))
-            }
+        let json = decode(&token)?;
+        // UTF-8 checked once for the whole document, rather than string by string as the
+        // payload's fields borrow from it; JSON that is not UTF-8 is no payload either way.
+        let json = std::str::from_utf8(&json).map_err(|_| malformed())?;
+        // Straight into the payload types, no JSON tree in between: the shapes cannot be
+        // mistaken for each other (v1's `challenge` is a string, v2's an object), so whichever
+        // reads the document is the protocol.
+        if let Ok(payload) = serde_json::from_str::<v1::Payload<'_>>(json) {
+            return self.finish(options, |keys, now| v1::check(payload, keys, now));
         }
+        let payload: v2::Payload = serde_json::from_str(json).map_err(|_| malformed())?;
+        let (this, options) = (self.clone(), options.clone());
+        tokio::task::spawn_blocking(move || {
+            this.finish(&options, |keys, now| {
+                v2::check(payload, keys, Sha::Sha256, now)
+            })
+        })
+        .await
+        .unwrap_or_else(|_| Err(invalid("altcha-check-failed")))
     }
 
+    /// `check_payload` against the keys valid now, then what every protocol shares: the
+    /// expiry's bound, the verdict and the policy.
     fn finish(
         &self,
-        decoded: Decoded,
         options: &VerifyOptions,
+        check_payload: impl FnOnce(&[&MacKey], SystemTime) -> Result<Checked, VerifyError>,
     ) -> Result<(Verdict, ChallengeId, Duration), VerifyError> {
-        let config = &*self.inner;
+        let inner = &*self.inner;
+        let config = &inner.config;
         let now = SystemTime::now();
-        let previous = config
-            .previous_key
-            .as_ref()
-            .filter(|(_, until)| now <= *until)
-            .map(|(key, _)| key.expose().as_bytes());
-        let keys: Vec<&[u8]> = std::iter::once(config.key.expose().as_bytes())
-            .chain(previous)
-            .collect();
-        let checked = match decoded {
-            Decoded::V1(payload) => v1::check(payload, &keys, now)?,
-            Decoded::V2(payload) => v2::check(*payload, &keys, Sha::Sha256, now)?,
-        };
+        let checked = match &inner.previous_key {
+            Some((previous, until)) if now <= *until => check_payload(&[&inner.key, previous], now),
+            _ => check_payload(&[&inner.key], now),
+        }?;
         // A challenge that lives longer than ours do was not issued here; remembering it
         // would pin a store entry for as long as its issuer chose.
         if checked.expires > now + config.lifetime + CLOCK_SKEW {
@@ -490,7 +518,7 @@ impl Verify for AltchaVerifier {
     }
 
     fn policy(&self) -> Option<&Policy> {
-        Some(&self.inner.policy)
+        Some(&self.inner.config.policy)
     }
 }
 
@@ -506,37 +534,29 @@ pub(crate) struct Checked {
 
 impl Checked {
     /// The store's id of a challenge: a hash of its protocol and signature, which no two
-    /// challenges share.
-    pub(crate) fn id_of(version: u8, signature: &str) -> ChallengeId {
-        let digest = Sha::Sha256.digest(format!("altcha-v{version}:{signature}").as_bytes());
+    /// challenges share: `SHA-256("altcha-v{version}:{signature}")`, the signature in
+    /// lowercase hex. Every store, Redis's included, has named challenges so, and must go on
+    /// doing so: instances of older and newer code sharing one store agree during a deploy.
+    pub(crate) fn id_of(version: u8, signature: &[u8]) -> ChallengeId {
+        debug_assert!(version < 10, "one digit");
+        let digest = Sha::Sha256.digest(&[b"altcha-v", &[b'0' + version], b":", signature]);
         let mut id = [0u8; 32];
         id.copy_from_slice(&digest);
         ChallengeId(id)
     }
 }
 
-enum Decoded {
-    V1(v1::Payload),
-    V2(Box<v2::Payload>),
-}
-
 /// The widget's value: base64 (padded or not) of a JSON object of either protocol.
-fn decode(token: &str) -> Result<Decoded, VerifyError> {
+fn decode(token: &str) -> Result<Vec<u8>, VerifyError> {
     const BASE64: GeneralPurpose = GeneralPurpose::new(
         &alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
-    let malformed = || VerifyError::MalformedToken(MalformedToken::NotAPayload);
-    let json = BASE64.decode(token).map_err(|_| malformed())?;
-    // Straight into the payload types, no JSON tree in between: the shapes cannot be
-    // mistaken for each other (v1's `challenge` is a string, v2's an object), so whichever
-    // reads the document is the protocol.
-    if let Ok(payload) = serde_json::from_slice::<v1::Payload>(&json) {
-        return Ok(Decoded::V1(payload));
-    }
-    serde_json::from_slice(&json)
-        .map(|p| Decoded::V2(Box::new(p)))
-        .map_err(|_| malformed())
+    BASE64.decode(token).map_err(|_| malformed())
+}
+
+fn malformed() -> VerifyError {
+    VerifyError::MalformedToken(MalformedToken::NotAPayload)
 }
 
 fn invalid(code: &str) -> VerifyError {
@@ -593,8 +613,9 @@ pub fn solve(challenge: &Challenge) -> Option<String> {
         let target = value.get("challenge")?.as_str()?;
         let max = value.get("maxnumber")?.as_u64()?;
         let sha = Sha::from_name(value.get("algorithm")?.as_str()?)?;
-        let number = (0..=max)
-            .find(|n| crypto::hex(&sha.digest(format!("{salt}{n}").as_bytes())) == target)?;
+        let number = (0..=max).find(|n| {
+            crypto::hex(&sha.digest(&[salt.as_bytes(), n.to_string().as_bytes()])) == target
+        })?;
         serde_json::json!({
             "algorithm": value.get("algorithm")?,
             "challenge": target,
@@ -630,6 +651,17 @@ mod tests {
         let hostnames = Policy::new().allow_hostname("example.com").unwrap();
         assert!(AltchaVerifier::new(AltchaConfig::new(KEY).policy(hostnames)).is_err());
         assert!(AltchaVerifier::new(AltchaConfig::new(KEY)).is_ok());
+    }
+
+    #[test]
+    fn ids_are_named_as_they_always_were() {
+        // A store (Redis's, shared by instances of older and newer code) must see one
+        // challenge under one name.
+        let signature = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        for version in [1, 2] {
+            let old = Sha::Sha256.digest(&[format!("altcha-v{version}:{signature}").as_bytes()]);
+            assert_eq!(Checked::id_of(version, signature.as_bytes()).0[..], old[..]);
+        }
     }
 
     #[tokio::test]

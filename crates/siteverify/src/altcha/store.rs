@@ -3,18 +3,33 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BinaryHeap, HashMap},
+    collections::{BinaryHeap, HashMap, hash_map::Entry},
     fmt,
     future::Future,
+    hash::{Hash, Hasher},
     pin::Pin,
-    sync::Mutex,
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, SystemTime},
 };
 
 /// Identifies one challenge in a store: a hash of its signature, so that nothing an attacker
 /// chose is used as a key and every entry has the same small size.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ChallengeId(pub(crate) [u8; 32]);
+
+/// Half of the id is hashed, which is as good as all of it: ids are SHA-256 outputs, two
+/// that share 16 bytes will not be found, and the map's hasher is keyed, so an id's bucket
+/// cannot be predicted from the (public) id. Equality still compares every byte.
+impl Hash for ChallengeId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut half = [0u8; 16];
+        half.copy_from_slice(&self.0[..16]);
+        state.write_u128(u128::from_le_bytes(half));
+    }
+}
 
 impl ChallengeId {
     /// The id as lowercase hex, as the Redis store names its keys.
@@ -78,9 +93,16 @@ pub trait ReplayStore: Send + Sync + 'static {
 /// some expire: a flood of fresh challenges can make the form unavailable, never replayable.
 /// Size it above the number of challenges your site sees solved within one challenge
 /// lifetime, and put the challenge route behind your own rate limit.
+///
+/// The entries are split over [`SHARDS`](Self::SHARDS) maps by id, each behind its own lock,
+/// so that concurrent verifications rarely wait for each other and each map stays a fraction
+/// of the whole; the capacity is one count over all of them.
 pub struct MemoryStore {
     capacity: usize,
-    state: Mutex<State>,
+    /// Entries held over every shard (expired ones included until their shard drops them):
+    /// a slot is taken here before an entry is inserted, so it never exceeds `capacity`.
+    held: AtomicUsize,
+    shards: Box<[Mutex<State>]>,
 }
 
 #[derive(Default)]
@@ -93,21 +115,51 @@ struct State {
     by_expiry: BinaryHeap<Reverse<(SystemTime, ChallengeId)>>,
 }
 
+impl State {
+    /// Drops the entries expired at `now`; gives how many.
+    fn purge(&mut self, now: SystemTime) -> usize {
+        let mut dropped = 0;
+        while let Some(Reverse((expiry, _))) = self.by_expiry.peek()
+            && *expiry <= now
+        {
+            let Some(Reverse((expiry, expired))) = self.by_expiry.pop() else {
+                break;
+            };
+            // An id spent again after it expired has a newer expiry: this is its old one.
+            if let Entry::Occupied(entry) = self.live.entry(expired)
+                && *entry.get() == expiry
+            {
+                entry.remove();
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+}
+
 /// Default capacity of a [`MemoryStore`]: 250,000 live challenges, about 30 MiB when full.
 pub const DEFAULT_MEMORY_STORE_CAPACITY: usize = 250_000;
 
 impl MemoryStore {
+    /// How many maps the entries are split over: a few per core of a large machine, few
+    /// enough that an empty store stays small.
+    pub const SHARDS: usize = 16;
+
     /// A store for at most `capacity` live challenges.
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            state: Mutex::new(State::default()),
+            held: AtomicUsize::new(0),
+            shards: (0..Self::SHARDS)
+                .map(|_| Mutex::new(State::default()))
+                .collect(),
         }
     }
 
-    /// How many challenges are held now (expired ones included until the next write).
+    /// How many challenges are held now (expired ones included until their shard's next
+    /// write).
     pub fn len(&self) -> usize {
-        self.lock().live.len()
+        self.held.load(Ordering::Relaxed)
     }
 
     /// Whether no challenge is held.
@@ -120,12 +172,25 @@ impl MemoryStore {
         self.capacity
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps inconsistent in a way that
         // matters more than refusing every verification would.
-        self.state
+        self.shards[shard]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The shard of an id: its last byte (the hash of the maps uses its first half).
+    fn shard_of(id: &ChallengeId) -> usize {
+        usize::from(id.0[31]) % Self::SHARDS
+    }
+
+    /// Drops the expired entries of a locked shard from the count too.
+    fn purge(&self, state: &mut State, now: SystemTime) {
+        let dropped = state.purge(now);
+        if dropped > 0 {
+            self.held.fetch_sub(dropped, Ordering::Relaxed);
+        }
     }
 
     fn spend_now(
@@ -134,31 +199,60 @@ impl MemoryStore {
         ttl: Duration,
         now: SystemTime,
     ) -> Result<Spend, StoreError> {
-        let mut state = self.lock();
-        let State { live, by_expiry } = &mut *state;
-        while let Some(Reverse((expiry, _))) = by_expiry.peek()
-            && *expiry <= now
-        {
-            let Some(Reverse((expiry, expired))) = by_expiry.pop() else {
-                break;
-            };
-            if live.get(&expired) == Some(&expiry) {
-                live.remove(&expired);
+        match self.try_spend(id, ttl, now) {
+            Err(StoreError::Full { .. }) => {
+                // Full, perhaps of entries other shards have not dropped yet (a shard drops
+                // its expired ones when it is written to): drop them all, then try once more.
+                // One shard locked at a time, this one's lock released: no order to deadlock.
+                for shard in 0..Self::SHARDS {
+                    let mut state = self.lock(shard);
+                    self.purge(&mut state, now);
+                }
+                self.try_spend(id, ttl, now)
             }
+            other => other,
         }
-        if live.get(id).is_some_and(|expiry| *expiry > now) {
-            return Ok(Spend::Again);
-        }
-        if live.len() >= self.capacity {
-            return Err(StoreError::Full {
-                capacity: self.capacity,
-            });
-        }
+    }
+
+    /// The atomic set-if-absent: the check and the insert under the id's shard lock, so two
+    /// spends of one id cannot both find it absent.
+    fn try_spend(
+        &self,
+        id: &ChallengeId,
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<Spend, StoreError> {
+        let mut state = self.lock(Self::shard_of(id));
+        self.purge(&mut state, now);
         // A ttl too far to represent is remembered for as long as can be.
         let expiry = now
             .checked_add(ttl)
             .unwrap_or(now + Duration::from_secs(86_400 * 365));
-        live.insert(*id, expiry);
+        let State { live, by_expiry } = &mut *state;
+        match live.entry(*id) {
+            Entry::Occupied(held) if *held.get() > now => return Ok(Spend::Again),
+            // Expired but still here: the purge above leaves none (every entry's expiry is in
+            // the heap), but should one be, it is spent anew: its slot is counted already,
+            // and its old expiry in the heap will be skipped.
+            Entry::Occupied(mut held) => {
+                held.insert(expiry);
+            }
+            Entry::Vacant(vacant) => {
+                // Relaxed: the count is one atomic variable, each change a read-modify-write,
+                // so no two spends can take the last slot; it orders nothing else.
+                let reserved = self
+                    .held
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        (n < self.capacity).then_some(n + 1)
+                    });
+                if reserved.is_err() {
+                    return Err(StoreError::Full {
+                        capacity: self.capacity,
+                    });
+                }
+                vacant.insert(expiry);
+            }
+        }
         by_expiry.push(Reverse((expiry, *id)));
         Ok(Spend::First)
     }
@@ -210,7 +304,86 @@ mod tests {
         assert_eq!(store.spend_now(&id(2), ttl, t0), Ok(Spend::First));
         let later = t0 + Duration::from_secs(61);
         assert_eq!(store.spend_now(&id(3), ttl, later), Ok(Spend::First));
-        assert_eq!(store.len(), 1, "the expired entries were dropped");
+        // Each shard drops its expired entries when it is written to.
+        assert_eq!(store.spend_now(&id(1), ttl, later), Ok(Spend::First));
+        assert_eq!(store.spend_now(&id(2), ttl, later), Ok(Spend::First));
+        assert_eq!(store.len(), 3, "the expired entries were dropped");
+    }
+
+    /// Distinct ids, one in each shard in turn.
+    fn spread(n: usize) -> impl Iterator<Item = ChallengeId> {
+        (0..n).map(|i| {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            id[31] = (i % MemoryStore::SHARDS) as u8;
+            ChallengeId(id)
+        })
+    }
+
+    #[test]
+    fn the_capacity_bounds_all_shards_together() {
+        let store = MemoryStore::new(5);
+        let t0 = SystemTime::now();
+        let ttl = Duration::from_secs(60);
+        let results: Vec<_> = spread(100)
+            .map(|id| store.spend_now(&id, ttl, t0))
+            .collect();
+        let firsts = results.iter().filter(|r| **r == Ok(Spend::First)).count();
+        assert_eq!(firsts, 5);
+        assert!(
+            results[5..]
+                .iter()
+                .all(|r| *r == Err(StoreError::Full { capacity: 5 }))
+        );
+        assert_eq!(store.len(), 5);
+        // Concurrently too: never more than the capacity, however the spends interleave.
+        let store = MemoryStore::new(100);
+        let ids: Vec<ChallengeId> = spread(2000).collect();
+        let firsts: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(250)
+                .map(|chunk| {
+                    let store = &store;
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .filter(|id| store.spend_now(id, ttl, t0) == Ok(Spend::First))
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(firsts, 100);
+        assert_eq!(store.len(), 100);
+    }
+
+    #[test]
+    fn a_full_store_drops_what_expired_in_other_shards_before_refusing() {
+        let store = MemoryStore::new(2);
+        let t0 = SystemTime::now();
+        let mut ids = spread(3);
+        let (short, long, fresh) = (
+            ids.next().unwrap(),
+            ids.next().unwrap(),
+            ids.next().unwrap(),
+        );
+        store
+            .spend_now(&short, Duration::from_secs(10), t0)
+            .unwrap();
+        store.spend_now(&long, Duration::from_secs(60), t0).unwrap();
+        // `short` expired in a shard nobody wrote to since; the store is not full of live
+        // entries, so `fresh` (a third shard) is taken, and `long` is still held.
+        let later = t0 + Duration::from_secs(11);
+        assert_eq!(
+            store.spend_now(&fresh, Duration::from_secs(60), later),
+            Ok(Spend::First)
+        );
+        assert_eq!(
+            store.spend_now(&long, Duration::from_secs(60), later),
+            Ok(Spend::Again)
+        );
+        assert_eq!(store.len(), 2);
     }
 
     #[test]
@@ -268,5 +441,24 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(firsts, 1);
+        // Many ids at once, over every shard: each passes exactly once.
+        let ids: Vec<ChallengeId> = spread(64).collect();
+        let firsts: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let (store, ids) = (&store, &ids);
+                    scope.spawn(move || {
+                        ids.iter()
+                            .filter(|id| {
+                                store.spend_now(id, Duration::from_secs(60), SystemTime::now())
+                                    == Ok(Spend::First)
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(firsts, 64);
     }
 }

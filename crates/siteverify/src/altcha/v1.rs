@@ -1,13 +1,19 @@
 //! ALTCHA's classic protocol: `challenge = hex(SHA(salt + number))`, signed with
 //! `hex(HMAC(key, challenge))`, parameters such as `expires` in the salt's query part.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    borrow::Cow,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
 use serde::{Deserialize, Serialize};
 
 use super::{
     Checked,
-    crypto::{Sha, constant_time_eq, hex, random_bytes, random_up_to},
+    crypto::{
+        MacKey, Sha, constant_time_eq, hex, hex_of, is_hex_of, random_bytes, random_up_to,
+        unhex_hash,
+    },
     expired, invalid, parse_unix_seconds,
 };
 use crate::VerifyError;
@@ -22,16 +28,21 @@ pub(crate) struct Challenge {
     pub(crate) signature: String,
 }
 
-/// What the widget posts back, base64-encoded.
+/// What the widget posts back, base64-encoded. The strings borrow from the decoded JSON
+/// (a copy only where one holds an escape): they are read once, during the check.
 #[derive(Deserialize)]
-pub(crate) struct Payload {
-    algorithm: String,
-    challenge: String,
+pub(crate) struct Payload<'a> {
+    #[serde(borrow)]
+    algorithm: Cow<'a, str>,
+    #[serde(borrow)]
+    challenge: Cow<'a, str>,
     /// An integer: a string, a float or a negative number is not a solution (altcha-lib once
     /// accepted a string here).
     number: u64,
-    salt: String,
-    signature: String,
+    #[serde(borrow)]
+    salt: Cow<'a, str>,
+    #[serde(borrow)]
+    signature: Cow<'a, str>,
     #[serde(default)]
     took: Option<f64>,
 }
@@ -39,7 +50,7 @@ pub(crate) struct Payload {
 /// Issues a challenge whose number is at most `max_number`, with `params` (and `expires`)
 /// signed into its salt.
 pub(crate) fn issue(
-    key: &[u8],
+    key: &MacKey,
     max_number: u64,
     params: &[(&str, &str)],
     expires: SystemTime,
@@ -57,8 +68,8 @@ pub(crate) fn issue(
     let salt = format!("{}?{}&", hex(&random_bytes::<12>()), query.finish());
     let number = random_up_to(max_number);
     let sha = Sha::Sha256;
-    let challenge = hex(&sha.digest(format!("{salt}{number}").as_bytes()));
-    let signature = hex(&sha.hmac(key, challenge.as_bytes()));
+    let challenge = hex(&sha.digest(&[salt.as_bytes(), number.to_string().as_bytes()]));
+    let signature = hex(&key.mac(sha, challenge.as_bytes()));
     Challenge {
         algorithm: "SHA-256",
         challenge,
@@ -70,8 +81,8 @@ pub(crate) fn issue(
 
 /// Checks a classic payload against `keys` (the current one first).
 pub(crate) fn check(
-    payload: Payload,
-    keys: &[&[u8]],
+    payload: Payload<'_>,
+    keys: &[&MacKey],
     now: SystemTime,
 ) -> Result<Checked, VerifyError> {
     let sha = Sha::from_name(&payload.algorithm)
@@ -86,7 +97,7 @@ pub(crate) fn check(
         params
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     };
     // altcha-lib writes `expires`; its verifier also reads `expire`.
     let expires = find("expires")
@@ -96,24 +107,28 @@ pub(crate) fn check(
     if expires < now {
         return Err(expired());
     }
-    let challenge = hex(&sha.digest(format!("{}{}", payload.salt, payload.number).as_bytes()));
+    let mut digits = [0u8; 20];
+    let digest = sha.digest(&[
+        payload.salt.as_bytes(),
+        decimal(payload.number, &mut digits),
+    ]);
     // The challenge is public (it came with the payload), so a plain comparison will do.
-    if !challenge.eq_ignore_ascii_case(&payload.challenge) {
+    if !is_hex_of(&payload.challenge, &digest) {
         return Err(invalid("altcha-wrong-solution"));
     }
-    let mut signature = payload.signature;
-    signature.make_ascii_lowercase();
-    let signed = keys.iter().any(|key| {
-        constant_time_eq(
-            hex(&sha.hmac(key, challenge.as_bytes())).as_bytes(),
-            signature.as_bytes(),
-        )
-    });
+    // What is signed is the challenge as we write it (lowercase hex); the signature may come
+    // in either case. Anything that is not hex cannot be ours.
+    let challenge = hex_of(&digest);
+    let claimed = unhex_hash(&payload.signature).ok_or_else(|| invalid("altcha-bad-signature"))?;
+    let signed = keys
+        .iter()
+        .any(|key| constant_time_eq(&key.mac(sha, &challenge), &claimed));
     if !signed {
         return Err(invalid("altcha-bad-signature"));
     }
     Ok(Checked {
-        id: Checked::id_of(1, &signature),
+        // The signature as we write it: the same id whatever case it came in.
+        id: Checked::id_of(1, &hex_of(&claimed)),
         expires,
         action: find("action").map(str::to_owned),
         issued: find("issued").and_then(parse_unix_seconds),
@@ -121,18 +136,60 @@ pub(crate) fn check(
     })
 }
 
+/// `n` in decimal digits, as JavaScript's `salt + number` writes it, in `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        // A digit: the remainder is below 10.
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+/// A salt parameter's name and value, borrowed from the salt unless percent-decoding changed
+/// them.
+type Param<'a> = (Cow<'a, str>, Cow<'a, str>);
+
 /// The salt's parameters, each name once: a repeated name would let two readers of the salt
 /// disagree on its value.
-fn salt_params(salt: &str) -> Result<Vec<(String, String)>, VerifyError> {
+fn salt_params(salt: &str) -> Result<Vec<Param<'_>>, VerifyError> {
     let query = salt.split_once('?').map_or("", |(_, query)| query);
-    let mut params: Vec<(String, String)> = Vec::new();
-    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+    // Ours carry two or three (`action`, `issued`, `expires`).
+    let mut params: Vec<Param<'_>> = Vec::with_capacity(4);
+    for (name, value) in query_pairs(query) {
         if params.iter().any(|(k, _)| *k == name) {
             return Err(invalid("altcha-repeated-parameter"));
         }
-        params.push((name.into_owned(), value.into_owned()));
+        params.push((name, value));
     }
     Ok(params)
+}
+
+/// `application/x-www-form-urlencoded` pairs, as `form_urlencoded::parse` reads them (and
+/// URLSearchParams, which altcha-lib uses). A query with no `%` and no `+` has nothing to
+/// decode, and most salts have neither: its pairs are cut out of it directly, which
+/// `form_urlencoded` would do at several times the cost (a lossy UTF-8 pass per name and
+/// value).
+fn query_pairs(query: &str) -> impl Iterator<Item = Param<'_>> {
+    let plain = !query.contains(['%', '+']);
+    let direct = plain.then(|| {
+        query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(name), Cow::Borrowed(value))
+            })
+    });
+    let decoded = (!plain).then(|| form_urlencoded::parse(query.as_bytes()));
+    direct
+        .into_iter()
+        .flatten()
+        .chain(decoded.into_iter().flatten())
 }
 
 /// Milliseconds a client reports, as a duration; nonsense gives none.
@@ -146,26 +203,68 @@ pub(crate) fn duration_ms(ms: f64) -> Option<Duration> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn salt_parameters_read_as_form_urlencoded_reads_them() {
+        let queries = [
+            "",
+            "&",
+            "a=1&b=2&",
+            "a=1&&b=&c&=d&",
+            "a==1&b=2=3",
+            "action=sign%20up&expires=1&",
+            "action=sign+up&expires=1&",
+            "a%3D=b%26&",
+            "%zz=%e9&x=%C3%A9",
+            "é=ü&",
+        ];
+        for query in queries {
+            let ours: Vec<_> = query_pairs(query).collect();
+            let theirs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+            assert_eq!(ours, theirs, "{query:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_salt_reads_as_form_urlencoded_reads_it(query in "[ab=&%+0-9é]{0,24}") {
+            let ours: Vec<_> = query_pairs(&query).collect();
+            let theirs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+            proptest::prop_assert_eq!(ours, theirs);
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_as_javascript_writes_them() {
+        let mut buf = [0u8; 20];
+        for n in [0, 7, 10, 20, 12_345, u64::MAX] {
+            assert_eq!(decimal(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
+
     const KEY: &[u8] = b"test-hmac-key";
 
     fn solve(challenge: &Challenge) -> u64 {
         (0..=challenge.maxnumber)
             .find(|n| {
-                hex(&Sha::Sha256.digest(format!("{}{n}", challenge.salt).as_bytes()))
+                hex(&Sha::Sha256.digest(&[format!("{}{n}", challenge.salt).as_bytes()]))
                     == challenge.challenge
             })
             .expect("a solution within maxnumber")
     }
 
-    fn payload(challenge: &Challenge, number: u64) -> Payload {
+    fn payload(challenge: &Challenge, number: u64) -> Payload<'_> {
         Payload {
-            algorithm: challenge.algorithm.to_owned(),
-            challenge: challenge.challenge.clone(),
+            algorithm: challenge.algorithm.into(),
+            challenge: challenge.challenge.as_str().into(),
             number,
-            salt: challenge.salt.clone(),
-            signature: challenge.signature.clone(),
+            salt: challenge.salt.as_str().into(),
+            signature: challenge.signature.as_str().into(),
             took: Some(12.0),
         }
+    }
+
+    fn keys(key: &[u8]) -> MacKey {
+        MacKey::new(key)
     }
 
     fn in_a_minute() -> SystemTime {
@@ -174,7 +273,8 @@ mod tests {
 
     #[test]
     fn an_issued_challenge_verifies_once_solved() {
-        let challenge = issue(KEY, 1000, &[("action", "signup")], in_a_minute());
+        let key = keys(KEY);
+        let challenge = issue(&key, 1000, &[("action", "signup")], in_a_minute());
         assert!(
             challenge.salt.contains("?action=signup&expires="),
             "{}",
@@ -182,20 +282,42 @@ mod tests {
         );
         assert!(challenge.salt.ends_with('&'));
         let number = solve(&challenge);
-        let checked = check(payload(&challenge, number), &[KEY], SystemTime::now()).unwrap();
+        let checked = check(payload(&challenge, number), &[&key], SystemTime::now()).unwrap();
         assert_eq!(checked.action.as_deref(), Some("signup"));
         assert_eq!(checked.solve_time, Some(Duration::from_millis(12)));
-        let wrong = check(payload(&challenge, number + 1), &[KEY], SystemTime::now());
+        let wrong = check(payload(&challenge, number + 1), &[&key], SystemTime::now());
         assert_eq!(wrong.unwrap_err().code(), "invalid_token");
-        let other_key = check(payload(&challenge, number), &[b"other"], SystemTime::now());
+        let other_key = check(
+            payload(&challenge, number),
+            &[&keys(b"other")],
+            SystemTime::now(),
+        );
         assert_eq!(other_key.unwrap_err().code(), "invalid_token");
+        // Either case of the hex, one id: the case cannot make a spent challenge new.
+        let upper = Challenge {
+            challenge: challenge.challenge.to_ascii_uppercase(),
+            signature: challenge.signature.to_ascii_uppercase(),
+            ..challenge.clone()
+        };
+        let again = check(payload(&upper, number), &[&key], SystemTime::now()).unwrap();
+        assert_eq!(again.id, checked.id);
     }
 
     #[test]
     fn an_expired_challenge_is_refused() {
-        let challenge = issue(KEY, 10, &[], SystemTime::now() - Duration::from_secs(1));
+        let challenge = issue(
+            &keys(KEY),
+            10,
+            &[],
+            SystemTime::now() - Duration::from_secs(1),
+        );
         let number = solve(&challenge);
-        let err = check(payload(&challenge, number), &[KEY], SystemTime::now()).unwrap_err();
+        let err = check(
+            payload(&challenge, number),
+            &[&keys(KEY)],
+            SystemTime::now(),
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "expired_or_duplicate");
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{
     Checked,
-    crypto::{Sha, constant_time_eq, hex, random_bytes, unhex},
+    crypto::{MacKey, Sha, constant_time_eq, hex, random_bytes, unhex},
     expired, invalid, unix_time,
     v1::duration_ms,
 };
@@ -54,12 +54,11 @@ impl Derivation {
     ) -> Vec<u8> {
         match self {
             Derivation::Sha(sha) => {
-                let mut key = sha.digest(&[salt, password].concat());
+                let mut key = sha.digest(&[salt, password]);
                 for _ in 1..cost.max(1) {
-                    key = sha.digest(&key);
+                    key = sha.digest(&[&key]);
                 }
-                key.truncate(key_length);
-                key
+                key[..key_length.min(key.len())].to_vec()
             }
             Derivation::Pbkdf2(sha) => {
                 let mut key = vec![0u8; key_length];
@@ -123,7 +122,7 @@ pub(crate) struct Issue<'a> {
 }
 
 /// Issues a challenge signed with `key`.
-pub(crate) fn issue(key: &[u8], hmac: Sha, spec: Issue<'_>) -> Challenge {
+pub(crate) fn issue(key: &MacKey, hmac: Sha, spec: Issue<'_>) -> Challenge {
     let expires_at = spec
         .expires
         .duration_since(UNIX_EPOCH)
@@ -141,7 +140,7 @@ pub(crate) fn issue(key: &[u8], hmac: Sha, spec: Issue<'_>) -> Challenge {
         parameters.insert("data".into(), Value::Object(spec.data));
     }
     let parameters = Value::Object(parameters);
-    let signature = hex(&hmac.hmac(key, canonical_json(&parameters).as_bytes()));
+    let signature = hex(&key.mac(hmac, canonical_json(&parameters).as_bytes()));
     Challenge {
         parameters,
         signature,
@@ -152,7 +151,7 @@ pub(crate) fn issue(key: &[u8], hmac: Sha, spec: Issue<'_>) -> Challenge {
 /// solution, re-derived from its counter.
 pub(crate) fn check(
     payload: Payload,
-    keys: &[&[u8]],
+    keys: &[&MacKey],
     hmac: Sha,
     now: SystemTime,
 ) -> Result<Checked, VerifyError> {
@@ -177,7 +176,7 @@ pub(crate) fn check(
     let canonical = canonical_json(&Value::Object(params.clone()));
     let signed = keys.iter().any(|key| {
         constant_time_eq(
-            hex(&hmac.hmac(key, canonical.as_bytes())).as_bytes(),
+            hex(&key.mac(hmac, canonical.as_bytes())).as_bytes(),
             signature.as_bytes(),
         )
     });
@@ -215,7 +214,7 @@ pub(crate) fn check(
     let data = params.get("data").and_then(Value::as_object);
     let data_text = |name: &str| data.and_then(|d| d.get(name)).and_then(Value::as_str);
     Ok(Checked {
-        id: Checked::id_of(2, &signature),
+        id: Checked::id_of(2, signature.as_bytes()),
         expires,
         action: data_text("action").map(str::to_owned),
         issued: data
@@ -329,7 +328,7 @@ mod tests {
         let mut data = Map::new();
         data.insert("action".into(), "signup".into());
         issue(
-            KEY,
+            &MacKey::new(KEY),
             Sha::Sha256,
             Issue {
                 derivation,
@@ -352,7 +351,7 @@ mod tests {
             let (counter, key) = solve(&challenge);
             let checked = check(
                 payload(&challenge, counter, &key),
-                &[KEY],
+                &[&MacKey::new(KEY)],
                 Sha::Sha256,
                 SystemTime::now(),
             )
@@ -360,7 +359,7 @@ mod tests {
             assert_eq!(checked.action.as_deref(), Some("signup"));
             let wrong = check(
                 payload(&challenge, counter.wrapping_add(1), &key),
-                &[KEY],
+                &[&MacKey::new(KEY)],
                 Sha::Sha256,
                 SystemTime::now(),
             );
@@ -373,8 +372,10 @@ mod tests {
         let mut challenge = issued(Derivation::Sha(Sha::Sha256), 1);
         // A prefix the first counters miss, re-signed as an issuer would.
         challenge.parameters["keyPrefix"] = "ffff".into();
-        challenge.signature =
-            hex(&Sha::Sha256.hmac(KEY, canonical_json(&challenge.parameters).as_bytes()));
+        challenge.signature = hex(&MacKey::new(KEY).mac(
+            Sha::Sha256,
+            canonical_json(&challenge.parameters).as_bytes(),
+        ));
         let p = &challenge.parameters;
         let mut password = unhex(p["nonce"].as_str().unwrap()).unwrap();
         password.extend_from_slice(&0u32.to_be_bytes());
@@ -387,7 +388,7 @@ mod tests {
         if !key.starts_with("ffff") {
             let err = check(
                 payload(&challenge, 0, &key),
-                &[KEY],
+                &[&MacKey::new(KEY)],
                 Sha::Sha256,
                 SystemTime::now(),
             )
@@ -404,7 +405,7 @@ mod tests {
         tampered.parameters["expiresAt"] = (u64::from(u32::MAX)).into();
         let err = check(
             payload(&tampered, counter, &key),
-            &[KEY],
+            &[&MacKey::new(KEY)],
             Sha::Sha256,
             SystemTime::now(),
         )
@@ -414,7 +415,7 @@ mod tests {
         relabelled.parameters["data"]["action"] = "login".into();
         let err = check(
             payload(&relabelled, counter, &key),
-            &[KEY],
+            &[&MacKey::new(KEY)],
             Sha::Sha256,
             SystemTime::now(),
         )
