@@ -72,6 +72,7 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
         // A set: the span names the member whose token it was, or `set` when there was none.
         let member = |provider: Provider, emulated: Emulated| {
             let config = VerifierConfig::new(emulated.default_secret())
+                .site_key(emulated.default_site_key())
                 .verify_url(emulator.verify_url(emulated));
             Member::new(Verifier::new(provider, config).unwrap())
         };
