@@ -235,7 +235,7 @@ impl<V: Verify> ErasedVerify for Named<V> {
 ///     BoxVerifier::new(Verifier::turnstile(VerifierConfig::new("turnstile-secret"))?),
 ///     BoxVerifier::new(Verifier::hcaptcha(VerifierConfig::new("hcaptcha-secret"))?),
 /// ];
-/// assert_eq!(verifiers[1].provider(), Some(Provider::Hcaptcha));
+/// assert_eq!(verifiers[1].provider(), Some(Provider::HCaptcha));
 /// # Ok(())
 /// # }
 /// ```
