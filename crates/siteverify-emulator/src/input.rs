@@ -17,6 +17,9 @@ pub(crate) enum Format {
 pub(crate) struct Input {
     pub(crate) format: Format,
     pub(crate) fields: BTreeMap<String, Value>,
+    /// The request's headers, names in lowercase (first value of each): where Friendly Captcha
+    /// and reCAPTCHA Enterprise take their API key.
+    pub(crate) headers: BTreeMap<String, String>,
 }
 
 /// A field that is present but not text (e.g. `"secret": 5`): the provider's `bad-request`.
@@ -43,17 +46,40 @@ impl Input {
                 Some(Input {
                     format: Format::Form,
                     fields,
+                    headers: BTreeMap::new(),
                 })
             }
             "application/json" => match serde_json::from_slice(body).ok()? {
                 Value::Object(members) => Some(Input {
                     format: Format::Json,
                     fields: members.into_iter().collect(),
+                    headers: BTreeMap::new(),
                 }),
                 _ => None,
             },
             _ => None,
         }
+    }
+
+    /// Keeps the request's headers (the first value of each name).
+    pub(crate) fn with_headers<'a>(
+        mut self,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        for (name, value) in headers {
+            self.headers
+                .entry(name.to_ascii_lowercase())
+                .or_insert_with(|| value.to_owned());
+        }
+        self
+    }
+
+    /// A header's value; empty counts as absent.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// A text field; empty and `null` count as absent.

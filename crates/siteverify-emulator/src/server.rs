@@ -159,29 +159,32 @@ async fn verify(state: Arc<State>, provider: Provider, request: Request) -> Resp
         .headers
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let input = body
         .as_ref()
         .ok()
-        .and_then(|b| Input::parse(content_type.as_deref(), b));
+        .and_then(|b| Input::parse(content_type.as_deref(), b))
+        .map(|input| input.with_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))));
     let record = RecordedRequest {
         provider,
         path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
         content_type,
         fields: input
             .as_ref()
             .map(Input::recorded_fields)
             .unwrap_or_default(),
         body: body.as_ref().map(|b| b.to_vec()).unwrap_or_default(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers,
     };
 
     let endpoint = providers::endpoint(provider);

@@ -75,6 +75,12 @@ pub(crate) fn mint(provider: Provider, site_key: &str) -> String {
             format!("0x{}", hex(&bytes))
         }
         Provider::ByeBot => base64url(&random_bytes(48)),
+        // Friendly Captcha documents no format; its responses are long dotted base64url text.
+        Provider::FriendlyCaptcha => format!(
+            "{}.{}",
+            base64url(&random_bytes(96)),
+            base64url(&random_bytes(32))
+        ),
     }
 }
 

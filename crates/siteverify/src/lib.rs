@@ -109,6 +109,7 @@
         feature = "turnstile",
         feature = "procaptcha",
         feature = "byebot",
+        feature = "friendlycaptcha",
         feature = "altcha"
     )),
     allow(dead_code)
@@ -120,10 +121,11 @@
     feature = "turnstile",
     feature = "procaptcha",
     feature = "byebot",
+    feature = "friendlycaptcha",
     feature = "altcha"
 )))]
 compile_error!(
-    "siteverify needs at least one provider feature: hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha"
+    "siteverify needs at least one provider feature: hcaptcha, recaptcha, turnstile, procaptcha, byebot, friendlycaptcha or altcha"
 );
 
 #[cfg(feature = "altcha")]
@@ -158,7 +160,9 @@ pub use config::{
 pub use contract::FailureCode;
 pub use error::{BadAnswer, ConfigError, ErrorClass, MalformedToken, Outage, VerifyError};
 pub use policy::{HostnamePattern, Policy, PolicyError, RECAPTCHA_V3_DEFAULT_MIN_SCORE};
-pub use provider::{Provider, UnknownProvider};
+pub use provider::{
+    FRIENDLY_CAPTCHA_EU_VERIFY_URL, FRIENDLY_CAPTCHA_GLOBAL_VERIFY_URL, Provider, UnknownProvider,
+};
 pub use recaptcha_version::{RecaptchaVersion, UnknownRecaptchaVersion};
 pub use secret::Secret;
 pub use transport::MAX_ANSWER_BYTES;

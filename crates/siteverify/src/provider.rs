@@ -21,10 +21,21 @@ pub enum Provider {
     Procaptcha,
     /// ByeBot, formerly Captchacat (`byebot-token`).
     ByeBot,
+    /// Friendly Captcha v2 (`frc-captcha-response`); the API key travels in the `X-API-Key`
+    /// header.
+    FriendlyCaptcha,
     /// ALTCHA, the self-hosted proof of work (`altcha`): no third party, verified here by
     /// [`AltchaVerifier`](crate::altcha::AltchaVerifier).
     Altcha,
 }
+
+/// Friendly Captcha's global verify endpoint, its default.
+pub const FRIENDLY_CAPTCHA_GLOBAL_VERIFY_URL: &str =
+    "https://global.frcapi.com/api/v2/captcha/siteverify";
+
+/// Friendly Captcha's EU endpoint: the same API, served and processed in the EU only. Pass it
+/// to [`VerifierConfig::verify_url`](crate::VerifierConfig::verify_url) (`CAPTCHA_VERIFY_URL`).
+pub const FRIENDLY_CAPTCHA_EU_VERIFY_URL: &str = "https://eu.frcapi.com/api/v2/captcha/siteverify";
 
 /// Longest token accepted for providers that document no limit. Real tokens are a few KiB at
 /// most; the cap only keeps a hostile client from making us forward megabytes to the provider.
@@ -32,23 +43,25 @@ const UNDOCUMENTED_TOKEN_CAP: usize = 16 * 1024;
 
 impl Provider {
     /// All providers, in a stable order: the hosted ones, then ALTCHA.
-    pub const ALL: [Provider; 6] = [
+    pub const ALL: [Provider; 7] = [
         Provider::HCaptcha,
         Provider::Recaptcha,
         Provider::Turnstile,
         Provider::Procaptcha,
         Provider::ByeBot,
+        Provider::FriendlyCaptcha,
         Provider::Altcha,
     ];
 
     /// The hosted providers: a third party's verify endpoint answers for them, and a
     /// [`Verifier`](crate::Verifier) calls it.
-    pub const HOSTED: [Provider; 5] = [
+    pub const HOSTED: [Provider; 6] = [
         Provider::HCaptcha,
         Provider::Recaptcha,
         Provider::Turnstile,
         Provider::Procaptcha,
         Provider::ByeBot,
+        Provider::FriendlyCaptcha,
     ];
 
     /// Whether a third party's verify endpoint answers for this provider (all but ALTCHA).
@@ -57,7 +70,7 @@ impl Provider {
     }
 
     /// The lowercase name used in configuration (`hcaptcha`, `recaptcha`, `turnstile`,
-    /// `procaptcha`, `byebot`, `altcha`).
+    /// `procaptcha`, `byebot`, `friendlycaptcha`, `altcha`).
     pub const fn name(self) -> &'static str {
         match self {
             Provider::HCaptcha => "hcaptcha",
@@ -65,6 +78,7 @@ impl Provider {
             Provider::Turnstile => "turnstile",
             Provider::Procaptcha => "procaptcha",
             Provider::ByeBot => "byebot",
+            Provider::FriendlyCaptcha => "friendlycaptcha",
             Provider::Altcha => "altcha",
         }
     }
@@ -77,6 +91,7 @@ impl Provider {
             Provider::Turnstile => "cf-turnstile-response",
             Provider::Procaptcha => "procaptcha-response",
             Provider::ByeBot => "byebot-token",
+            Provider::FriendlyCaptcha => "frc-captcha-response",
             Provider::Altcha => "altcha",
         }
     }
@@ -91,6 +106,7 @@ impl Provider {
             }
             Provider::Procaptcha => Some("https://api.prosopo.io/siteverify"),
             Provider::ByeBot => Some("https://challenge.byebot.de/validate_token"),
+            Provider::FriendlyCaptcha => Some(FRIENDLY_CAPTCHA_GLOBAL_VERIFY_URL),
             Provider::Altcha => None,
         }
     }
@@ -98,11 +114,14 @@ impl Provider {
     /// The longest token this crate sends to the provider; longer ones are rejected locally
     /// as `malformed_token`.
     ///
-    /// Turnstile documents 2048 characters. The others document no limit, so we allow 16 KiB,
+    /// Turnstile documents 2048 characters and Friendly Captcha "16KB", read as 16,000 bytes
+    /// (the smaller reading: a longer token the provider refused as a bad request would be
+    /// counted as our misconfiguration). The others document no limit, so we allow 16 KiB,
     /// several times the size of any real token.
     pub const fn max_token_len(self) -> usize {
         match self {
             Provider::Turnstile => 2048,
+            Provider::FriendlyCaptcha => 16_000,
             _ => UNDOCUMENTED_TOKEN_CAP,
         }
     }
@@ -114,7 +133,7 @@ impl Provider {
                 Some(Duration::from_secs(120))
             }
             Provider::Turnstile => Some(Duration::from_secs(300)),
-            Provider::ByeBot | Provider::Altcha => None,
+            Provider::ByeBot | Provider::FriendlyCaptcha | Provider::Altcha => None,
         }
     }
 
@@ -126,6 +145,7 @@ impl Provider {
             Provider::Turnstile => cfg!(feature = "turnstile"),
             Provider::Procaptcha => cfg!(feature = "procaptcha"),
             Provider::ByeBot => cfg!(feature = "byebot"),
+            Provider::FriendlyCaptcha => cfg!(feature = "friendlycaptcha"),
             Provider::Altcha => cfg!(feature = "altcha"),
         }
     }
@@ -161,14 +181,31 @@ impl Provider {
     pub(crate) const fn reports_hostname(self) -> bool {
         matches!(
             self,
-            Provider::HCaptcha | Provider::Recaptcha | Provider::Turnstile
+            Provider::HCaptcha
+                | Provider::Recaptcha
+                | Provider::Turnstile
+                | Provider::FriendlyCaptcha
         )
     }
 
-    /// Whether a site-key binding can be enforced: hCaptcha checks the `sitekey` we send,
-    /// ByeBot returns the site key so we compare it ourselves.
+    /// Whether a site-key binding can be enforced: hCaptcha and Friendly Captcha check the
+    /// `sitekey` we send, ByeBot returns the site key so we compare it ourselves.
     pub(crate) const fn binds_site_key(self) -> bool {
-        matches!(self, Provider::HCaptcha | Provider::ByeBot)
+        matches!(
+            self,
+            Provider::HCaptcha | Provider::ByeBot | Provider::FriendlyCaptcha
+        )
+    }
+
+    /// Whether the secret travels in a header (an API key) rather than in the body.
+    pub(crate) const fn secret_in_header(self) -> bool {
+        matches!(self, Provider::FriendlyCaptcha)
+    }
+
+    /// Whether the site key to bind to is sent with the call (the provider refuses a token of
+    /// another key), rather than compared with what the answer reports.
+    pub(crate) const fn sends_site_key(self) -> bool {
+        matches!(self, Provider::HCaptcha | Provider::FriendlyCaptcha)
     }
 
     /// Turns the provider's raw score into "likelihood of a human".
@@ -193,7 +230,7 @@ impl fmt::Display for Provider {
 /// The error of [`Provider::from_str`]: the name is none of the providers.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown CAPTCHA provider `{0}` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha)"
+    "unknown CAPTCHA provider `{0}` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot, friendlycaptcha or altcha)"
 )]
 pub struct UnknownProvider(pub String);
 
@@ -238,6 +275,7 @@ mod tests {
                 "cf-turnstile-response",
                 "procaptcha-response",
                 "byebot-token",
+                "frc-captcha-response",
                 "altcha"
             ]
         );

@@ -240,6 +240,14 @@ impl Verifier {
         if config.secret.is_empty() {
             return Err(ConfigError::EmptySecret(provider));
         }
+        if provider.secret_in_header()
+            && transport::secret_header_value(config.secret.expose()).is_none()
+        {
+            return Err(ConfigError::InvalidSetting {
+                setting: "API key",
+                reason: "must be visible ASCII: it is sent as an HTTP header",
+            });
+        }
         let url = parse_verify_url(
             config
                 .verify_url
@@ -345,6 +353,14 @@ impl Verifier {
     #[cfg(feature = "byebot")]
     pub fn byebot(config: VerifierConfig) -> Result<Self, ConfigError> {
         Self::new(Provider::ByeBot, config)
+    }
+
+    /// A Friendly Captcha (v2) verifier. The secret is the API key; the global endpoint is
+    /// the default, [`FRIENDLY_CAPTCHA_EU_VERIFY_URL`](crate::FRIENDLY_CAPTCHA_EU_VERIFY_URL)
+    /// the EU one.
+    #[cfg(feature = "friendlycaptcha")]
+    pub fn friendlycaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::new(Provider::FriendlyCaptcha, config)
     }
 
     /// The provider.
@@ -467,7 +483,7 @@ impl Verifier {
             remote_ip: options.remote_ip.filter(|_| inner.forward_remote_ip),
             site_key: route
                 .site_key_over(&inner.policy)
-                .filter(|_| inner.provider == Provider::HCaptcha),
+                .filter(|_| inner.provider.sends_site_key()),
             idempotency_key: idempotency_key.as_deref(),
             test_keys: inner.test_keys,
             test_secret: inner.test_secret,

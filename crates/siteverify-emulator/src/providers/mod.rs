@@ -1,6 +1,7 @@
 //! One module per emulated provider: its request fields, test keys and answer shapes.
 
 mod byebot;
+mod friendlycaptcha;
 mod hcaptcha;
 mod procaptcha;
 mod recaptcha;
@@ -51,6 +52,7 @@ pub(crate) fn endpoint(provider: Provider) -> &'static dyn Endpoint {
         Provider::Turnstile => &turnstile::Turnstile,
         Provider::Procaptcha => &procaptcha::Procaptcha,
         Provider::ByeBot => &byebot::ByeBot,
+        Provider::FriendlyCaptcha => &friendlycaptcha::FriendlyCaptcha,
     }
 }
 
@@ -71,7 +73,7 @@ pub(crate) fn test_sites(provider: Provider) -> Vec<(&'static str, &'static str)
             .iter()
             .map(|k| (*k, Provider::Procaptcha.default_secret()))
             .collect(),
-        Provider::ByeBot => Vec::new(),
+        Provider::ByeBot | Provider::FriendlyCaptcha => Vec::new(),
     }
 }
 
@@ -85,7 +87,10 @@ pub(crate) fn fixed_test_token(provider: Provider, site_key: &str) -> Option<&'s
         Provider::Turnstile => turnstile::TEST_SITE_KEYS
             .contains(&site_key)
             .then_some(turnstile::DUMMY_TOKEN),
-        Provider::Recaptcha | Provider::Procaptcha | Provider::ByeBot => None,
+        Provider::Recaptcha
+        | Provider::Procaptcha
+        | Provider::ByeBot
+        | Provider::FriendlyCaptcha => None,
     }
 }
 

@@ -23,6 +23,7 @@ fn is_duplicate(provider: Provider, answer: &Answer) -> bool {
         Provider::Recaptcha | Provider::Turnstile => answer.codes() == ["timeout-or-duplicate"],
         Provider::Procaptcha => answer.json()["status"] == "already_used",
         Provider::ByeBot => answer.status == 400 && answer.body.is_empty(),
+        Provider::FriendlyCaptcha => answer.json()["error"]["error_code"] == "response_duplicate",
     }
 }
 
@@ -132,6 +133,13 @@ async fn internal_error_has_each_providers_shape_and_keeps_the_token() {
                 assert_eq!(answer.status, 500);
                 assert!(answer.body.is_empty());
             }
+            Provider::FriendlyCaptcha => {
+                assert_eq!(answer.status, 500);
+                assert_eq!(
+                    answer.json()["error"]["error_code"],
+                    "internal_server_error"
+                );
+            }
         }
         assert!(succeeded(p, &verify_default(&emu, p, &token).await), "{p}");
     }
@@ -164,6 +172,11 @@ async fn error_codes_are_reported_verbatim_and_keep_the_token() {
                 json!({ "verified": false, "status": "missing-remoteip,invalid-or-already-seen-response" })
             ),
             Provider::ByeBot => assert_eq!((answer.status, answer.body.len()), (400, 0)),
+            // One code per answer: the first.
+            Provider::FriendlyCaptcha => {
+                assert_eq!(answer.status, 200);
+                assert_eq!(answer.json()["error"]["error_code"], "missing-remoteip");
+            }
         }
         assert!(succeeded(p, &verify_default(&emu, p, &token).await), "{p}");
     }

@@ -2,6 +2,7 @@
 
 mod byebot;
 mod faults;
+mod friendlycaptcha;
 mod hcaptcha;
 mod http_api;
 mod procaptcha;
@@ -90,6 +91,18 @@ pub(crate) async fn post_json(url: &str, body: &Value) -> Answer {
     Answer::read(response).await
 }
 
+/// A JSON POST with the API key in `X-API-Key` (Friendly Captcha).
+pub(crate) async fn post_json_keyed(url: &str, api_key: &str, body: &Value) -> Answer {
+    let response = client()
+        .post(url)
+        .header("x-api-key", api_key)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    Answer::read(response).await
+}
+
 pub(crate) async fn post_raw(url: &str, content_type: &str, body: &'static [u8]) -> Answer {
     let response = client()
         .post(url)
@@ -133,6 +146,9 @@ pub(crate) async fn verify(
                 &serde_json::json!({ "api_key": secret, "token": token }),
             )
             .await
+        }
+        Provider::FriendlyCaptcha => {
+            post_json_keyed(&url, secret, &serde_json::json!({ "response": token })).await
         }
     }
 }

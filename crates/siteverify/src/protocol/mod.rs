@@ -12,6 +12,8 @@ use crate::{
 
 #[cfg(feature = "byebot")]
 mod byebot;
+#[cfg(feature = "friendlycaptcha")]
+mod friendlycaptcha;
 #[cfg(feature = "hcaptcha")]
 mod hcaptcha;
 #[cfg(feature = "procaptcha")]
@@ -28,7 +30,8 @@ pub(crate) struct Call<'a> {
     pub(crate) token: &'a str,
     pub(crate) secret: &'a Secret,
     pub(crate) remote_ip: Option<IpAddr>,
-    /// The site key to bind the token to, where the provider binds (hCaptcha).
+    /// The site key to bind the token to, where the provider binds (hCaptcha, Friendly
+    /// Captcha).
     pub(crate) site_key: Option<&'a str>,
     /// Turnstile's retry key: the same for every attempt of one verification.
     pub(crate) idempotency_key: Option<&'a str>,
@@ -116,6 +119,8 @@ pub(crate) fn codec(provider: Provider) -> Option<&'static Codec> {
         Provider::Procaptcha => Some(&procaptcha::CODEC),
         #[cfg(feature = "byebot")]
         Provider::ByeBot => Some(&byebot::CODEC),
+        #[cfg(feature = "friendlycaptcha")]
+        Provider::FriendlyCaptcha => Some(&friendlycaptcha::CODEC),
         #[allow(unreachable_patterns)]
         _ => None,
     }

@@ -7,11 +7,12 @@ use siteverify::{Outage, Provider, Verifier, VerifierConfig, VerifyError};
 use crate::support::*;
 
 /// Every provider but Turnstile, whose idempotency key changes the retry rules.
-const NOT_IDEMPOTENT: [Provider; 4] = [
+const NOT_IDEMPOTENT: [Provider; 5] = [
     Provider::HCaptcha,
     Provider::Recaptcha,
     Provider::Procaptcha,
     Provider::ByeBot,
+    Provider::FriendlyCaptcha,
 ];
 
 #[tokio::test]

@@ -5,6 +5,8 @@ mod support;
 mod answers;
 mod byebot;
 mod faults;
+mod frc_sdk;
+mod friendlycaptcha;
 mod hcaptcha;
 mod policy;
 mod procaptcha;
