@@ -159,6 +159,7 @@ fn container_class(provider: Provider) -> &'static str {
         Provider::Recaptcha => "g-recaptcha",
         Provider::Turnstile => "cf-turnstile",
         Provider::Procaptcha => "procaptcha",
+        Provider::FriendlyCaptcha => "frc-captcha",
         _ => "byebot-captcha",
     }
 }
@@ -174,6 +175,8 @@ async fn every_demo_emulate_value_starts_and_serves_a_working_page() {
         (Some("procaptcha"), Provider::Procaptcha),
         (Some("byebot"), Provider::ByeBot),
         (Some(" ByeBot "), Provider::ByeBot),
+        (Some("friendlycaptcha"), Provider::FriendlyCaptcha),
+        (Some("FriendlyCaptcha"), Provider::FriendlyCaptcha),
     ] {
         let vars: Vec<(&str, &str)> = value.map(|v| ("DEMO_EMULATE", v)).into_iter().collect();
         let demo = match Demo::from_vars(vars).await {
@@ -224,7 +227,7 @@ async fn every_demo_emulate_value_starts_and_serves_a_working_page() {
         .unwrap();
     assert_eq!(
         err.to_string(),
-        "DEMO_EMULATE is invalid: unknown CAPTCHA provider `recaptha` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha)"
+        "DEMO_EMULATE is invalid: unknown CAPTCHA provider `recaptha` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot, friendlycaptcha or altcha)"
     );
 }
 

@@ -345,6 +345,10 @@ fn with_query(url: &str, name: &str, value: &str) -> String {
     out
 }
 
+/// Friendly Captcha's `site` script (v2 widget SDK), an ES module.
+pub(crate) const FRIENDLY_CAPTCHA_SCRIPT: &str =
+    "https://cdn.jsdelivr.net/npm/@friendlycaptcha/sdk@0.2.0/site.min.js";
+
 /// The provider's own widget script.
 fn real_script(provider: Provider) -> &'static str {
     match provider {
@@ -352,6 +356,7 @@ fn real_script(provider: Provider) -> &'static str {
         Provider::Recaptcha => "https://www.google.com/recaptcha/api.js",
         Provider::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/api.js",
         Provider::Procaptcha => "https://js.prosopo.io/js/procaptcha.bundle.js",
+        Provider::FriendlyCaptcha => FRIENDLY_CAPTCHA_SCRIPT,
         // Self-hosted: the demo serves a widget script itself.
         Provider::Altcha => ALTCHA_WIDGET_PATH,
         // ByeBot documents no public script URL; set CAPTCHA_WIDGET_SCRIPT.

@@ -1,5 +1,5 @@
 /* siteverify-emulator widget script: a stand-in for the hCaptcha, reCAPTCHA, Turnstile,
- * Procaptcha, ByeBot and ALTCHA widget scripts, for demos and browser tests. It renders the
+ * Procaptcha, ByeBot, Friendly Captcha and ALTCHA widget scripts, for demos and browser tests. It renders the
  * containers the real scripts render, fills the same hidden form fields and mints its tokens
  * from the emulator that served it. Nothing here is secure, and nothing needs to be: the
  * emulator mints a token for anyone who asks. ALTCHA is the exception: its challenges come from
@@ -20,6 +20,7 @@
     { name: 'procaptcha', selector: '.procaptcha', field: 'procaptcha-response' },
     // ByeBot documents no container class; this one is the emulator's own choice.
     { name: 'byebot', selector: '.byebot-captcha', field: 'byebot-token' },
+    { name: 'friendlycaptcha', selector: '.frc-captcha', field: 'frc-captcha-response' },
   ];
 
   // document.currentScript is set only while this file first runs, so the emulator's address

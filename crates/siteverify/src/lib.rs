@@ -1,9 +1,9 @@
 //! Server-side verification of CAPTCHA tokens for hCaptcha, Google reCAPTCHA v2/v3,
-//! Cloudflare Turnstile, Prosopo Procaptcha and ByeBot.
+//! Cloudflare Turnstile, Prosopo Procaptcha, ByeBot and Friendly Captcha v2.
 //!
 //! A browser widget solves a challenge and hands your form a token; your server must ask the
 //! provider whether the token is good before trusting the request. This crate does that call
-//! for five providers behind one API, and applies the checks the providers leave to you: the
+//! for six hosted providers behind one API, and applies the checks the providers leave to you: the
 //! hostname the challenge was solved on, the expected action, a minimum score, the site key,
 //! the age of the challenge.
 //!

@@ -25,10 +25,10 @@ use crate::ClientIp;
 ///
 /// | suffix | value |
 /// |---|---|
-/// | `PROVIDER` | required: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot` or `altcha` (any case) |
-/// | `SECRET` | required: the provider secret (ByeBot: the API key; ALTCHA: the HMAC key challenges are signed with, 32 random bytes or more) |
+/// | `PROVIDER` | required: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot`, `friendlycaptcha` or `altcha` (any case) |
+/// | `SECRET` | required: the provider secret (ByeBot, Friendly Captcha: the API key; ALTCHA: the HMAC key challenges are signed with, 32 random bytes or more) |
 /// | `SITEKEY` | the widget's site key |
-/// | `VERIFY_URL` | full `http(s)://` URL of the verify endpoint, instead of the provider's |
+/// | `VERIFY_URL` | full `http(s)://` URL of the verify endpoint, instead of the provider's (Friendly Captcha's EU endpoint: [`FRIENDLY_CAPTCHA_EU_VERIFY_URL`](siteverify::FRIENDLY_CAPTCHA_EU_VERIFY_URL)) |
 /// | `HOSTNAMES` | comma-separated allowed hostnames, `*.example.com` for every subdomain |
 /// | `ACTION` | the expected action (reCAPTCHA v3, Turnstile) |
 /// | `MIN_SCORE` | the minimum human likelihood, `0.0`–`1.0` |
@@ -881,6 +881,58 @@ mod tests {
         assert_eq!(verifier.site_key(), Some("site-key"));
         assert_eq!(verifier.policy().minimum_score(), Some(0.7));
         assert_eq!(verifier.recaptcha_version(), Some(RecaptchaVersion::V3));
+    }
+
+    #[tokio::test]
+    async fn friendly_captcha_from_the_environment_verifies_against_the_emulator() {
+        let emulator = siteverify_emulator::Emulator::start().await.unwrap();
+        let e = siteverify_emulator::Provider::FriendlyCaptcha;
+        let url = emulator.verify_url(e);
+        let config = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            [
+                ("CAPTCHA_PROVIDER", "friendlycaptcha"),
+                ("CAPTCHA_SECRET", e.default_secret()),
+                ("CAPTCHA_SITEKEY", e.default_site_key()),
+                ("CAPTCHA_VERIFY_URL", url.as_str()),
+                ("CAPTCHA_HOSTNAMES", "example.com"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.provider, Provider::FriendlyCaptcha);
+        let verifier = config.build_verifier().unwrap();
+        let good = emulator
+            .mint(siteverify_emulator::TokenSpec::new(e).hostname("example.com"))
+            .unwrap();
+        let options = siteverify::VerifyOptions::new();
+        let verdict = verifier.verify(&good, &options).await.unwrap();
+        assert_eq!(verdict.site_key.as_deref(), Some(e.default_site_key()));
+        let elsewhere = emulator
+            .mint(siteverify_emulator::TokenSpec::new(e).hostname("evil.example"))
+            .unwrap();
+        let err = verifier.verify(&elsewhere, &options).await.unwrap_err();
+        assert_eq!(err.code(), "hostname_mismatch");
+        // What Friendly Captcha never reports is refused at start, naming the variable.
+        for (var, value) in [
+            ("CAPTCHA_MIN_SCORE", "0.5"),
+            ("CAPTCHA_ACTION", "signup"),
+            ("CAPTCHA_RECAPTCHA_VERSION", "3"),
+        ] {
+            let result = CaptchaConfig::from_vars(
+                "CAPTCHA",
+                [
+                    ("CAPTCHA_PROVIDER", "friendlycaptcha"),
+                    ("CAPTCHA_SECRET", "key"),
+                    (var, value),
+                ],
+            )
+            .and_then(|c| {
+                c.build_verifier()
+                    .map(|_| ())
+                    .map_err(|e| EnvError::invalid(var, e.to_string()))
+            });
+            assert!(result.is_err(), "{var}");
+        }
     }
 
     /// What the environment gives when it sets nothing optional: reCAPTCHA v3, as documented.

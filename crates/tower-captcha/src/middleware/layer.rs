@@ -6,7 +6,8 @@ use http::Method;
     feature = "recaptcha",
     feature = "turnstile",
     feature = "procaptcha",
-    feature = "byebot"
+    feature = "byebot",
+    feature = "friendlycaptcha"
 ))]
 use siteverify::VerifierConfig;
 #[cfg(feature = "altcha")]
@@ -193,6 +194,12 @@ impl CaptchaLayer<Verifier, JsonFailure> {
     #[cfg(feature = "byebot")]
     pub fn byebot(config: VerifierConfig) -> Result<Self, ConfigError> {
         Verifier::byebot(config).map(Self::new)
+    }
+
+    /// A layer verifying with Friendly Captcha v2 (the secret is the API key).
+    #[cfg(feature = "friendlycaptcha")]
+    pub fn friendlycaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Verifier::friendlycaptcha(config).map(Self::new)
     }
 }
 
