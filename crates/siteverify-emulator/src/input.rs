@@ -20,6 +20,10 @@ pub(crate) struct Input {
     /// The request's headers, names in lowercase (first value of each): where Friendly Captcha
     /// and reCAPTCHA Enterprise take their API key.
     pub(crate) headers: BTreeMap<String, String>,
+    /// The request's path and query (reCAPTCHA Enterprise reads its project from the path,
+    /// and takes an API key as `?key=`, as Google does).
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
 }
 
 /// A field that is present but not text (e.g. `"secret": 5`): the provider's `bad-request`.
@@ -47,6 +51,8 @@ impl Input {
                     format: Format::Form,
                     fields,
                     headers: BTreeMap::new(),
+                    path: String::new(),
+                    query: None,
                 })
             }
             "application/json" => match serde_json::from_slice(body).ok()? {
@@ -54,6 +60,8 @@ impl Input {
                     format: Format::Json,
                     fields: members.into_iter().collect(),
                     headers: BTreeMap::new(),
+                    path: String::new(),
+                    query: None,
                 }),
                 _ => None,
             },
@@ -72,6 +80,23 @@ impl Input {
                 .or_insert_with(|| value.to_owned());
         }
         self
+    }
+
+    /// Keeps the request's path and query.
+    pub(crate) fn with_url(mut self, path: &str, query: Option<&str>) -> Self {
+        path.clone_into(&mut self.path);
+        self.query = query.map(str::to_owned);
+        self
+    }
+
+    /// A query parameter's value (the first); empty counts as absent.
+    pub(crate) fn query_param(&self, name: &str) -> Option<String> {
+        let query = self.query.as_deref()?;
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()?
+            .into_iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v)
     }
 
     /// A header's value; empty counts as absent.

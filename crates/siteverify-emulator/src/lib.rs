@@ -257,6 +257,7 @@ pub const WIDGET_SCRIPT: &str = include_str!("widget.js");
 
 pub use fault::{Fault, FaultKind};
 pub use provider::{Provider, UnknownProvider};
+pub use providers::ENTERPRISE_PROJECT;
 pub use record::RecordedRequest;
 pub use server::Emulator;
 pub use spec::{MintError, TokenSpec};

@@ -22,17 +22,22 @@ pub enum Provider {
     ByeBot,
     /// Friendly Captcha v2 (`global.frcapi.com/api/v2/captcha/siteverify`).
     FriendlyCaptcha,
+    /// reCAPTCHA Enterprise, createAssessment
+    /// (`recaptchaenterprise.googleapis.com/v1/projects/{project}/assessments`).
+    #[serde(rename = "recaptcha-enterprise")]
+    RecaptchaEnterprise,
 }
 
 impl Provider {
     /// Every provider, in a stable order.
-    pub const ALL: [Provider; 6] = [
+    pub const ALL: [Provider; 7] = [
         Provider::HCaptcha,
         Provider::Recaptcha,
         Provider::Turnstile,
         Provider::Procaptcha,
         Provider::ByeBot,
         Provider::FriendlyCaptcha,
+        Provider::RecaptchaEnterprise,
     ];
 
     /// The lowercase name used in serde, URLs and default keys (`"hcaptcha"`, …).
@@ -44,6 +49,7 @@ impl Provider {
             Provider::Procaptcha => "procaptcha",
             Provider::ByeBot => "byebot",
             Provider::FriendlyCaptcha => "friendlycaptcha",
+            Provider::RecaptchaEnterprise => "recaptcha-enterprise",
         }
     }
 
@@ -52,8 +58,12 @@ impl Provider {
     /// The part after the provider prefix mirrors the real endpoint's path. Friendly Captcha
     /// has no prefix: its official server SDKs take an origin and append the real path
     /// (`/api/v2/captcha/siteverify`) themselves, so the emulator serves exactly that path.
+    /// Neither has reCAPTCHA Enterprise, for the same reason (Google's client libraries take
+    /// an API endpoint host): its path is the real one, for the emulator's only project,
+    /// [`ENTERPRISE_PROJECT`](crate::ENTERPRISE_PROJECT).
     pub fn verify_path(self) -> &'static str {
         match self {
+            Provider::RecaptchaEnterprise => "/v1/projects/emulator-project/assessments",
             Provider::FriendlyCaptcha => "/api/v2/captcha/siteverify",
             Provider::HCaptcha => "/hcaptcha/siteverify",
             Provider::Recaptcha => "/recaptcha/api/siteverify",
@@ -72,6 +82,7 @@ impl Provider {
             Provider::Procaptcha => "emulator-procaptcha-site-key",
             Provider::ByeBot => "emulator-byebot-site-key",
             Provider::FriendlyCaptcha => "emulator-friendlycaptcha-site-key",
+            Provider::RecaptchaEnterprise => "emulator-recaptcha-enterprise-site-key",
         }
     }
 
@@ -85,6 +96,7 @@ impl Provider {
             Provider::Procaptcha => "emulator-procaptcha-secret",
             Provider::ByeBot => "emulator-byebot-secret",
             Provider::FriendlyCaptcha => "emulator-friendlycaptcha-secret",
+            Provider::RecaptchaEnterprise => "emulator-recaptcha-enterprise-secret",
         }
     }
 
@@ -93,9 +105,10 @@ impl Provider {
     /// ByeBot and Friendly Captcha document no lifetime; 300 s is our UNCONFIRMED choice.
     pub fn token_lifetime(self) -> Duration {
         match self {
-            Provider::HCaptcha | Provider::Recaptcha | Provider::Procaptcha => {
-                Duration::from_secs(120)
-            }
+            Provider::HCaptcha
+            | Provider::Recaptcha
+            | Provider::Procaptcha
+            | Provider::RecaptchaEnterprise => Duration::from_secs(120),
             Provider::Turnstile | Provider::ByeBot | Provider::FriendlyCaptcha => {
                 Duration::from_secs(300)
             }

@@ -134,8 +134,13 @@ impl Drop for Emulator {
 fn router(state: Arc<State>) -> Router {
     let mut router = Router::new();
     for provider in Provider::ALL {
+        // reCAPTCHA Enterprise answers for any project in its path, refusing all but ours.
+        let path = match provider {
+            Provider::RecaptchaEnterprise => "/v1/projects/{project}/assessments",
+            _ => provider.verify_path(),
+        };
         router = router.route(
-            provider.verify_path(),
+            path,
             post(
                 move |extract::State(state): extract::State<Arc<State>>, request: Request| {
                     verify(state, provider, request)
@@ -173,7 +178,11 @@ async fn verify(state: Arc<State>, provider: Provider, request: Request) -> Resp
         .as_ref()
         .ok()
         .and_then(|b| Input::parse(content_type.as_deref(), b))
-        .map(|input| input.with_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))));
+        .map(|input| {
+            input
+                .with_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                .with_url(parts.uri.path(), parts.uri.query())
+        });
     let record = RecordedRequest {
         provider,
         path: parts.uri.path().to_owned(),

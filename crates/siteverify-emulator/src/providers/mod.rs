@@ -5,6 +5,7 @@ mod friendlycaptcha;
 mod hcaptcha;
 mod procaptcha;
 mod recaptcha;
+mod recaptcha_enterprise;
 mod turnstile;
 
 use serde_json::{Value, json};
@@ -45,6 +46,8 @@ pub(crate) trait Endpoint: Sync {
     fn verify(&self, registry: &mut Registry, input: &Input) -> Reply;
 }
 
+pub use recaptcha_enterprise::ENTERPRISE_PROJECT;
+
 pub(crate) fn endpoint(provider: Provider) -> &'static dyn Endpoint {
     match provider {
         Provider::HCaptcha => &hcaptcha::HCaptcha,
@@ -53,6 +56,7 @@ pub(crate) fn endpoint(provider: Provider) -> &'static dyn Endpoint {
         Provider::Procaptcha => &procaptcha::Procaptcha,
         Provider::ByeBot => &byebot::ByeBot,
         Provider::FriendlyCaptcha => &friendlycaptcha::FriendlyCaptcha,
+        Provider::RecaptchaEnterprise => &recaptcha_enterprise::RecaptchaEnterprise,
     }
 }
 
@@ -73,7 +77,7 @@ pub(crate) fn test_sites(provider: Provider) -> Vec<(&'static str, &'static str)
             .iter()
             .map(|k| (*k, Provider::Procaptcha.default_secret()))
             .collect(),
-        Provider::ByeBot | Provider::FriendlyCaptcha => Vec::new(),
+        Provider::ByeBot | Provider::FriendlyCaptcha | Provider::RecaptchaEnterprise => Vec::new(),
     }
 }
 
@@ -90,7 +94,8 @@ pub(crate) fn fixed_test_token(provider: Provider, site_key: &str) -> Option<&'s
         Provider::Recaptcha
         | Provider::Procaptcha
         | Provider::ByeBot
-        | Provider::FriendlyCaptcha => None,
+        | Provider::FriendlyCaptcha
+        | Provider::RecaptchaEnterprise => None,
     }
 }
 

@@ -29,7 +29,8 @@ async fn provider_constants() {
             "turnstile",
             "procaptcha",
             "byebot",
-            "friendlycaptcha"
+            "friendlycaptcha",
+            "recaptcha-enterprise"
         ]
     );
     for (p, name) in Provider::ALL.into_iter().zip(&names) {
@@ -41,7 +42,7 @@ async fn provider_constants() {
         .iter()
         .map(|p| p.token_lifetime().as_secs())
         .collect();
-    assert_eq!(secs, [120, 120, 300, 120, 300, 300]);
+    assert_eq!(secs, [120, 120, 300, 120, 300, 300, 120]);
 }
 
 #[tokio::test]
@@ -293,6 +294,10 @@ async fn wrong_content_types_get_each_providers_bad_request() {
             Provider::FriendlyCaptcha => {
                 assert_eq!(answer.status, 400);
                 assert_eq!(answer.json()["error"]["error_code"], "bad_request");
+            }
+            Provider::RecaptchaEnterprise => {
+                assert_eq!(answer.status, 400);
+                assert_eq!(answer.json()["error"]["status"], "INVALID_ARGUMENT");
             }
         }
     }

@@ -7,6 +7,7 @@ mod hcaptcha;
 mod http_api;
 mod procaptcha;
 mod recaptcha;
+mod recaptcha_enterprise;
 mod turnstile;
 mod widget;
 
@@ -149,6 +150,19 @@ pub(crate) async fn verify(
         }
         Provider::FriendlyCaptcha => {
             post_json_keyed(&url, secret, &serde_json::json!({ "response": token })).await
+        }
+        Provider::RecaptchaEnterprise => {
+            let response = client()
+                .post(&url)
+                .header("x-goog-api-key", secret)
+                .json(&serde_json::json!({ "event": {
+                    "token": token,
+                    "siteKey": provider.default_site_key(),
+                } }))
+                .send()
+                .await
+                .expect("request");
+            Answer::read(response).await
         }
     }
 }

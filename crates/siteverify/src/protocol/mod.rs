@@ -20,6 +20,8 @@ mod hcaptcha;
 mod procaptcha;
 #[cfg(feature = "recaptcha")]
 mod recaptcha;
+#[cfg(feature = "recaptcha-enterprise")]
+mod recaptcha_enterprise;
 #[cfg(any(feature = "hcaptcha", feature = "recaptcha", feature = "turnstile"))]
 mod siteverify_answer;
 #[cfg(feature = "turnstile")]
@@ -35,6 +37,9 @@ pub(crate) struct Call<'a> {
     pub(crate) site_key: Option<&'a str>,
     /// Turnstile's retry key: the same for every attempt of one verification.
     pub(crate) idempotency_key: Option<&'a str>,
+    /// The action the policy expects (sent where the provider takes it: reCAPTCHA
+    /// Enterprise's `expectedAction`; we compare it ourselves all the same).
+    pub(crate) expected_action: Option<&'a str>,
     /// Our own secret or site key is a provider's test key.
     pub(crate) test_keys: bool,
     /// Our secret is a provider's test secret.
@@ -121,6 +126,8 @@ pub(crate) fn codec(provider: Provider) -> Option<&'static Codec> {
         Provider::ByeBot => Some(&byebot::CODEC),
         #[cfg(feature = "friendlycaptcha")]
         Provider::FriendlyCaptcha => Some(&friendlycaptcha::CODEC),
+        #[cfg(feature = "recaptcha-enterprise")]
+        Provider::RecaptchaEnterprise => Some(&recaptcha_enterprise::CODEC),
         #[allow(unreachable_patterns)]
         _ => None,
     }
@@ -177,6 +184,8 @@ fn describe_shape_error(error: &serde_json::Error) -> String {
     feature = "recaptcha",
     feature = "turnstile",
     feature = "procaptcha",
-    feature = "byebot"
+    feature = "byebot",
+    feature = "friendlycaptcha",
+    feature = "recaptcha-enterprise"
 ))]
 mod decode_tests;

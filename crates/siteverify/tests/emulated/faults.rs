@@ -155,7 +155,7 @@ async fn a_refused_connection_is_retried_for_everyone_and_still_bounded() {
         let url = format!("http://127.0.0.1:{port}/verify");
         let verifier = Verifier::new(
             provider,
-            VerifierConfig::new("s").verify_url(url).timeout(SHORT),
+            base_config(provider, "s").verify_url(url).timeout(SHORT),
         )
         .unwrap();
         let started = Instant::now();

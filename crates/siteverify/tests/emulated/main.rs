@@ -12,6 +12,7 @@ mod policy;
 mod procaptcha;
 mod providers;
 mod recaptcha;
+mod recaptcha_enterprise;
 mod redaction;
 mod resilience;
 mod transports;

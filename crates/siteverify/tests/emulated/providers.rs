@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use siteverify::{Provider, Verifier, VerifierConfig, VerifyOptions};
+use siteverify::{Provider, Verifier, VerifyOptions};
 
 use crate::support::*;
 
@@ -62,7 +62,7 @@ async fn a_wrong_secret_is_our_misconfiguration() {
         let e = emulated(provider);
         let verifier = Verifier::new(
             provider,
-            VerifierConfig::new("not-the-secret").verify_url(emulator.verify_url(e)),
+            base_config(provider, "not-the-secret").verify_url(emulator.verify_url(e)),
         )
         .unwrap();
         let token = mint(&emulator, spec(provider));
@@ -100,7 +100,7 @@ async fn local_prechecks_never_reach_the_provider() {
 #[tokio::test]
 async fn the_wire_format_is_the_providers_own() {
     let emulator = emulator().await;
-    let expected: [(Provider, &str, &str, &[&str]); 6] = [
+    let expected: [(Provider, &str, &str, &[&str]); 7] = [
         (
             Provider::HCaptcha,
             "/hcaptcha/siteverify",
@@ -137,6 +137,12 @@ async fn the_wire_format_is_the_providers_own() {
             "application/json",
             &["response"],
         ),
+        (
+            Provider::RecaptchaEnterprise,
+            "/v1/projects/emulator-project/assessments",
+            "application/json",
+            &["event"],
+        ),
     ];
     for (provider, path, content_type, fields) in expected {
         emulator.clear_requests();
@@ -164,15 +170,26 @@ async fn the_wire_format_is_the_providers_own() {
         };
         match provider {
             // The API key travels in a header, and only there.
-            Provider::FriendlyCaptcha => {
-                assert_eq!(request.header("x-api-key"), Some(secret), "{provider}");
+            Provider::FriendlyCaptcha | Provider::RecaptchaEnterprise => {
+                let header = if provider == Provider::FriendlyCaptcha {
+                    "x-api-key"
+                } else {
+                    "x-goog-api-key"
+                };
+                assert_eq!(request.header(header), Some(secret), "{provider}");
                 let body = String::from_utf8_lossy(&request.body);
                 assert!(!body.contains(secret), "{provider}: the key is in the body");
             }
             Provider::ByeBot => assert_eq!(request.field("api_key"), Some(secret)),
             _ => assert_eq!(request.field("secret"), Some(secret)),
         }
-        assert_eq!(request.field(token_field), Some(token.as_str()));
+        if provider == Provider::RecaptchaEnterprise {
+            let event: serde_json::Value =
+                serde_json::from_str(request.field("event").unwrap()).unwrap();
+            assert_eq!(event["token"], token.as_str());
+        } else {
+            assert_eq!(request.field(token_field), Some(token.as_str()));
+        }
         assert_eq!(request.query, None, "nothing goes in the query string");
     }
 }
@@ -200,8 +217,16 @@ async fn the_client_ip_is_sent_only_when_configured() {
             let request = &emulator.requests()[0];
             // ByeBot and Friendly Captcha document no IP field: they never get one.
             let sent = forward && !matches!(provider, Provider::ByeBot | Provider::FriendlyCaptcha);
+            // reCAPTCHA Enterprise: the event's `userIpAddress`.
+            let event: Option<serde_json::Value> = request
+                .field("event")
+                .map(|e| serde_json::from_str(e).unwrap());
+            let got = match &event {
+                Some(event) => event["userIpAddress"].as_str(),
+                None => request.field(ip_field),
+            };
             assert_eq!(
-                request.field(ip_field),
+                got,
                 sent.then_some("203.0.113.7"),
                 "{provider} forward={forward}"
             );
