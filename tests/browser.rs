@@ -187,7 +187,7 @@ fn screenshot(name: &str, png: Vec<u8>) {
     std::fs::write(dir.join(format!("signup-{name}.png")), png).unwrap();
 }
 
-/// A checkbox widget (hCaptcha, reCAPTCHA v2, Turnstile, Procaptcha, ByeBot, Friendly Captcha): a person ticks
+/// A checkbox widget (hCaptcha, reCAPTCHA v2, Turnstile, Procaptcha, ByeBot, Friendly Captcha, reCAPTCHA Enterprise): a person ticks
 /// it and is welcomed, a bot's token is refused with a way back, and a hurried user who
 /// ticks nothing is told to.
 async fn checkbox_flow(client: &Client, url: &str, name: &str) {

@@ -158,7 +158,13 @@ impl Demo {
             vars.insert(hostnames, "localhost,127.0.0.1".to_owned());
         }
         let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
-        let script = format!("{}/widget.js", emulator.base_url());
+        // The emulator serves its widget stand-in under the name of reCAPTCHA Enterprise's
+        // script too, which is how the page tells the stand-in which tokens to mint.
+        let script_name = match provider {
+            Provider::RecaptchaEnterprise => "enterprise.js",
+            _ => "widget.js",
+        };
+        let script = format!("{}/{script_name}", emulator.base_url());
         tracing::info!(
             provider = provider.name(),
             emulator = %emulator.base_url(),
@@ -357,6 +363,7 @@ fn real_script(provider: Provider) -> &'static str {
         Provider::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/api.js",
         Provider::Procaptcha => "https://js.prosopo.io/js/procaptcha.bundle.js",
         Provider::FriendlyCaptcha => FRIENDLY_CAPTCHA_SCRIPT,
+        Provider::RecaptchaEnterprise => "https://www.google.com/recaptcha/enterprise.js",
         // Self-hosted: the demo serves a widget script itself.
         Provider::Altcha => ALTCHA_WIDGET_PATH,
         // ByeBot documents no public script URL; set CAPTCHA_WIDGET_SCRIPT.

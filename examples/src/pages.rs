@@ -10,7 +10,7 @@ use crate::Widget;
 fn container_class(provider: Provider) -> &'static str {
     match provider {
         Provider::HCaptcha => "h-captcha",
-        Provider::Recaptcha => "g-recaptcha",
+        Provider::Recaptcha | Provider::RecaptchaEnterprise => "g-recaptcha",
         Provider::Turnstile => "cf-turnstile",
         Provider::Procaptcha => "procaptcha",
         Provider::FriendlyCaptcha => "frc-captcha",

@@ -151,6 +151,8 @@ fn router(state: Arc<State>) -> Router {
     router
         .route("/tokens", post(mint).options(widget::tokens_preflight))
         .route("/widget.js", get(widget::script))
+        // The same script as reCAPTCHA Enterprise's `enterprise.js`.
+        .route("/enterprise.js", get(widget::script))
         .route("/sites", post(register_site))
         .route("/requests", get(list_requests).delete(clear_requests))
         .route("/health", get(|| async { "ok" }))

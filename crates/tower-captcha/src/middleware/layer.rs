@@ -7,7 +7,8 @@ use http::Method;
     feature = "turnstile",
     feature = "procaptcha",
     feature = "byebot",
-    feature = "friendlycaptcha"
+    feature = "friendlycaptcha",
+    feature = "recaptcha-enterprise"
 ))]
 use siteverify::VerifierConfig;
 #[cfg(feature = "altcha")]
@@ -194,6 +195,13 @@ impl CaptchaLayer<Verifier, JsonFailure> {
     #[cfg(feature = "byebot")]
     pub fn byebot(config: VerifierConfig) -> Result<Self, ConfigError> {
         Verifier::byebot(config).map(Self::new)
+    }
+
+    /// A layer verifying with reCAPTCHA Enterprise (createAssessment; the secret is the API
+    /// key, and the site key and the project are required).
+    #[cfg(feature = "recaptcha-enterprise")]
+    pub fn recaptcha_enterprise(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Verifier::recaptcha_enterprise(config).map(Self::new)
     }
 
     /// A layer verifying with Friendly Captcha v2 (the secret is the API key).
