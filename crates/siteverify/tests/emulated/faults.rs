@@ -7,12 +7,13 @@ use siteverify::{Outage, Provider, Verifier, VerifierConfig, VerifyError};
 use crate::support::*;
 
 /// Every provider but Turnstile, whose idempotency key changes the retry rules.
-const NOT_IDEMPOTENT: [Provider; 5] = [
+const NOT_IDEMPOTENT: [Provider; 6] = [
     Provider::HCaptcha,
     Provider::Recaptcha,
     Provider::Procaptcha,
     Provider::ByeBot,
     Provider::FriendlyCaptcha,
+    Provider::RecaptchaEnterprise,
 ];
 
 #[tokio::test]
