@@ -187,7 +187,7 @@ fn screenshot(name: &str, png: Vec<u8>) {
     std::fs::write(dir.join(format!("signup-{name}.png")), png).unwrap();
 }
 
-/// A checkbox widget (hCaptcha, reCAPTCHA v2, Turnstile, Procaptcha, ByeBot): a person ticks
+/// A checkbox widget (hCaptcha, reCAPTCHA v2, Turnstile, Procaptcha, ByeBot, Friendly Captcha, reCAPTCHA Enterprise): a person ticks
 /// it and is welcomed, a bot's token is refused with a way back, and a hurried user who
 /// ticks nothing is told to.
 async fn checkbox_flow(client: &Client, url: &str, name: &str) {
@@ -257,6 +257,10 @@ async fn with_every_provider_a_person_signs_up_and_a_bot_does_not() {
         ("turnstile", &[("DEMO_EMULATE", "turnstile")][..]),
         ("procaptcha", &[("DEMO_EMULATE", "procaptcha")][..]),
         ("byebot", &[("DEMO_EMULATE", "byebot")][..]),
+        (
+            "friendlycaptcha",
+            &[("DEMO_EMULATE", "friendlycaptcha")][..],
+        ),
     ] {
         let demo = Demo::from_vars(vars.iter().copied()).await.unwrap();
         let v3 = demo.widget.is_recaptcha_v3();

@@ -123,6 +123,7 @@ fn mint(emulator: &Emulator, widget: &Widget, action: &str, score: f64) -> Strin
         .hostname("127.0.0.1");
     let spec = match widget.provider {
         Provider::Recaptcha if widget.is_recaptcha_v3() => spec.action(action).score(score),
+        Provider::RecaptchaEnterprise => spec.action(action).score(score),
         Provider::Turnstile => spec.action(action),
         _ => spec,
     };
@@ -162,9 +163,10 @@ async fn code_of(response: reqwest::Response) -> (u16, String) {
 fn container_class(provider: Provider) -> &'static str {
     match provider {
         Provider::HCaptcha => "h-captcha",
-        Provider::Recaptcha => "g-recaptcha",
+        Provider::Recaptcha | Provider::RecaptchaEnterprise => "g-recaptcha",
         Provider::Turnstile => "cf-turnstile",
         Provider::Procaptcha => "procaptcha",
+        Provider::FriendlyCaptcha => "frc-captcha",
         _ => "byebot-captcha",
     }
 }
@@ -180,6 +182,9 @@ async fn every_demo_emulate_value_starts_and_serves_a_working_page() {
         (Some("procaptcha"), Provider::Procaptcha),
         (Some("byebot"), Provider::ByeBot),
         (Some(" ByeBot "), Provider::ByeBot),
+        (Some("friendlycaptcha"), Provider::FriendlyCaptcha),
+        (Some("FriendlyCaptcha"), Provider::FriendlyCaptcha),
+        (Some("recaptcha-enterprise"), Provider::RecaptchaEnterprise),
     ] {
         let vars: Vec<(&str, &str)> = value.map(|v| ("DEMO_EMULATE", v)).into_iter().collect();
         let demo = match Demo::from_vars(vars).await {
@@ -206,14 +211,22 @@ async fn every_demo_emulate_value_starts_and_serves_a_working_page() {
                 provider.name()
             );
             assert!(page.contains(&container), "{page}");
+            // reCAPTCHA Enterprise: the stand-in under the name of Google's script.
+            let script = match provider {
+                Provider::RecaptchaEnterprise => "enterprise.js",
+                _ => "widget.js",
+            };
             assert!(
-                page.contains(&format!(r#"<script src="{base}/widget.js""#)),
+                page.contains(&format!(r#"<script src="{base}/{script}""#)),
                 "{page}"
             );
-            // Only Turnstile reports the action the page sets.
+            // Only Turnstile and reCAPTCHA Enterprise report the action the page sets.
             assert_eq!(
                 page.contains(r#"data-action="signup""#),
-                provider == Provider::Turnstile,
+                matches!(
+                    provider,
+                    Provider::Turnstile | Provider::RecaptchaEnterprise
+                ),
                 "{page}"
             );
         }
@@ -230,7 +243,7 @@ async fn every_demo_emulate_value_starts_and_serves_a_working_page() {
         .unwrap();
     assert_eq!(
         err.to_string(),
-        "DEMO_EMULATE is invalid: unknown CAPTCHA provider `recaptha` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha)"
+        "DEMO_EMULATE is invalid: unknown CAPTCHA provider `recaptha` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot, friendlycaptcha, recaptcha-enterprise or altcha)"
     );
 }
 

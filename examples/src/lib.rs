@@ -187,14 +187,14 @@ impl Demo {
                 if fallback.config.provider.is_hosted()
                     && !is_set(&vars, FALLBACK_WIDGET_SCRIPT_VAR) =>
             {
-                fallback.script = format!("{}/widget.js", emulator.base_url());
+                fallback.script = emulated_script(&emulator, fallback.config.provider);
                 Some(fallback)
             }
             other => other,
         };
         let main = Configured {
             config,
-            script: format!("{}/widget.js", emulator.base_url()),
+            script: emulated_script(&emulator, provider),
         };
         tracing::info!(
             provider = provider.name(),
@@ -243,6 +243,17 @@ impl Demo {
             emulator,
         })
     }
+}
+
+/// The emulator's widget stand-in for `provider`'s page. It is served under the name of
+/// reCAPTCHA Enterprise's script too, which is how the page tells the stand-in which tokens
+/// to mint.
+fn emulated_script(emulator: &Emulator, provider: Provider) -> String {
+    let name = match provider {
+        Provider::RecaptchaEnterprise => "enterprise.js",
+        _ => "widget.js",
+    };
+    format!("{}/{name}", emulator.base_url())
 }
 
 /// One provider's configuration and the widget script its page loads.
@@ -534,6 +545,10 @@ fn with_query(url: &str, name: &str, value: &str) -> String {
     out
 }
 
+/// Friendly Captcha's `site` script (v2 widget SDK), an ES module.
+pub(crate) const FRIENDLY_CAPTCHA_SCRIPT: &str =
+    "https://cdn.jsdelivr.net/npm/@friendlycaptcha/sdk@0.2.0/site.min.js";
+
 /// The provider's own widget script.
 fn real_script(provider: Provider) -> &'static str {
     match provider {
@@ -541,6 +556,8 @@ fn real_script(provider: Provider) -> &'static str {
         Provider::Recaptcha => "https://www.google.com/recaptcha/api.js",
         Provider::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/api.js",
         Provider::Procaptcha => "https://js.prosopo.io/js/procaptcha.bundle.js",
+        Provider::FriendlyCaptcha => FRIENDLY_CAPTCHA_SCRIPT,
+        Provider::RecaptchaEnterprise => "https://www.google.com/recaptcha/enterprise.js",
         // Self-hosted: the demo serves a widget script itself.
         Provider::Altcha => ALTCHA_WIDGET_PATH,
         // ByeBot documents no public script URL; set CAPTCHA_WIDGET_SCRIPT.

@@ -10,9 +10,10 @@ use crate::Widget;
 fn container_class(provider: Provider) -> &'static str {
     match provider {
         Provider::HCaptcha => "h-captcha",
-        Provider::Recaptcha => "g-recaptcha",
+        Provider::Recaptcha | Provider::RecaptchaEnterprise => "g-recaptcha",
         Provider::Turnstile => "cf-turnstile",
         Provider::Procaptcha => "procaptcha",
+        Provider::FriendlyCaptcha => "frc-captcha",
         _ => "byebot-captcha",
     }
 }
@@ -23,10 +24,11 @@ button[type=submit]{margin-top:1rem;padding:.6rem 1.4rem}.captcha{margin-top:1re
 
 /// The signup form with the provider's widget, and `notice` above it (escaped).
 pub(crate) fn signup_page(widget: &Widget, notice: Option<&str>) -> String {
-    // Procaptcha's bundle and the `altcha` widget from npm are ES modules; the widget
-    // script the demo serves itself is a classic one.
+    // Procaptcha's bundle, Friendly Captcha's site script and the `altcha` widget from npm
+    // are ES modules; the widget script the demo serves itself is a classic one.
     let module = match widget.provider {
         Provider::Procaptcha => true,
+        Provider::FriendlyCaptcha => widget.script == crate::FRIENDLY_CAPTCHA_SCRIPT,
         Provider::Altcha => widget.script != crate::ALTCHA_WIDGET_PATH,
         _ => false,
     };

@@ -48,7 +48,7 @@ fn a_bad_setting_stops_the_demo_with_a_sentence_and_status_1() {
         ),
         (
             &[("DEMO_EMULATE", "hcaptha")][..],
-            "error: DEMO_EMULATE is invalid: unknown CAPTCHA provider `hcaptha` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha)",
+            "error: DEMO_EMULATE is invalid: unknown CAPTCHA provider `hcaptha` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot, friendlycaptcha, recaptcha-enterprise or altcha)",
         ),
         (
             &[("DEMO_EMULATE", "byebot"), ("CAPTCHA_FORWARD_IP", "true")][..],

@@ -17,6 +17,13 @@ pub(crate) enum Format {
 pub(crate) struct Input {
     pub(crate) format: Format,
     pub(crate) fields: BTreeMap<String, Value>,
+    /// The request's headers, names in lowercase (first value of each): where Friendly Captcha
+    /// and reCAPTCHA Enterprise take their API key.
+    pub(crate) headers: BTreeMap<String, String>,
+    /// The request's path and query (reCAPTCHA Enterprise reads its project from the path,
+    /// and takes an API key as `?key=`, as Google does).
+    pub(crate) path: String,
+    pub(crate) query: Option<String>,
 }
 
 /// A field that is present but not text (e.g. `"secret": 5`): the provider's `bad-request`.
@@ -43,17 +50,61 @@ impl Input {
                 Some(Input {
                     format: Format::Form,
                     fields,
+                    headers: BTreeMap::new(),
+                    path: String::new(),
+                    query: None,
                 })
             }
             "application/json" => match serde_json::from_slice(body).ok()? {
                 Value::Object(members) => Some(Input {
                     format: Format::Json,
                     fields: members.into_iter().collect(),
+                    headers: BTreeMap::new(),
+                    path: String::new(),
+                    query: None,
                 }),
                 _ => None,
             },
             _ => None,
         }
+    }
+
+    /// Keeps the request's headers (the first value of each name).
+    pub(crate) fn with_headers<'a>(
+        mut self,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        for (name, value) in headers {
+            self.headers
+                .entry(name.to_ascii_lowercase())
+                .or_insert_with(|| value.to_owned());
+        }
+        self
+    }
+
+    /// Keeps the request's path and query.
+    pub(crate) fn with_url(mut self, path: &str, query: Option<&str>) -> Self {
+        path.clone_into(&mut self.path);
+        self.query = query.map(str::to_owned);
+        self
+    }
+
+    /// A query parameter's value (the first); empty counts as absent.
+    pub(crate) fn query_param(&self, name: &str) -> Option<String> {
+        let query = self.query.as_deref()?;
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()?
+            .into_iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v)
+    }
+
+    /// A header's value; empty counts as absent.
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     /// A text field; empty and `null` count as absent.

@@ -1,5 +1,6 @@
 //! A local emulator of the server-side verify endpoints of hCaptcha, Google reCAPTCHA,
-//! Cloudflare Turnstile, Prosopo Procaptcha and ByeBot.
+//! Cloudflare Turnstile, Prosopo Procaptcha, ByeBot, Friendly Captcha v2 and reCAPTCHA
+//! Enterprise (createAssessment).
 //!
 //! It is a real HTTP server (axum) so verification clients, demos and CI run with no network
 //! and no accounts. Tests start it on a free port, mint tokens with the properties they need
@@ -40,9 +41,12 @@
 //! | `POST /turnstile/v0/siteverify` | JSON or form: `secret`, `response`, `remoteip?`, `idempotency_key?` | Turnstile JSON |
 //! | `POST /procaptcha/siteverify` | JSON: `secret`, `token`, `ip?`, `email?` | `{"verified":…,"status":…}` |
 //! | `POST /byebot/validate_token` | JSON: `api_key`, `token` | 200 JSON, or 400 with no body |
+//! | `POST /api/v2/captcha/siteverify` (Friendly Captcha, at its real path: its SDKs take only an origin) | header `X-API-Key`; JSON or form: `response`, `sitekey?` | `{"success":true,"data":{…}}`, or `{"success":false,"error":{"error_code",…}}` with the documented status (401, 400, 200; 500 for `internal_server_error`) |
+//! | `POST /v1/projects/{project}/assessments` (reCAPTCHA Enterprise, at its real path; only [`ENTERPRISE_PROJECT`] is known) | header `X-Goog-Api-Key` (or `?key=`); JSON `{"event": {"token", "siteKey", "expectedAction"?, "userIpAddress"?, "userAgent"?}}` | 200 assessment (`tokenProperties.valid` is the verdict), or a Google API error `{"error": {"code", "message", "status"}}` |
 //! | `POST /tokens` | JSON [`TokenSpec`] | 200 `{"token":"…"}`, 400 `{"error":"…"}` (CORS: any origin) |
 //! | `OPTIONS /tokens` | | 204 CORS preflight |
 //! | `GET /widget.js` | | the [widget script](#the-widget-script) (CORS: any origin) |
+//! | `GET /enterprise.js` | | the same script, standing in for reCAPTCHA Enterprise's `enterprise.js` |
 //! | `POST /sites` | JSON `{"provider","site_key","secret"}` | 204, 400 `{"error":"…"}` |
 //! | `GET /requests` | | JSON array of [`RecordedRequest`] (body as a string) |
 //! | `DELETE /requests` | | 204 |
@@ -60,7 +64,8 @@
 //!
 //! # Keys and token lifetimes
 //!
-//! Each provider `<p>` (`hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot`) has the
+//! Each provider `<p>` (`hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot`,
+//! `friendlycaptcha`, `recaptcha-enterprise`) has the
 //! site `emulator-<p>-site-key` / `emulator-<p>-secret` registered at start
 //! ([`Provider::default_site_key`], [`Provider::default_secret`]); more with
 //! [`Emulator::register_site`] or `POST /sites`.
@@ -72,6 +77,8 @@
 //! | Turnstile | `0.…` (< 2048 chars) | 300 s | site keys `1x00000000000000000000AA`, `2x00000000000000000000AB`, `3x00000000000000000000FF` emit `XXXX.DUMMY.TOKEN.XXXX`; secrets `1x0000000000000000000000000000000AA` (passes the dummy token), `2x…AA` (`invalid-input-response`), `3x…AA` (`timeout-or-duplicate`) |
 //! | Procaptcha | `0x` + hex(site key `:` 16 random bytes) | 120 s | tokens embedding `5EARALUe4HXQwKo5KanZSGGKqJV4VTaytpezFwv8ZHbZewmh` pass, `5ETtechmZkn3CUVeJX7Z511oiuiu742aHLm91D5ZZw4fqoAG` fail, with any secret |
 //! | ByeBot | url-safe random | 300 s (UNCONFIRMED upstream) | none documented |
+//! | reCAPTCHA Enterprise | `03A…` | 120 s | none documented; the score is the minted one (default 0.9), below 0.5 with the reason `AUTOMATION` |
+//! | Friendly Captcha | two url-safe random parts joined by `.` | 300 s (UNCONFIRMED upstream) | none documented; the answer's `origin` is `https://<hostname>` (empty for an empty hostname) |
 //!
 //! Tokens are single use, except the fixed test tokens and tokens verified with a test secret
 //! or a Procaptcha test site key, which answer the same every time.
@@ -86,8 +93,8 @@
 //! | `Delay { ms }` | yes | the normal answer, `ms` later |
 //! | `Status { code: 429 }` | **no** | 429, `text/plain`, `retry-after: 1` |
 //! | `Status { code }` (other) | yes | `code`, short `text/plain` body |
-//! | `InternalError` | **no** | `internal-error` (HTTP 200) / Procaptcha 500 JSON / ByeBot 500 empty |
-//! | `ErrorCodes { codes }` | **no** | the provider's failure shape with exactly `codes` |
+//! | `InternalError` | **no** | `internal-error` (HTTP 200) / Procaptcha 500 JSON / ByeBot 500 empty / Friendly Captcha 500 `internal_server_error` |
+//! | `ErrorCodes { codes }` | **no** | the provider's failure shape with exactly `codes` (Friendly Captcha: the first, under its documented status) |
 //! | `MalformedJson` | yes | 200 `application/json`, body cut in half |
 //! | `DropConnection` | yes | the connection closes without a byte |
 //! | `Oversized` | yes | the normal answer plus a > 100 KiB `"padding"` member |
@@ -122,10 +129,11 @@
 //! | container | hidden field | provider |
 //! |---|---|---|
 //! | `.h-captcha` | `h-captcha-response` | `hcaptcha` |
-//! | `.g-recaptcha` | `g-recaptcha-response` | `recaptcha` |
+//! | `.g-recaptcha` | `g-recaptcha-response` | `recaptcha`; `recaptcha-enterprise` when the script is loaded as `/enterprise.js` |
 //! | `.cf-turnstile` | `cf-turnstile-response` (or `data-response-field-name`) | `turnstile` |
 //! | `.procaptcha` | `procaptcha-response` | `procaptcha` |
 //! | `.byebot-captcha` | `byebot-token` | `byebot` |
+//! | `.frc-captcha` | `frc-captcha-response` | `friendlycaptcha` |
 //!
 //! ByeBot documents no container class; `.byebot-captcha` is our choice. A container reads
 //! `data-sitekey`, `data-action`, `data-cdata`, `data-callback` and `data-error-callback` (names
@@ -187,6 +195,12 @@
 //! `window.siteverifyEmulator = {v3Score: 0.1}` (any number from 0 to 1, read at each
 //! `execute`): that is how a browser test plays a bot, whose token the server then refuses
 //! as `score_below_threshold`.
+//!
+//! **reCAPTCHA Enterprise.** Loaded as `/enterprise.js` (for Google's
+//! `https://www.google.com/recaptcha/enterprise.js`), the script mints reCAPTCHA Enterprise
+//! tokens for `.g-recaptcha` containers, with the container's `data-action` and a score
+//! (checkbox keys are scored too, as Enterprise scores every token), and adds
+//! `grecaptcha.enterprise` (`render`, `execute`, `ready`, …) beside `grecaptcha`.
 //!
 //! **JavaScript API**, defined only where the page has no real one (an object with `render`):
 //! `grecaptcha`, `hcaptcha` and `turnstile` each get `render(container, params)` (returns the
@@ -255,6 +269,7 @@ pub const WIDGET_SCRIPT: &str = include_str!("widget.js");
 
 pub use fault::{Fault, FaultKind};
 pub use provider::{Provider, UnknownProvider};
+pub use providers::ENTERPRISE_PROJECT;
 pub use record::RecordedRequest;
 pub use server::Emulator;
 pub use spec::{MintError, TokenSpec};

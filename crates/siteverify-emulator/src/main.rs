@@ -7,8 +7,8 @@ use siteverify_emulator::{Emulator, Provider};
 use tracing_subscriber::EnvFilter;
 
 const USAGE: &str = "\
-siteverify-emulator: a local emulator of the hCaptcha, reCAPTCHA, Turnstile, Procaptcha and
-ByeBot verify endpoints, for tests and demos.
+siteverify-emulator: a local emulator of the hCaptcha, reCAPTCHA, Turnstile, Procaptcha,
+ByeBot, Friendly Captcha and reCAPTCHA Enterprise verify endpoints, for tests and demos.
 
 USAGE:
     siteverify-emulator [--port N] [--host ADDR]

@@ -1,4 +1,4 @@
-//! The five emulated providers and their per-provider constants.
+//! The emulated providers and their per-provider constants.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,16 +20,24 @@ pub enum Provider {
     Procaptcha,
     /// ByeBot, formerly Captchacat (`challenge.byebot.de/validate_token`).
     ByeBot,
+    /// Friendly Captcha v2 (`global.frcapi.com/api/v2/captcha/siteverify`).
+    FriendlyCaptcha,
+    /// reCAPTCHA Enterprise, createAssessment
+    /// (`recaptchaenterprise.googleapis.com/v1/projects/{project}/assessments`).
+    #[serde(rename = "recaptcha-enterprise")]
+    RecaptchaEnterprise,
 }
 
 impl Provider {
     /// Every provider, in a stable order.
-    pub const ALL: [Provider; 5] = [
+    pub const ALL: [Provider; 7] = [
         Provider::HCaptcha,
         Provider::Recaptcha,
         Provider::Turnstile,
         Provider::Procaptcha,
         Provider::ByeBot,
+        Provider::FriendlyCaptcha,
+        Provider::RecaptchaEnterprise,
     ];
 
     /// The lowercase name used in serde, URLs and default keys (`"hcaptcha"`, …).
@@ -40,14 +48,23 @@ impl Provider {
             Provider::Turnstile => "turnstile",
             Provider::Procaptcha => "procaptcha",
             Provider::ByeBot => "byebot",
+            Provider::FriendlyCaptcha => "friendlycaptcha",
+            Provider::RecaptchaEnterprise => "recaptcha-enterprise",
         }
     }
 
     /// Path of the emulated verify endpoint, relative to the emulator's base URL.
     ///
-    /// The part after the provider prefix mirrors the real endpoint's path.
+    /// The part after the provider prefix mirrors the real endpoint's path. Friendly Captcha
+    /// has no prefix: its official server SDKs take an origin and append the real path
+    /// (`/api/v2/captcha/siteverify`) themselves, so the emulator serves exactly that path.
+    /// Neither has reCAPTCHA Enterprise, for the same reason (Google's client libraries take
+    /// an API endpoint host): its path is the real one, for the emulator's only project,
+    /// [`ENTERPRISE_PROJECT`](crate::ENTERPRISE_PROJECT).
     pub fn verify_path(self) -> &'static str {
         match self {
+            Provider::RecaptchaEnterprise => "/v1/projects/emulator-project/assessments",
+            Provider::FriendlyCaptcha => "/api/v2/captcha/siteverify",
             Provider::HCaptcha => "/hcaptcha/siteverify",
             Provider::Recaptcha => "/recaptcha/api/siteverify",
             Provider::Turnstile => "/turnstile/v0/siteverify",
@@ -64,6 +81,8 @@ impl Provider {
             Provider::Turnstile => "emulator-turnstile-site-key",
             Provider::Procaptcha => "emulator-procaptcha-site-key",
             Provider::ByeBot => "emulator-byebot-site-key",
+            Provider::FriendlyCaptcha => "emulator-friendlycaptcha-site-key",
+            Provider::RecaptchaEnterprise => "emulator-recaptcha-enterprise-site-key",
         }
     }
 
@@ -76,18 +95,23 @@ impl Provider {
             Provider::Turnstile => "emulator-turnstile-secret",
             Provider::Procaptcha => "emulator-procaptcha-secret",
             Provider::ByeBot => "emulator-byebot-secret",
+            Provider::FriendlyCaptcha => "emulator-friendlycaptcha-secret",
+            Provider::RecaptchaEnterprise => "emulator-recaptcha-enterprise-secret",
         }
     }
 
     /// How long a freshly minted token stays valid.
     ///
-    /// ByeBot documents no lifetime; 300 s is our UNCONFIRMED choice.
+    /// ByeBot and Friendly Captcha document no lifetime; 300 s is our UNCONFIRMED choice.
     pub fn token_lifetime(self) -> Duration {
         match self {
-            Provider::HCaptcha | Provider::Recaptcha | Provider::Procaptcha => {
-                Duration::from_secs(120)
+            Provider::HCaptcha
+            | Provider::Recaptcha
+            | Provider::Procaptcha
+            | Provider::RecaptchaEnterprise => Duration::from_secs(120),
+            Provider::Turnstile | Provider::ByeBot | Provider::FriendlyCaptcha => {
+                Duration::from_secs(300)
             }
-            Provider::Turnstile | Provider::ByeBot => Duration::from_secs(300),
         }
     }
 }

@@ -14,6 +14,10 @@ pub struct RecordedRequest {
     pub provider: Provider,
     /// The request path.
     pub path: String,
+    /// The query string, if the URL had one (no verify call of this workspace sends one:
+    /// tests assert that no secret rides in the URL).
+    #[serde(default)]
+    pub query: Option<String>,
     /// The `content-type` header, verbatim.
     pub content_type: Option<String>,
     /// Form fields, or the top-level members of a JSON object body (strings as-is, other

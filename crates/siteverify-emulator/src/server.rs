@@ -150,8 +150,13 @@ impl Drop for Emulator {
 fn router(state: Arc<State>) -> Router {
     let mut router = Router::new();
     for provider in Provider::ALL {
+        // reCAPTCHA Enterprise answers for any project in its path, refusing all but ours.
+        let path = match provider {
+            Provider::RecaptchaEnterprise => "/v1/projects/{project}/assessments",
+            _ => provider.verify_path(),
+        };
         router = router.route(
-            provider.verify_path(),
+            path,
             post(
                 move |extract::State(state): extract::State<Arc<State>>, request: Request| {
                     verify(state, provider, request)
@@ -162,6 +167,8 @@ fn router(state: Arc<State>) -> Router {
     router
         .route("/tokens", post(mint).options(widget::tokens_preflight))
         .route("/widget.js", get(widget::script))
+        // The same script as reCAPTCHA Enterprise's `enterprise.js`.
+        .route("/enterprise.js", get(widget::script))
         .route("/sites", post(register_site))
         .route("/requests", get(list_requests).delete(clear_requests))
         .route(
@@ -179,29 +186,36 @@ async fn verify(state: Arc<State>, provider: Provider, request: Request) -> Resp
         .headers
         .get(header::CONTENT_TYPE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let input = body
         .as_ref()
         .ok()
-        .and_then(|b| Input::parse(content_type.as_deref(), b));
+        .and_then(|b| Input::parse(content_type.as_deref(), b))
+        .map(|input| {
+            input
+                .with_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                .with_url(parts.uri.path(), parts.uri.query())
+        });
     let record = RecordedRequest {
         provider,
         path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
         content_type,
         fields: input
             .as_ref()
             .map(Input::recorded_fields)
             .unwrap_or_default(),
         body: body.as_ref().map(|b| b.to_vec()).unwrap_or_default(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers,
     };
 
     let endpoint = providers::endpoint(provider);

@@ -62,7 +62,9 @@ const PROCAPTCHA_NONCE_LEN: usize = 16;
 pub(crate) fn mint(provider: Provider, site_key: &str) -> String {
     match provider {
         Provider::HCaptcha => format!("P1_{}", base64url(&random_bytes(96))),
-        Provider::Recaptcha => format!("03A{}", base64url(&random_bytes(240))),
+        Provider::Recaptcha | Provider::RecaptchaEnterprise => {
+            format!("03A{}", base64url(&random_bytes(240)))
+        }
         Provider::Turnstile => format!(
             "0.{}.{}",
             base64url(&random_bytes(192)),
@@ -75,6 +77,12 @@ pub(crate) fn mint(provider: Provider, site_key: &str) -> String {
             format!("0x{}", hex(&bytes))
         }
         Provider::ByeBot => base64url(&random_bytes(48)),
+        // Friendly Captcha documents no format; its responses are long dotted base64url text.
+        Provider::FriendlyCaptcha => format!(
+            "{}.{}",
+            base64url(&random_bytes(96)),
+            base64url(&random_bytes(32))
+        ),
     }
 }
 

@@ -1,5 +1,5 @@
 /* siteverify-emulator widget script: a stand-in for the hCaptcha, reCAPTCHA, Turnstile,
- * Procaptcha, ByeBot and ALTCHA widget scripts, for demos and browser tests. It renders the
+ * Procaptcha, ByeBot, Friendly Captcha, reCAPTCHA Enterprise and ALTCHA widget scripts, for demos and browser tests. It renders the
  * containers the real scripts render, fills the same hidden form fields and mints its tokens
  * from the emulator that served it. Nothing here is secure, and nothing needs to be: the
  * emulator mints a token for anyone who asks. ALTCHA is the exception: its challenges come from
@@ -8,11 +8,25 @@
 (() => {
   'use strict';
 
+  // document.currentScript is set only while this file first runs, so the emulator's address
+  // is read now. The fallbacks keep the script alive under loaders that run it some other way.
+  const me = document.currentScript ||
+    document.querySelector('script[src*="widget.js"], script[src*="enterprise.js"]');
+  const src = new URL(me && me.src ? me.src : 'http://127.0.0.1:8787/widget.js', location.href);
+  const ENTERPRISE = /(^|\/)enterprise\.js$/.test(src.pathname);
+
   // Container class and response field of each provider, as the real scripts define them, and
   // what of the page's settings the provider's answer reports (reCAPTCHA: v3 only, see mint).
   const PROVIDERS = [
     { name: 'hcaptcha', selector: '.h-captcha', field: 'h-captcha-response', global: 'hcaptcha' },
-    { name: 'recaptcha', selector: '.g-recaptcha', field: 'g-recaptcha-response', global: 'grecaptcha' },
+    // Served as `enterprise.js` (Google's reCAPTCHA Enterprise script is
+    // https://www.google.com/recaptcha/enterprise.js), the same containers and globals mint
+    // reCAPTCHA Enterprise tokens, scored whether checkbox or not, and `grecaptcha.enterprise`
+    // is the API.
+    {
+      name: ENTERPRISE ? 'recaptcha-enterprise' : 'recaptcha', recaptcha: true,
+      selector: '.g-recaptcha', field: 'g-recaptcha-response', global: 'grecaptcha',
+    },
     {
       name: 'turnstile', selector: '.cf-turnstile', field: 'cf-turnstile-response', global: 'turnstile',
       reportsAction: true, reportsCdata: true,
@@ -20,12 +34,9 @@
     { name: 'procaptcha', selector: '.procaptcha', field: 'procaptcha-response' },
     // ByeBot documents no container class; this one is the emulator's own choice.
     { name: 'byebot', selector: '.byebot-captcha', field: 'byebot-token' },
+    { name: 'friendlycaptcha', selector: '.frc-captcha', field: 'frc-captcha-response' },
   ];
 
-  // document.currentScript is set only while this file first runs, so the emulator's address
-  // is read now. The fallbacks keep the script alive under loaders that run it some other way.
-  const me = document.currentScript || document.querySelector('script[src*="widget.js"]');
-  const src = new URL(me && me.src ? me.src : 'http://127.0.0.1:8787/widget.js', location.href);
   // Everything up to the last `/`, so an emulator behind a path prefix still works.
   const base = src.origin + src.pathname.replace(/\/[^/]*$/, '');
   const params = src.searchParams;
@@ -118,8 +129,8 @@
   // What the real provider's answer would report for this widget. A reCAPTCHA container is
   // the v2 checkbox (no score, no action) unless it is a bound button, v3's pattern.
   function reported(w) {
-    if (w.p.name === 'recaptcha') {
-      return w.bound ? { action: w.opts.action, score: v3Score() } : {};
+    if (w.p.recaptcha) {
+      return w.bound || ENTERPRISE ? { action: w.opts.action, score: v3Score() } : {};
     }
     return {
       action: w.p.reportsAction ? w.opts.action : undefined,
@@ -230,7 +241,7 @@
       // and fills no field. Otherwise (v2 invisible, hCaptcha, Turnstile) it solves a rendered
       // widget.
       execute(id, opts) {
-        if (p.name === 'recaptcha' && typeof id === 'string' && !find(p, id)) {
+        if (p.recaptcha && typeof id === 'string' && !find(p, id)) {
           return mint(p.name, id, { action: opts && opts.action, score: v3Score() });
         }
         const w = find(p, id);
@@ -416,6 +427,7 @@
     if (existing && typeof existing.render === 'function') return;
     // A stub's own members are placeholders (Google's `ready` only queues), so ours replace them.
     window[p.global] = Object.assign(existing || {}, api(p));
+    if (p.recaptcha && ENTERPRISE) window[p.global].enterprise = api(p);
     installed[p.name] = true;
   });
 
@@ -423,7 +435,7 @@
     // `render=explicit` leaves the containers to the page's own render calls, as the real scripts do.
     // `render=<site key>` is reCAPTCHA v3, which has no checkbox to render.
     if (renderParam !== 'explicit') {
-      PROVIDERS.filter((p) => !(recaptchaV3 && p.name === 'recaptcha')).forEach((p) => {
+      PROVIDERS.filter((p) => !(recaptchaV3 && p.recaptcha)).forEach((p) => {
         document.querySelectorAll(p.selector).forEach((el) => {
           try { render(p, el, fromData(p, el)); } catch (e) { console.error(e); }
         });
@@ -434,7 +446,8 @@
     }
     // Callbacks queued before the script loaded: reCAPTCHA's `___grecaptcha_cfg.fns`.
     const cfg = window.___grecaptcha_cfg;
-    if (installed.recaptcha && cfg && Array.isArray(cfg.fns)) cfg.fns.forEach((fn) => callPage(fn));
+    const recaptchaInstalled = PROVIDERS.some((p) => p.recaptcha && installed[p.name]);
+    if (recaptchaInstalled && cfg && Array.isArray(cfg.fns)) cfg.fns.forEach((fn) => callPage(fn));
     if (params.get('onload')) callPage(params.get('onload'));
   }
 

@@ -50,6 +50,7 @@ pub fn parse_answer(provider: Provider, status: u16, body: &[u8]) -> Result<Verd
         remote_ip: None,
         site_key: None,
         idempotency_key: None,
+        expected_action: None,
         test_keys: false,
         test_secret: false,
     };

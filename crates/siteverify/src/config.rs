@@ -63,6 +63,7 @@ pub struct VerifierConfig {
     pub(crate) breaker_cool_down: Duration,
     pub(crate) deny_test_keys: bool,
     pub(crate) recaptcha_version: Option<RecaptchaVersion>,
+    pub(crate) project: Option<String>,
 }
 
 impl VerifierConfig {
@@ -83,7 +84,17 @@ impl VerifierConfig {
             breaker_cool_down: DEFAULT_BREAKER_COOL_DOWN,
             deny_test_keys: false,
             recaptcha_version: None,
+            project: None,
         }
+    }
+
+    /// The Google Cloud project (id or number) of a reCAPTCHA Enterprise key: the verify URL
+    /// is then `https://recaptchaenterprise.googleapis.com/v1/projects/{project}/assessments`
+    /// (a [`verify_url`](Self::verify_url), which names the project itself, wins). Building
+    /// another provider's verifier with it fails.
+    pub fn project(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
     }
 
     /// The public site key of the widget. For hCaptcha and ByeBot it also binds tokens to this
@@ -199,6 +210,7 @@ impl fmt::Debug for VerifierConfig {
             .field("breaker_cool_down", &self.breaker_cool_down)
             .field("deny_test_keys", &self.deny_test_keys)
             .field("recaptcha_version", &self.recaptcha_version)
+            .field("project", &self.project)
             .finish()
     }
 }
@@ -227,6 +239,8 @@ struct ConfigSpec {
     deny_test_keys: bool,
     #[serde(default)]
     recaptcha_version: Option<RecaptchaVersion>,
+    #[serde(default)]
+    project: Option<String>,
     #[serde(flatten)]
     policy: Policy,
     /// What neither we nor the policy know: serde's `flatten` would drop it silently, and a
@@ -264,6 +278,7 @@ impl TryFrom<ConfigSpec> for VerifierConfig {
         }
         config.deny_test_keys = spec.deny_test_keys;
         config.recaptcha_version = spec.recaptcha_version;
+        config.project = spec.project;
         Ok(config)
     }
 }

@@ -167,12 +167,23 @@ impl VerifyError {
     /// `Retry-After`, an open circuit breaker).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            VerifyError::ProviderUnavailable(Outage::RateLimited { retry_after }) => *retry_after,
+            VerifyError::ProviderUnavailable(
+                Outage::RateLimited { retry_after } | Outage::QuotaExhausted { retry_after },
+            ) => *retry_after,
             VerifyError::ProviderUnavailable(Outage::CircuitOpen { retry_after }) => {
                 Some(*retry_after)
             }
             _ => None,
         }
+    }
+
+    /// Whether the provider says its quota is used up ([`Outage::QuotaExhausted`]): an outage
+    /// to route around (another provider, a fallback), never one to fail open on.
+    pub fn is_out_of_quota(&self) -> bool {
+        matches!(
+            self,
+            VerifyError::ProviderUnavailable(Outage::QuotaExhausted { .. })
+        )
     }
 
     /// The provider's raw error codes, where the provider sent any.
@@ -288,6 +299,13 @@ pub enum Outage {
         /// The provider's `Retry-After`, when it sent one in seconds.
         retry_after: Option<Duration>,
     },
+    /// The provider's quota is used up (reCAPTCHA Enterprise: HTTP 429 `RESOURCE_EXHAUSTED`).
+    /// Not a fail-open trigger (a flood spends a quota too), but the sign for a provider set
+    /// to move to its next member: [`VerifyError::is_out_of_quota`].
+    QuotaExhausted {
+        /// The provider's `Retry-After`, when it sent one in seconds.
+        retry_after: Option<Duration>,
+    },
     /// The provider answered with its `internal-error` code.
     InternalError,
     /// The circuit breaker is open after a run of provider failures: nothing was sent.
@@ -314,6 +332,7 @@ impl fmt::Display for Outage {
             Outage::ConnectionLost => f.write_str("connection lost before the answer"),
             Outage::Status(status) => write!(f, "HTTP {status}"),
             Outage::RateLimited { .. } => f.write_str("rate limited (HTTP 429)"),
+            Outage::QuotaExhausted { .. } => f.write_str("out of quota (HTTP 429)"),
             Outage::InternalError => f.write_str("internal-error"),
             Outage::CircuitOpen { .. } => f.write_str("circuit breaker open"),
             Outage::Overloaded => f.write_str("too many verifications in flight"),
@@ -368,6 +387,15 @@ pub enum ConfigError {
         setting: &'static str,
         /// The provider it is for.
         applies_to: Provider,
+    },
+    /// A setting the provider cannot do without is not set (reCAPTCHA Enterprise: the site
+    /// key, which each assessment names, and the project, unless the verify URL names it).
+    #[error("{provider} needs the {setting}")]
+    MissingSetting {
+        /// The provider.
+        provider: Provider,
+        /// The missing setting.
+        setting: &'static str,
     },
     /// A setting is out of its range.
     #[error("the {setting} {reason}")]
@@ -528,6 +556,14 @@ mod tests {
         assert!(outage(Outage::Status(502)).is_provider_outage());
         assert!(outage(Outage::Connect).is_provider_outage());
         assert!(!outage(Outage::RateLimited { retry_after: None }).is_provider_outage());
+        let quota = outage(Outage::QuotaExhausted {
+            retry_after: Some(Duration::from_secs(60)),
+        });
+        assert!(!quota.is_provider_outage(), "a flood spends a quota too");
+        assert!(quota.is_out_of_quota());
+        assert_eq!(quota.retry_after(), Some(Duration::from_secs(60)));
+        assert_eq!(quota.code(), "provider_unavailable");
+        assert!(!outage(Outage::RateLimited { retry_after: None }).is_out_of_quota());
         assert!(!outage(Outage::Overloaded).is_provider_outage());
         assert!(
             !VerifyError::ProviderMisconfigured {

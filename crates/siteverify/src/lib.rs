@@ -1,9 +1,10 @@
 //! Server-side verification of CAPTCHA tokens for hCaptcha, Google reCAPTCHA v2/v3,
-//! Cloudflare Turnstile, Prosopo Procaptcha and ByeBot.
+//! Cloudflare Turnstile, Prosopo Procaptcha, ByeBot, Friendly Captcha v2 and reCAPTCHA
+//! Enterprise.
 //!
 //! A browser widget solves a challenge and hands your form a token; your server must ask the
 //! provider whether the token is good before trusting the request. This crate does that call
-//! for five providers behind one API, and applies the checks the providers leave to you: the
+//! for seven hosted providers behind one API, and applies the checks the providers leave to you: the
 //! hostname the challenge was solved on, the expected action, a minimum score, the site key,
 //! the age of the challenge.
 //!
@@ -117,6 +118,8 @@
         feature = "turnstile",
         feature = "procaptcha",
         feature = "byebot",
+        feature = "friendlycaptcha",
+        feature = "recaptcha-enterprise",
         feature = "altcha"
     )),
     allow(dead_code)
@@ -128,10 +131,12 @@
     feature = "turnstile",
     feature = "procaptcha",
     feature = "byebot",
+    feature = "friendlycaptcha",
+    feature = "recaptcha-enterprise",
     feature = "altcha"
 )))]
 compile_error!(
-    "siteverify needs at least one provider feature: hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha"
+    "siteverify needs at least one provider feature: hcaptcha, recaptcha, turnstile, procaptcha, byebot, friendlycaptcha, recaptcha-enterprise or altcha"
 );
 
 #[cfg(feature = "altcha")]
@@ -167,7 +172,10 @@ pub use config::{
 pub use contract::FailureCode;
 pub use error::{BadAnswer, ConfigError, ErrorClass, MalformedToken, Outage, VerifyError};
 pub use policy::{HostnamePattern, Policy, PolicyError, RECAPTCHA_V3_DEFAULT_MIN_SCORE};
-pub use provider::{Provider, UnknownProvider};
+pub use provider::{
+    FRIENDLY_CAPTCHA_EU_VERIFY_URL, FRIENDLY_CAPTCHA_GLOBAL_VERIFY_URL, Provider, UnknownProvider,
+    recaptcha_enterprise_url,
+};
 pub use recaptcha_version::{RecaptchaVersion, UnknownRecaptchaVersion};
 pub use secret::Secret;
 pub use transport::MAX_ANSWER_BYTES;

@@ -166,7 +166,12 @@ impl Policy {
         if !self.hostnames.is_empty() && !provider.reports_hostname() {
             return Err(unsupported("hostname allowlist", "a hostname"));
         }
-        if !self.apk_packages.is_empty() && provider != Provider::Recaptcha {
+        if !self.apk_packages.is_empty()
+            && !matches!(
+                provider,
+                Provider::Recaptcha | Provider::RecaptchaEnterprise
+            )
+        {
             return Err(unsupported(
                 "Android package allowlist",
                 "an Android package",
@@ -210,6 +215,11 @@ impl Policy {
     /// The site key to bind tokens to, this policy's or else `base`'s.
     pub(crate) fn site_key_over<'a>(&'a self, base: &'a Policy) -> Option<&'a str> {
         Resolved::of(self, base).site_key
+    }
+
+    /// The expected action of this policy laid over `base`.
+    pub(crate) fn action_over<'a>(&'a self, base: &'a Policy) -> Option<&'a str> {
+        Resolved::of(self, base).action
     }
 
     /// [`check`](Self::check) of [`layered_over`](Self::layered_over)`(base)`, without
@@ -284,10 +294,12 @@ impl<'a> Resolved<'a> {
                 .hostname
                 .as_deref()
                 .is_some_and(|host| self.hostnames.iter().any(|p| p.matches(host)));
-            let app_allowed = verdict
-                .apk_package_name
-                .as_ref()
-                .is_some_and(|package| self.apk_packages.contains(package));
+            // The package allowlist holds app identifiers: an Android package, or (reCAPTCHA
+            // Enterprise) an iOS bundle id.
+            let app_allowed = [&verdict.apk_package_name, &verdict.ios_bundle_id]
+                .into_iter()
+                .flatten()
+                .any(|app| self.apk_packages.contains(app));
             if !host_allowed && !app_allowed {
                 return Err(VerifyError::HostnameMismatch {
                     hostname: verdict.hostname.clone(),
@@ -324,8 +336,11 @@ impl<'a> Resolved<'a> {
                 return Err(VerifyError::ChallengeTooOld { age, max_age });
             }
         }
-        let minimum = self.min_score.or((verdict.provider == Provider::Recaptcha
-            && verdict.score.is_some())
+        // reCAPTCHA Enterprise scores every answer on the same scale: the same default.
+        let minimum = self.min_score.or((matches!(
+            verdict.provider,
+            Provider::Recaptcha | Provider::RecaptchaEnterprise
+        ) && verdict.score.is_some())
         .then_some(RECAPTCHA_V3_DEFAULT_MIN_SCORE));
         if let Some(minimum) = minimum {
             match verdict.human_score {

@@ -21,9 +21,48 @@ pub enum Provider {
     Procaptcha,
     /// ByeBot, formerly Captchacat (`byebot-token`).
     ByeBot,
+    /// Friendly Captcha v2 (`frc-captcha-response`); the API key travels in the `X-API-Key`
+    /// header.
+    FriendlyCaptcha,
+    /// reCAPTCHA Enterprise through the createAssessment API (`g-recaptcha-response`); the
+    /// API key travels in the `X-Goog-Api-Key` header. Configuration name
+    /// `recaptcha-enterprise`.
+    #[serde(rename = "recaptcha-enterprise")]
+    RecaptchaEnterprise,
     /// ALTCHA, the self-hosted proof of work (`altcha`): no third party, verified here by
     /// [`AltchaVerifier`](crate::altcha::AltchaVerifier).
     Altcha,
+}
+
+/// Friendly Captcha's global verify endpoint, its default.
+pub const FRIENDLY_CAPTCHA_GLOBAL_VERIFY_URL: &str =
+    "https://global.frcapi.com/api/v2/captcha/siteverify";
+
+/// Friendly Captcha's EU endpoint: the same API, served and processed in the EU only. Pass it
+/// to [`VerifierConfig::verify_url`](crate::VerifierConfig::verify_url) (`CAPTCHA_VERIFY_URL`).
+pub const FRIENDLY_CAPTCHA_EU_VERIFY_URL: &str = "https://eu.frcapi.com/api/v2/captcha/siteverify";
+
+/// The createAssessment URL of reCAPTCHA Enterprise for a Google Cloud project (its id or
+/// number): `https://recaptchaenterprise.googleapis.com/v1/projects/{project}/assessments`.
+/// The API key is never put in it (Google also accepts `?key=`, which would write the secret
+/// into every access log on the way); it travels in the `X-Goog-Api-Key` header.
+pub fn recaptcha_enterprise_url(project: &str) -> String {
+    format!("https://recaptchaenterprise.googleapis.com/v1/projects/{project}/assessments")
+}
+
+/// Whether `project` can be a Google Cloud project id (6–30 lowercase letters, digits and
+/// hyphens, starting with a letter) or project number (digits): anything else would change
+/// the path of the URL it is put into.
+pub(crate) fn is_project(project: &str) -> bool {
+    let bytes = project.as_bytes();
+    let number = !bytes.is_empty() && bytes.len() <= 20 && bytes.iter().all(u8::is_ascii_digit);
+    let id = (6..=30).contains(&bytes.len())
+        && bytes[0].is_ascii_lowercase()
+        && !project.ends_with('-')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    number || id
 }
 
 /// Longest token accepted for providers that document no limit. Real tokens are a few KiB at
@@ -32,23 +71,27 @@ const UNDOCUMENTED_TOKEN_CAP: usize = 16 * 1024;
 
 impl Provider {
     /// All providers, in a stable order: the hosted ones, then ALTCHA.
-    pub const ALL: [Provider; 6] = [
+    pub const ALL: [Provider; 8] = [
         Provider::HCaptcha,
         Provider::Recaptcha,
         Provider::Turnstile,
         Provider::Procaptcha,
         Provider::ByeBot,
+        Provider::FriendlyCaptcha,
+        Provider::RecaptchaEnterprise,
         Provider::Altcha,
     ];
 
     /// The hosted providers: a third party's verify endpoint answers for them, and a
     /// [`Verifier`](crate::Verifier) calls it.
-    pub const HOSTED: [Provider; 5] = [
+    pub const HOSTED: [Provider; 7] = [
         Provider::HCaptcha,
         Provider::Recaptcha,
         Provider::Turnstile,
         Provider::Procaptcha,
         Provider::ByeBot,
+        Provider::FriendlyCaptcha,
+        Provider::RecaptchaEnterprise,
     ];
 
     /// Whether a third party's verify endpoint answers for this provider (all but ALTCHA).
@@ -57,7 +100,7 @@ impl Provider {
     }
 
     /// The lowercase name used in configuration (`hcaptcha`, `recaptcha`, `turnstile`,
-    /// `procaptcha`, `byebot`, `altcha`).
+    /// `procaptcha`, `byebot`, `friendlycaptcha`, `recaptcha-enterprise`, `altcha`).
     pub const fn name(self) -> &'static str {
         match self {
             Provider::HCaptcha => "hcaptcha",
@@ -65,6 +108,8 @@ impl Provider {
             Provider::Turnstile => "turnstile",
             Provider::Procaptcha => "procaptcha",
             Provider::ByeBot => "byebot",
+            Provider::FriendlyCaptcha => "friendlycaptcha",
+            Provider::RecaptchaEnterprise => "recaptcha-enterprise",
             Provider::Altcha => "altcha",
         }
     }
@@ -77,11 +122,15 @@ impl Provider {
             Provider::Turnstile => "cf-turnstile-response",
             Provider::Procaptcha => "procaptcha-response",
             Provider::ByeBot => "byebot-token",
+            Provider::FriendlyCaptcha => "frc-captcha-response",
+            Provider::RecaptchaEnterprise => "g-recaptcha-response",
             Provider::Altcha => "altcha",
         }
     }
 
-    /// The provider's public verify endpoint; `None` for ALTCHA, which is verified here.
+    /// The provider's public verify endpoint; `None` for ALTCHA, which is verified here, and
+    /// for reCAPTCHA Enterprise, whose URL names the Google Cloud project (see
+    /// [`recaptcha_enterprise_url`]).
     pub const fn default_verify_url(self) -> Option<&'static str> {
         match self {
             Provider::HCaptcha => Some("https://api.hcaptcha.com/siteverify"),
@@ -91,18 +140,22 @@ impl Provider {
             }
             Provider::Procaptcha => Some("https://api.prosopo.io/siteverify"),
             Provider::ByeBot => Some("https://challenge.byebot.de/validate_token"),
-            Provider::Altcha => None,
+            Provider::FriendlyCaptcha => Some(FRIENDLY_CAPTCHA_GLOBAL_VERIFY_URL),
+            Provider::RecaptchaEnterprise | Provider::Altcha => None,
         }
     }
 
     /// The longest token this crate sends to the provider; longer ones are rejected locally
     /// as `malformed_token`.
     ///
-    /// Turnstile documents 2048 characters. The others document no limit, so we allow 16 KiB,
+    /// Turnstile documents 2048 characters and Friendly Captcha "16KB", read as 16,000 bytes
+    /// (the smaller reading: a longer token the provider refused as a bad request would be
+    /// counted as our misconfiguration). The others document no limit, so we allow 16 KiB,
     /// several times the size of any real token.
     pub const fn max_token_len(self) -> usize {
         match self {
             Provider::Turnstile => 2048,
+            Provider::FriendlyCaptcha => 16_000,
             _ => UNDOCUMENTED_TOKEN_CAP,
         }
     }
@@ -110,11 +163,12 @@ impl Provider {
     /// How long a token stays redeemable at the provider, where documented.
     pub const fn token_lifetime(self) -> Option<Duration> {
         match self {
-            Provider::HCaptcha | Provider::Recaptcha | Provider::Procaptcha => {
-                Some(Duration::from_secs(120))
-            }
+            Provider::HCaptcha
+            | Provider::Recaptcha
+            | Provider::Procaptcha
+            | Provider::RecaptchaEnterprise => Some(Duration::from_secs(120)),
             Provider::Turnstile => Some(Duration::from_secs(300)),
-            Provider::ByeBot | Provider::Altcha => None,
+            Provider::ByeBot | Provider::FriendlyCaptcha | Provider::Altcha => None,
         }
     }
 
@@ -126,16 +180,21 @@ impl Provider {
             Provider::Turnstile => cfg!(feature = "turnstile"),
             Provider::Procaptcha => cfg!(feature = "procaptcha"),
             Provider::ByeBot => cfg!(feature = "byebot"),
+            Provider::FriendlyCaptcha => cfg!(feature = "friendlycaptcha"),
+            Provider::RecaptchaEnterprise => cfg!(feature = "recaptcha-enterprise"),
             Provider::Altcha => cfg!(feature = "altcha"),
         }
     }
 
     /// Whether the provider can ever answer with a score (hCaptcha Enterprise, reCAPTCHA v3,
-    /// Procaptcha paid tiers).
+    /// reCAPTCHA Enterprise, Procaptcha paid tiers).
     pub(crate) const fn reports_score(self) -> bool {
         matches!(
             self,
-            Provider::HCaptcha | Provider::Recaptcha | Provider::Procaptcha
+            Provider::HCaptcha
+                | Provider::Recaptcha
+                | Provider::Procaptcha
+                | Provider::RecaptchaEnterprise
         )
     }
 
@@ -143,7 +202,10 @@ impl Provider {
     pub(crate) const fn reports_action(self) -> bool {
         matches!(
             self,
-            Provider::Recaptcha | Provider::Turnstile | Provider::Altcha
+            Provider::Recaptcha
+                | Provider::Turnstile
+                | Provider::Altcha
+                | Provider::RecaptchaEnterprise
         )
     }
 
@@ -161,14 +223,42 @@ impl Provider {
     pub(crate) const fn reports_hostname(self) -> bool {
         matches!(
             self,
-            Provider::HCaptcha | Provider::Recaptcha | Provider::Turnstile
+            Provider::HCaptcha
+                | Provider::Recaptcha
+                | Provider::Turnstile
+                | Provider::FriendlyCaptcha
+                | Provider::RecaptchaEnterprise
         )
     }
 
-    /// Whether a site-key binding can be enforced: hCaptcha checks the `sitekey` we send,
-    /// ByeBot returns the site key so we compare it ourselves.
+    /// Whether a site-key binding can be enforced: hCaptcha, Friendly Captcha and reCAPTCHA
+    /// Enterprise check the site key we send, ByeBot returns the site key so we compare it
+    /// ourselves.
     pub(crate) const fn binds_site_key(self) -> bool {
-        matches!(self, Provider::HCaptcha | Provider::ByeBot)
+        matches!(
+            self,
+            Provider::HCaptcha
+                | Provider::ByeBot
+                | Provider::FriendlyCaptcha
+                | Provider::RecaptchaEnterprise
+        )
+    }
+
+    /// Whether the secret travels in a header (an API key) rather than in the body.
+    pub(crate) const fn secret_in_header(self) -> bool {
+        matches!(
+            self,
+            Provider::FriendlyCaptcha | Provider::RecaptchaEnterprise
+        )
+    }
+
+    /// Whether the site key to bind to is sent with the call (the provider refuses a token of
+    /// another key), rather than compared with what the answer reports.
+    pub(crate) const fn sends_site_key(self) -> bool {
+        matches!(
+            self,
+            Provider::HCaptcha | Provider::FriendlyCaptcha | Provider::RecaptchaEnterprise
+        )
     }
 
     /// Turns the provider's raw score into "likelihood of a human".
@@ -193,7 +283,7 @@ impl fmt::Display for Provider {
 /// The error of [`Provider::from_str`]: the name is none of the providers.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown CAPTCHA provider `{0}` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot or altcha)"
+    "unknown CAPTCHA provider `{0}` (expected hcaptcha, recaptcha, turnstile, procaptcha, byebot, friendlycaptcha, recaptcha-enterprise or altcha)"
 )]
 pub struct UnknownProvider(pub String);
 
@@ -238,6 +328,8 @@ mod tests {
                 "cf-turnstile-response",
                 "procaptcha-response",
                 "byebot-token",
+                "frc-captcha-response",
+                "g-recaptcha-response",
                 "altcha"
             ]
         );

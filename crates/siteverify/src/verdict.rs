@@ -20,8 +20,12 @@ pub struct Verdict {
     /// The hostname the challenge was solved on, as the provider reported it. hCaptcha may
     /// report `"not-provided"` under load. It comes from the browser: a signal, not proof.
     pub hostname: Option<String>,
-    /// The Android package the challenge was solved in (reCAPTCHA on Android).
+    /// The Android package the challenge was solved in (reCAPTCHA and reCAPTCHA Enterprise
+    /// on Android).
     pub apk_package_name: Option<String>,
+    /// The iOS bundle the challenge was solved in (reCAPTCHA Enterprise on iOS). The policy's
+    /// package allowlist applies to it as to Android packages.
+    pub ios_bundle_id: Option<String>,
     /// The action the page set on the widget (reCAPTCHA v3, Turnstile).
     pub action: Option<String>,
     /// The customer data the page set on the widget (Turnstile).
@@ -47,6 +51,9 @@ pub struct Verdict {
     pub solve_time: Option<std::time::Duration>,
     /// Error or warning codes the provider attached to a successful answer.
     pub error_codes: Vec<String>,
+    /// Why the provider scored the request as it did (reCAPTCHA Enterprise
+    /// `riskAnalysis.reasons`: `AUTOMATION`, `TOO_MUCH_TRAFFIC`, …), verbatim.
+    pub risk_reasons: Vec<String>,
     /// `true` when nothing was verified: the provider was down and a fail-open layer let the
     /// request through anyway. A handler may then ask for more (an email confirmation, say).
     pub degraded: bool,
@@ -59,6 +66,7 @@ impl Verdict {
             provider,
             hostname: None,
             apk_package_name: None,
+            ios_bundle_id: None,
             action: None,
             cdata: None,
             score: None,
@@ -68,6 +76,7 @@ impl Verdict {
             interactive: None,
             solve_time: None,
             error_codes: Vec::new(),
+            risk_reasons: Vec::new(),
             degraded: false,
         }
     }

@@ -104,13 +104,22 @@ impl Verifier {
         if config.secret.is_empty() {
             return Err(ConfigError::EmptySecret(provider));
         }
-        let url = parse_verify_url(
-            config
-                .verify_url
-                .as_deref()
-                .or(provider.default_verify_url())
-                .unwrap_or_default(),
-        )?;
+        if provider.secret_in_header()
+            && transport::secret_header_value(config.secret.expose()).is_none()
+        {
+            return Err(ConfigError::InvalidSetting {
+                setting: "API key",
+                reason: "must be visible ASCII: it is sent as an HTTP header",
+            });
+        }
+        let url = parse_verify_url(&verify_url(provider, &config)?)?;
+        if provider == Provider::RecaptchaEnterprise && config.site_key.is_none() {
+            // Every assessment names the site key the token was made with.
+            return Err(ConfigError::MissingSetting {
+                provider,
+                setting: "site key",
+            });
+        }
         if config.recaptcha_version.is_some() && provider != Provider::Recaptcha {
             return Err(ConfigError::SettingNotForProvider {
                 provider,
@@ -209,6 +218,22 @@ impl Verifier {
     #[cfg(feature = "byebot")]
     pub fn byebot(config: VerifierConfig) -> Result<Self, ConfigError> {
         Self::new(Provider::ByeBot, config)
+    }
+
+    /// A reCAPTCHA Enterprise verifier (createAssessment). The secret is the API key; the
+    /// site key and the project ([`VerifierConfig::project`], or a verify URL naming it) are
+    /// required.
+    #[cfg(feature = "recaptcha-enterprise")]
+    pub fn recaptcha_enterprise(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::new(Provider::RecaptchaEnterprise, config)
+    }
+
+    /// A Friendly Captcha (v2) verifier. The secret is the API key; the global endpoint is
+    /// the default, [`FRIENDLY_CAPTCHA_EU_VERIFY_URL`](crate::FRIENDLY_CAPTCHA_EU_VERIFY_URL)
+    /// the EU one.
+    #[cfg(feature = "friendlycaptcha")]
+    pub fn friendlycaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Self::new(Provider::FriendlyCaptcha, config)
     }
 
     /// The provider.
@@ -331,8 +356,9 @@ impl Verifier {
             remote_ip: options.remote_ip.filter(|_| inner.forward_remote_ip),
             site_key: route
                 .site_key_over(&inner.policy)
-                .filter(|_| inner.provider == Provider::HCaptcha),
+                .filter(|_| inner.provider.sends_site_key()),
             idempotency_key: idempotency_key.as_deref(),
+            expected_action: route.action_over(&inner.policy),
             test_keys: inner.test_keys,
             test_secret: inner.test_secret,
         };
@@ -443,6 +469,40 @@ fn validate(
         }
     }
     Ok(())
+}
+
+/// The configured verify URL, else the provider's: for reCAPTCHA Enterprise the
+/// createAssessment URL of the configured project.
+fn verify_url(provider: Provider, config: &VerifierConfig) -> Result<String, ConfigError> {
+    if let Some(project) = &config.project {
+        if provider != Provider::RecaptchaEnterprise {
+            return Err(ConfigError::SettingNotForProvider {
+                provider,
+                setting: "Google Cloud project",
+                applies_to: Provider::RecaptchaEnterprise,
+            });
+        }
+        if !crate::provider::is_project(project) {
+            return Err(ConfigError::InvalidSetting {
+                setting: "Google Cloud project",
+                reason: "is neither a project id (6-30 lowercase letters, digits and hyphens, \
+                         starting with a letter) nor a project number",
+            });
+        }
+    }
+    if let Some(url) = &config.verify_url {
+        return Ok(url.clone());
+    }
+    match (provider, &config.project) {
+        (Provider::RecaptchaEnterprise, Some(project)) => {
+            Ok(crate::recaptcha_enterprise_url(project))
+        }
+        (Provider::RecaptchaEnterprise, None) => Err(ConfigError::MissingSetting {
+            provider,
+            setting: "Google Cloud project (or a verify URL that names it)",
+        }),
+        _ => Ok(provider.default_verify_url().unwrap_or_default().to_owned()),
+    }
 }
 
 fn parse_verify_url(text: &str) -> Result<Url, ConfigError> {

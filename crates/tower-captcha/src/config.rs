@@ -25,10 +25,11 @@ use crate::ClientIp;
 ///
 /// | suffix | value |
 /// |---|---|
-/// | `PROVIDER` | required: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot` or `altcha` (any case) |
-/// | `SECRET` | required: the provider secret (ByeBot: the API key; ALTCHA: the HMAC key challenges are signed with, 32 random bytes or more) |
-/// | `SITEKEY` | the widget's site key |
-/// | `VERIFY_URL` | full `http(s)://` URL of the verify endpoint, instead of the provider's |
+/// | `PROVIDER` | required: `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot`, `friendlycaptcha`, `recaptcha-enterprise` or `altcha` (any case) |
+/// | `SECRET` | required: the provider secret (ByeBot, Friendly Captcha, reCAPTCHA Enterprise: the API key; ALTCHA: the HMAC key challenges are signed with, 32 random bytes or more) |
+/// | `SITEKEY` | the widget's site key (required by reCAPTCHA Enterprise: each assessment names it) |
+/// | `PROJECT` | reCAPTCHA Enterprise only: the Google Cloud project id or number; required unless `VERIFY_URL` is the assessments URL with the project in it |
+/// | `VERIFY_URL` | full `http(s)://` URL of the verify endpoint, instead of the provider's (Friendly Captcha's EU endpoint: [`FRIENDLY_CAPTCHA_EU_VERIFY_URL`](siteverify::FRIENDLY_CAPTCHA_EU_VERIFY_URL); reCAPTCHA Enterprise: the assessments URL, project included) |
 /// | `HOSTNAMES` | comma-separated allowed hostnames, `*.example.com` for every subdomain |
 /// | `ACTION` | the expected action (reCAPTCHA v3, Turnstile) |
 /// | `MIN_SCORE` | the minimum human likelihood, `0.0`–`1.0` |
@@ -214,8 +215,9 @@ const FAIL_OPEN: &str = "FAIL_OPEN";
 const DENY_TEST_KEYS: &str = "DENY_TEST_KEYS";
 const CLIENT_IP: &str = "CLIENT_IP";
 const RECAPTCHA_VERSION: &str = "RECAPTCHA_VERSION";
+const PROJECT: &str = "PROJECT";
 
-const SUFFIXES: [&str; 15] = [
+const SUFFIXES: [&str; 16] = [
     PROVIDER,
     SECRET,
     SITEKEY,
@@ -231,11 +233,12 @@ const SUFFIXES: [&str; 15] = [
     DENY_TEST_KEYS,
     CLIENT_IP,
     RECAPTCHA_VERSION,
+    PROJECT,
 ];
 
 /// The settings only hosted providers have: with ALTCHA each is refused, as it would do
 /// nothing.
-const HOSTED_ONLY: [&str; 10] = [
+const HOSTED_ONLY: [&str; 11] = [
     SITEKEY,
     VERIFY_URL,
     HOSTNAMES,
@@ -246,6 +249,7 @@ const HOSTED_ONLY: [&str; 10] = [
     CLIENT_IP,
     RECAPTCHA_VERSION,
     DENY_TEST_KEYS,
+    PROJECT,
 ];
 
 /// Every suffix this crate reads.
@@ -260,6 +264,11 @@ fn all_suffixes() -> impl Iterator<Item = &'static str> {
 /// Why `suffix`, set to `value`, does not apply to `provider`, if it does not: a setting that
 /// would silently do nothing is refused.
 fn out_of_scope(provider: Provider, suffix: &str, value: &str) -> Option<String> {
+    if suffix == PROJECT && provider.is_hosted() && provider != Provider::RecaptchaEnterprise {
+        return Some(format!(
+            "applies to recaptcha-enterprise only, the provider is {provider}"
+        ));
+    }
     if provider.is_hosted() {
         #[cfg(feature = "altcha")]
         if altcha::SUFFIXES.contains(&suffix) {
@@ -484,6 +493,9 @@ impl CaptchaConfig {
         if let (_, Some(site_key)) = get(SITEKEY)? {
             config = config.site_key(site_key);
         }
+        if let (_, Some(project)) = get(PROJECT)? {
+            config = config.project(project);
+        }
         if let (var, Some(url)) = get(VERIFY_URL)? {
             // Only the scheme is checked here, to name the variable; the verifier parses the
             // whole URL. The URL is never quoted, as it may carry credentials.
@@ -569,7 +581,7 @@ struct ConfigFile {
 /// A configuration file's keys that only hosted providers read (besides those [`ConfigFile`]
 /// takes itself).
 #[cfg(feature = "altcha")]
-const HOSTED_ONLY_KEYS: [&str; 10] = [
+const HOSTED_ONLY_KEYS: [&str; 11] = [
     "site_key",
     "verify_url",
     "hostnames",
@@ -580,6 +592,7 @@ const HOSTED_ONLY_KEYS: [&str; 10] = [
     "breaker_threshold",
     "breaker_cool_down_ms",
     "deny_test_keys",
+    "project",
 ];
 
 impl TryFrom<ConfigFile> for CaptchaConfig {
@@ -881,6 +894,129 @@ mod tests {
         assert_eq!(verifier.site_key(), Some("site-key"));
         assert_eq!(verifier.policy().minimum_score(), Some(0.7));
         assert_eq!(verifier.recaptcha_version(), Some(RecaptchaVersion::V3));
+    }
+
+    #[tokio::test]
+    async fn friendly_captcha_from_the_environment_verifies_against_the_emulator() {
+        let emulator = siteverify_emulator::Emulator::start().await.unwrap();
+        let e = siteverify_emulator::Provider::FriendlyCaptcha;
+        let url = emulator.verify_url(e);
+        let config = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            [
+                ("CAPTCHA_PROVIDER", "friendlycaptcha"),
+                ("CAPTCHA_SECRET", e.default_secret()),
+                ("CAPTCHA_SITEKEY", e.default_site_key()),
+                ("CAPTCHA_VERIFY_URL", url.as_str()),
+                ("CAPTCHA_HOSTNAMES", "example.com"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.provider, Provider::FriendlyCaptcha);
+        let verifier = config.build_verifier().unwrap();
+        let good = emulator
+            .mint(siteverify_emulator::TokenSpec::new(e).hostname("example.com"))
+            .unwrap();
+        let options = siteverify::VerifyOptions::new();
+        let verdict = verifier.verify(&good, &options).await.unwrap();
+        assert_eq!(verdict.site_key.as_deref(), Some(e.default_site_key()));
+        let elsewhere = emulator
+            .mint(siteverify_emulator::TokenSpec::new(e).hostname("evil.example"))
+            .unwrap();
+        let err = verifier.verify(&elsewhere, &options).await.unwrap_err();
+        assert_eq!(err.code(), "hostname_mismatch");
+        // What Friendly Captcha never reports is refused at start, naming the variable.
+        for (var, value) in [
+            ("CAPTCHA_MIN_SCORE", "0.5"),
+            ("CAPTCHA_ACTION", "signup"),
+            ("CAPTCHA_RECAPTCHA_VERSION", "3"),
+        ] {
+            let result = CaptchaConfig::from_vars(
+                "CAPTCHA",
+                [
+                    ("CAPTCHA_PROVIDER", "friendlycaptcha"),
+                    ("CAPTCHA_SECRET", "key"),
+                    (var, value),
+                ],
+            )
+            .and_then(|c| {
+                c.build_verifier()
+                    .map(|_| ())
+                    .map_err(|e| EnvError::invalid(var, e.to_string()))
+            });
+            assert!(result.is_err(), "{var}");
+        }
+    }
+
+    #[tokio::test]
+    async fn recaptcha_enterprise_from_the_environment_verifies_against_the_emulator() {
+        let emulator = siteverify_emulator::Emulator::start().await.unwrap();
+        let e = siteverify_emulator::Provider::RecaptchaEnterprise;
+        let url = emulator.verify_url(e);
+        let vars = |extra: &[(&'static str, &str)]| {
+            let mut vars = vec![
+                ("CAPTCHA_PROVIDER", "recaptcha-enterprise".to_owned()),
+                ("CAPTCHA_SECRET", e.default_secret().to_owned()),
+                ("CAPTCHA_SITEKEY", e.default_site_key().to_owned()),
+            ];
+            vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+            vars
+        };
+        // The verify URL names the project: CAPTCHA_PROJECT is not needed.
+        let config = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            vars(&[
+                ("CAPTCHA_VERIFY_URL", url.as_str()),
+                ("CAPTCHA_HOSTNAMES", "example.com"),
+                ("CAPTCHA_ACTION", "signup"),
+                ("CAPTCHA_MIN_SCORE", "0.6"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.provider, Provider::RecaptchaEnterprise);
+        let verifier = config.build_verifier().unwrap();
+        let spec = siteverify_emulator::TokenSpec::new(e)
+            .hostname("example.com")
+            .action("signup");
+        let options = siteverify::VerifyOptions::new();
+        let good = emulator.mint(spec.clone().score(0.7)).unwrap();
+        verifier.verify(&good, &options).await.unwrap();
+        let low = emulator.mint(spec.score(0.5)).unwrap();
+        let err = verifier.verify(&low, &options).await.unwrap_err();
+        assert_eq!(err.code(), "score_below_threshold");
+
+        // CAPTCHA_PROJECT builds Google's URL.
+        let config =
+            CaptchaConfig::from_vars("CAPTCHA", vars(&[("CAPTCHA_PROJECT", "my-project-1")]))
+                .unwrap();
+        assert!(config.build_verifier().is_ok());
+        // Neither a project nor a URL, no site key, a project that is not one: refused.
+        let config = CaptchaConfig::from_vars("CAPTCHA", vars(&[])).unwrap();
+        assert!(matches!(
+            config.build_verifier(),
+            Err(ConfigError::MissingSetting { .. })
+        ));
+        let config =
+            CaptchaConfig::from_vars("CAPTCHA", vars(&[("CAPTCHA_PROJECT", "../../evil")]))
+                .unwrap();
+        assert!(config.build_verifier().is_err());
+        // CAPTCHA_PROJECT with another provider does nothing, so it is refused, by name.
+        let err = CaptchaConfig::from_vars(
+            "CAPTCHA",
+            [
+                ("CAPTCHA_PROVIDER", "recaptcha"),
+                ("CAPTCHA_SECRET", "s"),
+                ("CAPTCHA_PROJECT", "my-project-1"),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("CAPTCHA_PROJECT"), "{err}");
+        // And in a configuration file.
+        let file: CaptchaConfig = serde_json::from_str(
+            r#"{"provider":"recaptcha-enterprise","secret":"k","site_key":"s","project":"my-project-1"}"#,
+        )
+        .unwrap();
+        assert!(file.build_verifier().is_ok());
     }
 
     /// What the environment gives when it sets nothing optional: reCAPTCHA v3, as documented.

@@ -3,7 +3,7 @@
 //! Put a [`CaptchaLayer`] on a signup, login, checkout or contact route. For every request it
 //! finds the token the widget left (a header, an urlencoded or multipart form field, or a JSON
 //! property), verifies it with the provider (hCaptcha, reCAPTCHA v2/v3, Turnstile,
-//! Procaptcha, ByeBot), applies the route's [`Policy`], and then either answers with a stable
+//! Procaptcha, ByeBot, Friendly Captcha, reCAPTCHA Enterprise), applies the route's [`Policy`], and then either answers with a stable
 //! failure response or hands the request on, byte for byte, with the [`Verdict`] in its
 //! extensions for the [`Verified<Verdict>`](Verified) extractor.
 //!

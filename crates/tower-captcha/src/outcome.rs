@@ -11,6 +11,10 @@ use crate::Rejection;
 ///
 /// In the request's extensions, a pass is the [`Verdict`] itself and a refusal in observe mode
 /// is a `CaptchaOutcome::Rejected`; the axum extractor for `CaptchaOutcome` reads either.
+// A `Verdict` (with reCAPTCHA Enterprise's iOS bundle and risk reasons) is larger than a
+// `Rejection`; boxing it would change the public variant and cost an allocation per request
+// read, for an enum that lives on the stack while a handler matches it.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum CaptchaOutcome {

@@ -155,7 +155,16 @@ impl TokenSources {
     pub fn for_provider(provider: Option<Provider>) -> Self {
         let names: Vec<&'static str> = match provider {
             Some(p) => vec![p.widget_field()],
-            None => Provider::ALL.iter().map(|p| p.widget_field()).collect(),
+            None => {
+                // reCAPTCHA and reCAPTCHA Enterprise share their field: each name once.
+                let mut names: Vec<&'static str> = Vec::new();
+                for p in Provider::ALL {
+                    if !names.contains(&p.widget_field()) {
+                        names.push(p.widget_field());
+                    }
+                }
+                names
+            }
         };
         let mut sources = Self::new();
         for name in &names {
@@ -244,13 +253,16 @@ mod tests {
         let expected = TokenSources::widget_field("cf-turnstile-response").unwrap();
         assert_eq!(sources, expected);
         let any = TokenSources::for_provider(None);
+        let mut fields: Vec<_> = Provider::ALL.iter().map(|p| p.widget_field()).collect();
+        fields.sort_unstable();
+        fields.dedup();
         assert_eq!(
             any.iter()
                 .filter(|s| matches!(s, TokenSource::Header(_)))
                 .count(),
-            Provider::ALL.len()
+            fields.len()
         );
-        assert_eq!(any.iter().count(), 4 * Provider::ALL.len());
+        assert_eq!(any.iter().count(), 4 * fields.len());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! One module per emulated provider: its request fields, test keys and answer shapes.
 
 mod byebot;
+mod friendlycaptcha;
 mod hcaptcha;
 mod procaptcha;
 mod recaptcha;
+mod recaptcha_enterprise;
 mod turnstile;
 
 use serde_json::{Value, json};
@@ -44,6 +46,8 @@ pub(crate) trait Endpoint: Sync {
     fn verify(&self, registry: &mut Registry, input: &Input) -> Reply;
 }
 
+pub use recaptcha_enterprise::ENTERPRISE_PROJECT;
+
 pub(crate) fn endpoint(provider: Provider) -> &'static dyn Endpoint {
     match provider {
         Provider::HCaptcha => &hcaptcha::HCaptcha,
@@ -51,6 +55,8 @@ pub(crate) fn endpoint(provider: Provider) -> &'static dyn Endpoint {
         Provider::Turnstile => &turnstile::Turnstile,
         Provider::Procaptcha => &procaptcha::Procaptcha,
         Provider::ByeBot => &byebot::ByeBot,
+        Provider::FriendlyCaptcha => &friendlycaptcha::FriendlyCaptcha,
+        Provider::RecaptchaEnterprise => &recaptcha_enterprise::RecaptchaEnterprise,
     }
 }
 
@@ -71,7 +77,7 @@ pub(crate) fn test_sites(provider: Provider) -> Vec<(&'static str, &'static str)
             .iter()
             .map(|k| (*k, Provider::Procaptcha.default_secret()))
             .collect(),
-        Provider::ByeBot => Vec::new(),
+        Provider::ByeBot | Provider::FriendlyCaptcha | Provider::RecaptchaEnterprise => Vec::new(),
     }
 }
 
@@ -85,7 +91,11 @@ pub(crate) fn fixed_test_token(provider: Provider, site_key: &str) -> Option<&'s
         Provider::Turnstile => turnstile::TEST_SITE_KEYS
             .contains(&site_key)
             .then_some(turnstile::DUMMY_TOKEN),
-        Provider::Recaptcha | Provider::Procaptcha | Provider::ByeBot => None,
+        Provider::Recaptcha
+        | Provider::Procaptcha
+        | Provider::ByeBot
+        | Provider::FriendlyCaptcha
+        | Provider::RecaptchaEnterprise => None,
     }
 }
 

@@ -11,6 +11,9 @@ use crate::{Answer, client, mint, start, verify_default};
 fn succeeded(provider: Provider, answer: &Answer) -> bool {
     match provider {
         Provider::ByeBot => answer.status == 200,
+        Provider::RecaptchaEnterprise => {
+            answer.status == 200 && answer.json()["tokenProperties"]["valid"] == true
+        }
         Provider::Procaptcha => answer.status == 200 && answer.json()["verified"] == true,
         _ => answer.status == 200 && answer.json()["success"] == true,
     }
@@ -23,6 +26,10 @@ fn is_duplicate(provider: Provider, answer: &Answer) -> bool {
         Provider::Recaptcha | Provider::Turnstile => answer.codes() == ["timeout-or-duplicate"],
         Provider::Procaptcha => answer.json()["status"] == "already_used",
         Provider::ByeBot => answer.status == 400 && answer.body.is_empty(),
+        Provider::FriendlyCaptcha => answer.json()["error"]["error_code"] == "response_duplicate",
+        Provider::RecaptchaEnterprise => {
+            answer.json()["tokenProperties"]["invalidReason"] == "DUPE"
+        }
     }
 }
 
@@ -132,6 +139,17 @@ async fn internal_error_has_each_providers_shape_and_keeps_the_token() {
                 assert_eq!(answer.status, 500);
                 assert!(answer.body.is_empty());
             }
+            Provider::FriendlyCaptcha => {
+                assert_eq!(answer.status, 500);
+                assert_eq!(
+                    answer.json()["error"]["error_code"],
+                    "internal_server_error"
+                );
+            }
+            Provider::RecaptchaEnterprise => {
+                assert_eq!(answer.status, 500);
+                assert_eq!(answer.json()["error"]["status"], "INTERNAL");
+            }
         }
         assert!(succeeded(p, &verify_default(&emu, p, &token).await), "{p}");
     }
@@ -164,6 +182,19 @@ async fn error_codes_are_reported_verbatim_and_keep_the_token() {
                 json!({ "verified": false, "status": "missing-remoteip,invalid-or-already-seen-response" })
             ),
             Provider::ByeBot => assert_eq!((answer.status, answer.body.len()), (400, 0)),
+            // One code per answer: the first.
+            Provider::FriendlyCaptcha => {
+                assert_eq!(answer.status, 200);
+                assert_eq!(answer.json()["error"]["error_code"], "missing-remoteip");
+            }
+            // Not a Google API status: the invalid token's reason.
+            Provider::RecaptchaEnterprise => {
+                assert_eq!(answer.status, 200);
+                assert_eq!(
+                    answer.json()["tokenProperties"]["invalidReason"],
+                    "missing-remoteip"
+                );
+            }
         }
         assert!(succeeded(p, &verify_default(&emu, p, &token).await), "{p}");
     }

@@ -23,7 +23,15 @@ async fn provider_constants() {
         .collect();
     assert_eq!(
         names,
-        ["hcaptcha", "recaptcha", "turnstile", "procaptcha", "byebot"]
+        [
+            "hcaptcha",
+            "recaptcha",
+            "turnstile",
+            "procaptcha",
+            "byebot",
+            "friendlycaptcha",
+            "recaptcha-enterprise"
+        ]
     );
     for (p, name) in Provider::ALL.into_iter().zip(&names) {
         assert_eq!(p.default_site_key(), format!("emulator-{name}-site-key"));
@@ -34,7 +42,7 @@ async fn provider_constants() {
         .iter()
         .map(|p| p.token_lifetime().as_secs())
         .collect();
-    assert_eq!(secs, [120, 120, 300, 120, 300]);
+    assert_eq!(secs, [120, 120, 300, 120, 300, 300, 120]);
 }
 
 #[tokio::test]
@@ -283,6 +291,14 @@ async fn wrong_content_types_get_each_providers_bad_request() {
                 assert_eq!(answer.json()["error"]["code"], "BAD_REQUEST");
             }
             Provider::ByeBot => assert_eq!((answer.status, answer.body.len()), (400, 0)),
+            Provider::FriendlyCaptcha => {
+                assert_eq!(answer.status, 400);
+                assert_eq!(answer.json()["error"]["error_code"], "bad_request");
+            }
+            Provider::RecaptchaEnterprise => {
+                assert_eq!(answer.status, 400);
+                assert_eq!(answer.json()["error"]["status"], "INVALID_ARGUMENT");
+            }
         }
     }
     // No content type at all.

@@ -2,10 +2,12 @@
 
 mod byebot;
 mod faults;
+mod friendlycaptcha;
 mod hcaptcha;
 mod http_api;
 mod procaptcha;
 mod recaptcha;
+mod recaptcha_enterprise;
 mod turnstile;
 mod widget;
 
@@ -90,6 +92,18 @@ pub(crate) async fn post_json(url: &str, body: &Value) -> Answer {
     Answer::read(response).await
 }
 
+/// A JSON POST with the API key in `X-API-Key` (Friendly Captcha).
+pub(crate) async fn post_json_keyed(url: &str, api_key: &str, body: &Value) -> Answer {
+    let response = client()
+        .post(url)
+        .header("x-api-key", api_key)
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    Answer::read(response).await
+}
+
 pub(crate) async fn post_raw(url: &str, content_type: &str, body: &'static [u8]) -> Answer {
     let response = client()
         .post(url)
@@ -133,6 +147,22 @@ pub(crate) async fn verify(
                 &serde_json::json!({ "api_key": secret, "token": token }),
             )
             .await
+        }
+        Provider::FriendlyCaptcha => {
+            post_json_keyed(&url, secret, &serde_json::json!({ "response": token })).await
+        }
+        Provider::RecaptchaEnterprise => {
+            let response = client()
+                .post(&url)
+                .header("x-goog-api-key", secret)
+                .json(&serde_json::json!({ "event": {
+                    "token": token,
+                    "siteKey": provider.default_site_key(),
+                } }))
+                .send()
+                .await
+                .expect("request");
+            Answer::read(response).await
         }
     }
 }

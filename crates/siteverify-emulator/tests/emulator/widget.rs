@@ -46,6 +46,7 @@ async fn widget_js_is_served_with_the_dom_contract() {
         (".cf-turnstile", "cf-turnstile-response"),
         (".procaptcha", "procaptcha-response"),
         (".byebot-captcha", "byebot-token"),
+        (".frc-captcha", "frc-captcha-response"),
     ] {
         assert!(script.contains(&format!("'{selector}'")), "{selector}");
         assert!(script.contains(&format!("'{field}'")), "{field}");
@@ -65,6 +66,32 @@ async fn widget_js_is_served_with_the_dom_contract() {
         "params.get('render')",
         "window.siteverifyEmulator",
         "v3Score",
+    ] {
+        assert!(script.contains(needle), "{needle}");
+    }
+}
+
+/// The same script stands in for reCAPTCHA Enterprise's `enterprise.js`, and knows by that
+/// name to mint Enterprise tokens and add `grecaptcha.enterprise`.
+#[tokio::test]
+async fn enterprise_js_is_the_same_script_in_enterprise_mode() {
+    let emulator = start().await;
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", emulator.base_url());
+        async move { client().get(url).send().await.expect("request") }
+    };
+    let enterprise = get("/enterprise.js").await;
+    assert_eq!(enterprise.status(), 200);
+    assert_eq!(
+        header(&enterprise, ACCESS_CONTROL_ALLOW_ORIGIN).as_deref(),
+        Some("*")
+    );
+    let script = enterprise.text().await.expect("body");
+    assert_eq!(script, get("/widget.js").await.text().await.expect("body"));
+    for needle in [
+        "enterprise\\.js",
+        "'recaptcha-enterprise'",
+        ".enterprise = api(p)",
     ] {
         assert!(script.contains(needle), "{needle}");
     }

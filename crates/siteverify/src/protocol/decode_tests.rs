@@ -22,6 +22,7 @@ fn decode_with_site_key(
         remote_ip: None,
         site_key,
         idempotency_key: None,
+        expected_action: None,
         test_keys: false,
         test_secret: false,
     };
@@ -399,7 +400,8 @@ fn scores_outside_the_documented_range_are_unreadable_not_clamped() {
 
 #[test]
 fn a_status_that_is_not_200_never_passes_whatever_the_body() {
-    let passing = r#"{"success":true,"verified":true,"hostname":"h","sitekey":"k"}"#;
+    let passing = r#"{"success":true,"verified":true,"hostname":"h","sitekey":"k",
+        "tokenProperties":{"valid":true,"hostname":"h"},"riskAnalysis":{"score":0.9}}"#;
     for provider in Provider::HOSTED {
         for status in [
             100, 201, 204, 206, 299, 301, 302, 303, 304, 307, 308, 400, 401, 403, 404, 405, 409,

@@ -12,12 +12,16 @@ use crate::{
 
 #[cfg(feature = "byebot")]
 mod byebot;
+#[cfg(feature = "friendlycaptcha")]
+mod friendlycaptcha;
 #[cfg(feature = "hcaptcha")]
 mod hcaptcha;
 #[cfg(feature = "procaptcha")]
 mod procaptcha;
 #[cfg(feature = "recaptcha")]
 mod recaptcha;
+#[cfg(feature = "recaptcha-enterprise")]
+mod recaptcha_enterprise;
 #[cfg(any(feature = "hcaptcha", feature = "recaptcha", feature = "turnstile"))]
 mod siteverify_answer;
 #[cfg(feature = "turnstile")]
@@ -28,10 +32,14 @@ pub(crate) struct Call<'a> {
     pub(crate) token: &'a str,
     pub(crate) secret: &'a Secret,
     pub(crate) remote_ip: Option<IpAddr>,
-    /// The site key to bind the token to, where the provider binds (hCaptcha).
+    /// The site key to bind the token to, where the provider binds (hCaptcha, Friendly
+    /// Captcha).
     pub(crate) site_key: Option<&'a str>,
     /// Turnstile's retry key: the same for every attempt of one verification.
     pub(crate) idempotency_key: Option<&'a str>,
+    /// The action the policy expects (sent where the provider takes it: reCAPTCHA
+    /// Enterprise's `expectedAction`; we compare it ourselves all the same).
+    pub(crate) expected_action: Option<&'a str>,
     /// Our own secret or site key is a provider's test key.
     pub(crate) test_keys: bool,
     /// Our secret is a provider's test secret.
@@ -116,6 +124,10 @@ pub(crate) fn codec(provider: Provider) -> Option<&'static Codec> {
         Provider::Procaptcha => Some(&procaptcha::CODEC),
         #[cfg(feature = "byebot")]
         Provider::ByeBot => Some(&byebot::CODEC),
+        #[cfg(feature = "friendlycaptcha")]
+        Provider::FriendlyCaptcha => Some(&friendlycaptcha::CODEC),
+        #[cfg(feature = "recaptcha-enterprise")]
+        Provider::RecaptchaEnterprise => Some(&recaptcha_enterprise::CODEC),
         #[allow(unreachable_patterns)]
         _ => None,
     }
@@ -172,6 +184,8 @@ fn describe_shape_error(error: &serde_json::Error) -> String {
     feature = "recaptcha",
     feature = "turnstile",
     feature = "procaptcha",
-    feature = "byebot"
+    feature = "byebot",
+    feature = "friendlycaptcha",
+    feature = "recaptcha-enterprise"
 ))]
 mod decode_tests;

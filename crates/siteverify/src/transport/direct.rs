@@ -90,6 +90,9 @@ pub(super) async fn exchange(
     headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
     headers.insert(header::CONTENT_TYPE, body.content_type.clone());
     headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+    for (name, value) in body.headers() {
+        headers.insert(name.clone(), value.clone());
+    }
 
     let response = head_before(deadline, async {
         client.request(request).await.map_err(classify)

@@ -14,7 +14,7 @@ mod via_reqwest;
 use std::{sync::OnceLock, time::Duration};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 
 use hyper_util::client::proxy::matcher::Matcher;
 use reqwest::Url;
@@ -32,6 +32,8 @@ pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 pub(crate) struct WireBody {
     content_type: HeaderValue,
     bytes: Bytes,
+    /// Headers of the provider's protocol (an API key), sent on every attempt.
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl WireBody {
@@ -42,6 +44,7 @@ impl WireBody {
         Self {
             content_type: HeaderValue::from_static("application/x-www-form-urlencoded"),
             bytes: Bytes::from(encoded.finish()),
+            headers: Vec::new(),
         }
     }
 
@@ -52,7 +55,24 @@ impl WireBody {
         Self {
             content_type: HeaderValue::from_static("application/json"),
             bytes: Bytes::from(bytes),
+            headers: Vec::new(),
         }
+    }
+
+    /// Adds a header carrying `secret` (an API key): marked sensitive, so that hyper's and
+    /// reqwest's own `Debug` output never shows it. [`secret_header_value`] is checked when
+    /// the verifier is built, so a secret that cannot be a header value never gets here;
+    /// were it to, the header would go empty and the provider refuse it as unauthenticated.
+    pub(crate) fn with_secret_header(mut self, name: HeaderName, secret: &crate::Secret) -> Self {
+        let value =
+            secret_header_value(secret.expose()).unwrap_or_else(|| HeaderValue::from_static(""));
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The protocol's own headers.
+    pub(crate) fn headers(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        self.headers.iter().map(|(name, value)| (name, value))
     }
 
     #[cfg(test)]
@@ -62,6 +82,16 @@ impl WireBody {
             std::str::from_utf8(&self.bytes).unwrap_or_default(),
         )
     }
+}
+
+/// `secret` as a sensitive header value, or `None` when it cannot be one (a control
+/// character, a character outside visible ASCII and space).
+pub(crate) fn secret_header_value(secret: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(secret)
+        .ok()
+        .filter(|_| secret.bytes().all(|b| b == b' ' || b.is_ascii_graphic()))?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// A complete answer, read within the cap.

@@ -44,12 +44,14 @@ pub(super) async fn exchange(
     body: &WireBody,
     deadline: Instant,
 ) -> Result<WireAnswer, TransportFailure> {
-    let send = client
+    let mut request = client
         .post(url.clone())
         .header(header::ACCEPT, HeaderValue::from_static("application/json"))
-        .header(header::CONTENT_TYPE, body.content_type.clone())
-        .body(body.bytes.clone())
-        .send();
+        .header(header::CONTENT_TYPE, body.content_type.clone());
+    for (name, value) in body.headers() {
+        request = request.header(name.clone(), value.clone());
+    }
+    let send = request.body(body.bytes.clone()).send();
     let mut response = head_before(deadline, async { send.await.map_err(classify) }).await?;
     // An injected client may follow redirects (reqwest's default does): the answer then comes
     // from another URL, which is not the verify endpoint we were configured with.

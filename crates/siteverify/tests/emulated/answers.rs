@@ -4,6 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use crate::support::base_config;
 use siteverify::{BreakerState, Provider, Verifier, VerifierConfig, VerifyOptions};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -12,7 +13,7 @@ use tokio::{
 
 /// A body every provider would read as a pass: `success` for the siteverify family and
 /// ByeBot, `verified` for Procaptcha.
-const PASSING: &str = r#"{"success":true,"verified":true,"status":"ok","hostname":"example.com","sitekey":"k","challenge_ts":"2026-01-01T00:00:00Z"}"#;
+const PASSING: &str = r#"{"success":true,"verified":true,"status":"ok","hostname":"example.com","sitekey":"k","challenge_ts":"2026-01-01T00:00:00Z","tokenProperties":{"valid":true,"hostname":"example.com"},"riskAnalysis":{"score":0.9}}"#;
 
 /// A server that reads each request whole and answers with `answer(path)`'s raw bytes, then
 /// closes the connection.
@@ -79,7 +80,7 @@ fn verifier_at(
     Verifier::new(
         provider,
         config(
-            VerifierConfig::new("secret")
+            base_config(provider, "secret")
                 .verify_url(url)
                 .timeout(Duration::from_secs(3)),
         ),

@@ -7,11 +7,13 @@ use siteverify::{Outage, Provider, Verifier, VerifierConfig, VerifyError};
 use crate::support::*;
 
 /// Every provider but Turnstile, whose idempotency key changes the retry rules.
-const NOT_IDEMPOTENT: [Provider; 4] = [
+const NOT_IDEMPOTENT: [Provider; 6] = [
     Provider::HCaptcha,
     Provider::Recaptcha,
     Provider::Procaptcha,
     Provider::ByeBot,
+    Provider::FriendlyCaptcha,
+    Provider::RecaptchaEnterprise,
 ];
 
 #[tokio::test]
@@ -154,7 +156,7 @@ async fn a_refused_connection_is_retried_for_everyone_and_still_bounded() {
         let url = format!("http://127.0.0.1:{port}/verify");
         let verifier = Verifier::new(
             provider,
-            VerifierConfig::new("s").verify_url(url).timeout(SHORT),
+            base_config(provider, "s").verify_url(url).timeout(SHORT),
         )
         .unwrap();
         let started = Instant::now();

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use siteverify::{Provider, Verifier, VerifierConfig, VerifyOptions};
+use siteverify::{Provider, Verifier, VerifyOptions};
 
 use crate::support::*;
 
@@ -47,6 +47,7 @@ async fn an_unknown_token_is_invalid() {
         (Provider::Turnstile, "0.not-real"),
         (Provider::Procaptcha, "0xdeadbeef"),
         (Provider::ByeBot, "not-real"),
+        (Provider::FriendlyCaptcha, "not-real.frc"),
     ];
     for (provider, token) in unknown {
         let verifier = verifier(&emulator, provider);
@@ -61,7 +62,7 @@ async fn a_wrong_secret_is_our_misconfiguration() {
         let e = emulated(provider);
         let verifier = Verifier::new(
             provider,
-            VerifierConfig::new("not-the-secret").verify_url(emulator.verify_url(e)),
+            base_config(provider, "not-the-secret").verify_url(emulator.verify_url(e)),
         )
         .unwrap();
         let token = mint(&emulator, spec(provider));
@@ -99,7 +100,7 @@ async fn local_prechecks_never_reach_the_provider() {
 #[tokio::test]
 async fn the_wire_format_is_the_providers_own() {
     let emulator = emulator().await;
-    let expected: [(Provider, &str, &str, &[&str]); 5] = [
+    let expected: [(Provider, &str, &str, &[&str]); 7] = [
         (
             Provider::HCaptcha,
             "/hcaptcha/siteverify",
@@ -130,6 +131,18 @@ async fn the_wire_format_is_the_providers_own() {
             "application/json",
             &["api_key", "token"],
         ),
+        (
+            Provider::FriendlyCaptcha,
+            "/api/v2/captcha/siteverify",
+            "application/json",
+            &["response"],
+        ),
+        (
+            Provider::RecaptchaEnterprise,
+            "/v1/projects/emulator-project/assessments",
+            "application/json",
+            &["event"],
+        ),
     ];
     for (provider, path, content_type, fields) in expected {
         emulator.clear_requests();
@@ -147,24 +160,37 @@ async fn the_wire_format_is_the_providers_own() {
         );
         let names: Vec<&str> = request.fields.keys().map(String::as_str).collect();
         assert_eq!(names, fields, "{provider}");
-        let secret_field = if provider == Provider::ByeBot {
-            "api_key"
-        } else {
-            "secret"
-        };
+        let secret = emulated(provider).default_secret();
         let token_field = match provider {
-            Provider::HCaptcha | Provider::Recaptcha | Provider::Turnstile => "response",
+            Provider::HCaptcha
+            | Provider::Recaptcha
+            | Provider::Turnstile
+            | Provider::FriendlyCaptcha => "response",
             _ => "token",
         };
-        assert_eq!(
-            request.field(secret_field),
-            Some(emulated(provider).default_secret())
-        );
-        assert_eq!(request.field(token_field), Some(token.as_str()));
-        assert!(
-            !request.path.contains('?'),
-            "nothing goes in the query string"
-        );
+        match provider {
+            // The API key travels in a header, and only there.
+            Provider::FriendlyCaptcha | Provider::RecaptchaEnterprise => {
+                let header = if provider == Provider::FriendlyCaptcha {
+                    "x-api-key"
+                } else {
+                    "x-goog-api-key"
+                };
+                assert_eq!(request.header(header), Some(secret), "{provider}");
+                let body = String::from_utf8_lossy(&request.body);
+                assert!(!body.contains(secret), "{provider}: the key is in the body");
+            }
+            Provider::ByeBot => assert_eq!(request.field("api_key"), Some(secret)),
+            _ => assert_eq!(request.field("secret"), Some(secret)),
+        }
+        if provider == Provider::RecaptchaEnterprise {
+            let event: serde_json::Value =
+                serde_json::from_str(request.field("event").unwrap()).unwrap();
+            assert_eq!(event["token"], token.as_str());
+        } else {
+            assert_eq!(request.field(token_field), Some(token.as_str()));
+        }
+        assert_eq!(request.query, None, "nothing goes in the query string");
     }
 }
 
@@ -189,10 +215,18 @@ async fn the_client_ip_is_sent_only_when_configured() {
             let token = mint(&emulator, spec(provider));
             verifier.verify(&token, &options).await.unwrap();
             let request = &emulator.requests()[0];
-            // ByeBot documents no IP field: it never gets one.
-            let sent = forward && provider != Provider::ByeBot;
+            // ByeBot and Friendly Captcha document no IP field: they never get one.
+            let sent = forward && !matches!(provider, Provider::ByeBot | Provider::FriendlyCaptcha);
+            // reCAPTCHA Enterprise: the event's `userIpAddress`.
+            let event: Option<serde_json::Value> = request
+                .field("event")
+                .map(|e| serde_json::from_str(e).unwrap());
+            let got = match &event {
+                Some(event) => event["userIpAddress"].as_str(),
+                None => request.field(ip_field),
+            };
             assert_eq!(
-                request.field(ip_field),
+                got,
                 sent.then_some("203.0.113.7"),
                 "{provider} forward={forward}"
             );

@@ -1,6 +1,6 @@
 //! Secrets and tokens never appear in Debug, Display, error messages or tracing output.
 
-use siteverify::{Provider, Verifier, VerifierConfig, VerifyOptions};
+use siteverify::{Provider, Verifier, VerifyOptions};
 
 use crate::support::*;
 
@@ -21,14 +21,15 @@ async fn nothing_secret_reaches_errors_debug_or_logs() {
         emulator.register_site(e, &site_key, SECRET);
         let good = Verifier::new(
             provider,
-            VerifierConfig::new(SECRET)
+            base_config(provider, SECRET)
+                .site_key(&site_key)
                 .verify_url(emulator.verify_url(e))
                 .timeout(SHORT),
         )
         .unwrap();
         let wrong = Verifier::new(
             provider,
-            VerifierConfig::new(WRONG_SECRET).verify_url(emulator.verify_url(e)),
+            base_config(provider, WRONG_SECRET).verify_url(emulator.verify_url(e)),
         )
         .unwrap();
         seen.push(format!("{good:?} {wrong:?}"));

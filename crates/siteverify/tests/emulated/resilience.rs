@@ -122,7 +122,7 @@ async fn a_wrong_verify_url_is_our_misconfiguration_not_an_outage() {
         let wrong = format!("{}/no/such/path", emulator.base_url());
         let verifier = Verifier::new(
             provider,
-            VerifierConfig::new(e.default_secret()).verify_url(wrong),
+            base_config(provider, e.default_secret()).verify_url(wrong),
         )
         .unwrap();
         let err = verify(&verifier, "0xabcdef").await.unwrap_err();

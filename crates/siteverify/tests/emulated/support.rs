@@ -23,7 +23,17 @@ pub(crate) async fn emulator() -> Emulator {
 /// The provider's default emulator secret and the emulator's endpoint.
 pub(crate) fn config(emulator: &Emulator, provider: Provider) -> VerifierConfig {
     let e = emulated(provider);
-    VerifierConfig::new(e.default_secret()).verify_url(emulator.verify_url(e))
+    base_config(provider, e.default_secret()).verify_url(emulator.verify_url(e))
+}
+
+/// A configuration with `secret` and what the provider cannot do without besides: reCAPTCHA
+/// Enterprise names the site key in every assessment (the emulator's default one).
+pub(crate) fn base_config(provider: Provider, secret: &str) -> VerifierConfig {
+    let config = VerifierConfig::new(secret);
+    match provider {
+        Provider::RecaptchaEnterprise => config.site_key(emulated(provider).default_site_key()),
+        _ => config,
+    }
 }
 
 pub(crate) fn verifier(emulator: &Emulator, provider: Provider) -> Verifier {

@@ -6,7 +6,9 @@ use http::Method;
     feature = "recaptcha",
     feature = "turnstile",
     feature = "procaptcha",
-    feature = "byebot"
+    feature = "byebot",
+    feature = "friendlycaptcha",
+    feature = "recaptcha-enterprise"
 ))]
 use siteverify::VerifierConfig;
 #[cfg(feature = "altcha")]
@@ -262,6 +264,19 @@ impl CaptchaLayer<Verifier, JsonFailure> {
     #[cfg(feature = "byebot")]
     pub fn byebot(config: VerifierConfig) -> Result<Self, ConfigError> {
         Verifier::byebot(config).map(Self::new)
+    }
+
+    /// A layer verifying with reCAPTCHA Enterprise (createAssessment; the secret is the API
+    /// key, and the site key and the project are required).
+    #[cfg(feature = "recaptcha-enterprise")]
+    pub fn recaptcha_enterprise(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Verifier::recaptcha_enterprise(config).map(Self::new)
+    }
+
+    /// A layer verifying with Friendly Captcha v2 (the secret is the API key).
+    #[cfg(feature = "friendlycaptcha")]
+    pub fn friendlycaptcha(config: VerifierConfig) -> Result<Self, ConfigError> {
+        Verifier::friendlycaptcha(config).map(Self::new)
     }
 }
 

@@ -26,7 +26,12 @@ pub(crate) async fn emulator() -> Emulator {
 
 pub(crate) fn config(emulator: &Emulator, provider: Provider) -> VerifierConfig {
     let e = emulated(provider);
-    VerifierConfig::new(e.default_secret()).verify_url(emulator.verify_url(e))
+    let config = VerifierConfig::new(e.default_secret()).verify_url(emulator.verify_url(e));
+    match provider {
+        // Every assessment names the site key.
+        Provider::RecaptchaEnterprise => config.site_key(e.default_site_key()),
+        _ => config,
+    }
 }
 
 pub(crate) fn layer(emulator: &Emulator, provider: Provider) -> CaptchaLayer {
