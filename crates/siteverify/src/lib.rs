@@ -61,6 +61,8 @@
 //! - [`AnyVerifier`]: a hosted [`Verifier`] or an ALTCHA verifier behind one type, for a
 //!   provider chosen at run time.
 //! - [`parse_answer`]: reads an answer you fetched yourself, as the verifier would.
+//! - [`testing`]: verifiers that always pass or always fail, and (feature `emulator`) the
+//!   local emulator as a one-line fixture, for your own tests.
 //!
 //! # Behaviour worth knowing
 //!
@@ -94,6 +96,7 @@
 //! | `altcha` | on | the self-hosted proof of work: [`altcha`], its challenges, verifier and in-memory replay store |
 //! | `redis` | off | the ALTCHA replay store in Redis (`altcha::RedisStore`), for several app instances |
 //! | `metrics` | off | a counter of verifications by provider and outcome and a latency histogram, through the `metrics` facade |
+//! | `emulator` | off | [`testing::Emulated`]: the local emulator of a hosted provider and a verifier pointed at it, a fixture for your tests ([`testing::AlwaysPass`] and [`testing::AlwaysFail`] need no feature) |
 //!
 //! On docs.rs every item gated by a feature says which.
 //!
@@ -155,6 +158,7 @@ mod provider_codes;
 mod recaptcha_version;
 mod secret;
 mod test_keys;
+pub mod testing;
 mod timestamp;
 mod token;
 mod transport;

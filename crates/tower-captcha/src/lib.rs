@@ -104,6 +104,42 @@
 //! In [observe mode](CaptchaLayer::observe) nothing is refused: the handler reads a
 //! [`CaptchaOutcome`] and decides.
 //!
+//! # Testing your routes
+//!
+//! [`siteverify::testing`] has verifiers that always pass with the verdict you give and
+//! always fail with the code you give, so a route's handling of both is a unit test with no
+//! network (and, with siteverify's `emulator` feature, the local emulator as a one-line
+//! fixture when the HTTP exchange itself should be tested):
+//!
+//! ```
+//! use axum::{Router, body::Body, http::Request, routing::post};
+//! use tower::ServiceExt;
+//! use tower_captcha::siteverify::{BoxVerifier, FailureCode, testing::{AlwaysFail, AlwaysPass}};
+//! use tower_captcha::{CaptchaLayer, Provider, Verdict};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Your app, built around whichever verifier it is given.
+//! let signup = |verifier: BoxVerifier| {
+//!     let guard = CaptchaLayer::new(verifier);
+//!     Router::new().route("/signup", post(|| async { "welcome" }).layer(guard))
+//! };
+//! let request = || {
+//!     Request::post("/signup").header("cf-turnstile-response", "any token").body(Body::empty())
+//! };
+//!
+//! let human = AlwaysPass::new(Verdict::new(Provider::Turnstile));
+//! let answer = signup(BoxVerifier::new(human.clone())).oneshot(request()?).await?;
+//! assert_eq!(answer.status(), 200);
+//! assert_eq!(human.calls(), 1);
+//!
+//! let down = AlwaysFail::with_code(Provider::Turnstile, FailureCode::ProviderUnavailable).unwrap();
+//! let answer = signup(BoxVerifier::new(down)).oneshot(request()?).await?;
+//! assert_eq!(answer.status(), 503);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Several providers on one route
 //!
 //! A [`ProviderSet`] holds several verifiers (hosted ones, ALTCHA, your own), each chosen by

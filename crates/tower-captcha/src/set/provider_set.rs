@@ -132,10 +132,15 @@ impl Seat {
             Err(error) if error.failure_code() == FailureCode::ProviderUnavailable => {
                 // Never shorter than the default: a page lives longer than a second, and
                 // hints that flap would send its user back and forth.
-                let wait = error
-                    .retry_after()
-                    .unwrap_or(UNAVAILABLE_FOR)
-                    .clamp(UNAVAILABLE_FOR, UNAVAILABLE_AT_MOST);
+                // A quota said to be spent does not come back within seconds.
+                let wait = if error.is_out_of_quota() {
+                    UNAVAILABLE_AT_MOST
+                } else {
+                    error
+                        .retry_after()
+                        .unwrap_or(UNAVAILABLE_FOR)
+                        .clamp(UNAVAILABLE_FOR, UNAVAILABLE_AT_MOST)
+                };
                 Some(Instant::now() + wait)
             }
             // Our own refusals and the provider's answers alike show that it can answer;
