@@ -32,8 +32,10 @@ pub(crate) const FALLBACK_SITE_KEY: &str = "captcha-bench-fallback-site-key";
 /// one's, so that finding it walks past the other two; or, for failover, reCAPTCHA first on
 /// an endpoint that is down and hCaptcha behind it.
 pub(crate) fn layer(mode: Mode, dead: Option<&str>) -> Result<CaptchaLayer<ProviderSet>, BoxError> {
-    let instant =
-        |provider| Member::new(Instant(Verdict::new(provider).with_hostname("localhost")));
+    let instant = |provider: Provider| {
+        Member::new(Instant(Verdict::new(provider).with_hostname("localhost")))
+            .site_key(format!("captcha-bench-{}-site-key", provider.name()))
+    };
     let set = match mode {
         Mode::SetThree => ProviderSet::failover([
             instant(Provider::Turnstile),
@@ -45,12 +47,16 @@ pub(crate) fn layer(mode: Mode, dead: Option<&str>) -> Result<CaptchaLayer<Provi
             // One failure opens the breaker, for longer than the run.
             let first = Verifier::recaptcha(
                 VerifierConfig::new(TEST_SECRET)
+                    .site_key("captcha-bench-recaptcha-site-key")
                     .verify_url(format!("{url}/siteverify"))
                     .circuit_breaker(1, Duration::from_secs(3600)),
             )?;
             ProviderSet::failover([
                 Member::new(first),
-                instant(Provider::HCaptcha).site_key(FALLBACK_SITE_KEY),
+                Member::new(Instant(
+                    Verdict::new(Provider::HCaptcha).with_hostname("localhost"),
+                ))
+                .site_key(FALLBACK_SITE_KEY),
             ])?
         }
         other => return Err(format!("{} is not a set server", other.name()).into()),

@@ -61,6 +61,8 @@
 //! - [`AnyVerifier`]: a hosted [`Verifier`] or an ALTCHA verifier behind one type, for a
 //!   provider chosen at run time.
 //! - [`parse_answer`]: reads an answer you fetched yourself, as the verifier would.
+//! - [`widget`]: what a page needs for each provider's widget (script, container, field) and
+//!   the Content-Security-Policy it must allow.
 //! - [`testing`]: verifiers that always pass or always fail, and (feature `emulator`) the
 //!   local emulator as a one-line fixture, for your own tests.
 //!
@@ -165,6 +167,7 @@ mod transport;
 mod verdict;
 mod verifier;
 mod verify;
+pub mod widget;
 
 pub use answer::parse_answer;
 pub use any::AnyVerifier;
