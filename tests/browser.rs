@@ -580,3 +580,75 @@ async fn when_the_first_provider_goes_down_the_fallback_widget_gets_the_person_t
     }
     script_server.abort();
 }
+
+/// The page's Content-Security-Policy is enforced (the flows above pass under it): a policy
+/// that leaves out the widget script's origin keeps the widget from ever rendering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_without_the_widget_s_origin_keeps_the_widget_out() {
+    let driver = Driver::start().await;
+    let demo = Demo::from_vars([("DEMO_EMULATE", "turnstile")])
+        .await
+        .unwrap();
+    let origin = demo.emulator.as_ref().unwrap().base_url();
+    let policy = demo.widget.content_security_policy();
+    assert!(policy.contains(&origin), "{policy}");
+    let crippled = policy.replace(&format!(" {origin}"), "");
+    let Demo {
+        router, emulator, ..
+    } = demo;
+    let router = router.layer(axum::middleware::map_response(
+        move |mut response: axum::response::Response| {
+            let crippled = crippled.clone();
+            async move {
+                if response.headers().contains_key("content-security-policy") {
+                    response
+                        .headers_mut()
+                        .insert("content-security-policy", crippled.parse().unwrap());
+                }
+                response
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(signup_demo::serve(
+        listener,
+        router,
+        Timeouts::default(),
+        std::future::pending(),
+    ));
+    let profile =
+        std::env::temp_dir().join(format!("tower-captcha-chromium-{}-csp", std::process::id()));
+    let client = browser(&driver, &profile).await;
+    client.goto(&url).await.unwrap();
+    // An async script delays the load event until it ran or failed: once the document is
+    // complete, an allowed stand-in would have rendered its buttons.
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Id("email"))
+        .await
+        .expect("the page itself loads");
+    let started = Instant::now();
+    while client
+        .execute("return document.readyState;", vec![])
+        .await
+        .unwrap()
+        != json!("complete")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the page never completed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let buttons = client
+        .find_all(Locator::Css("[data-emulator]"))
+        .await
+        .unwrap();
+    assert!(buttons.is_empty(), "the blocked widget rendered");
+    client.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(profile);
+    server.abort();
+    drop(emulator);
+}

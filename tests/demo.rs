@@ -1498,3 +1498,89 @@ async fn real_providers_take_a_fallback_from_the_environment_and_bad_ones_are_re
         "{client_ip}"
     );
 }
+
+/// The page's Content-Security-Policy, built from siteverify's widget facts: it allows what
+/// the page loads (the widget script's origin, the emulator the stand-in mints at, the
+/// page's own inline script and style by their hashes) and nothing else.
+#[tokio::test]
+async fn every_page_carries_a_content_security_policy_that_allows_exactly_its_widget() {
+    use base64::Engine;
+    let csp_of = async |running: &Running| {
+        let response = client().get(&running.url).send().await.unwrap();
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        (csp, response.text().await.unwrap())
+    };
+    let inline = |page: &str, tag: &str| {
+        let open = format!("<{tag}>");
+        let start = page.find(&open).map(|at| at + open.len())?;
+        let end = page[start..].find(&format!("</{tag}>"))? + start;
+        let digest = Sha256::digest(page[start..end].as_bytes());
+        Some(format!(
+            "'sha256-{}'",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        ))
+    };
+    for provider in Provider::HOSTED {
+        let running = start(Demo::emulated(provider).await.unwrap()).await;
+        let (csp, _) = csp_of(&running).await;
+        let origin = running.emulator().base_url();
+        let directive = |name: &str| {
+            csp.split(';')
+                .map(str::trim)
+                .find(|d| d.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{provider}: no {name} in {csp}"))
+                .to_owned()
+        };
+        assert!(
+            directive("script-src").contains(&origin),
+            "{provider}: {csp}"
+        );
+        assert!(
+            directive("connect-src").contains(&origin),
+            "{provider}: {csp}"
+        );
+        assert!(csp.starts_with("default-src 'self'"), "{csp}");
+        assert!(csp.contains("object-src 'none'"), "{csp}");
+        assert!(
+            !directive("script-src").contains("'unsafe-inline'"),
+            "{csp}"
+        );
+    }
+    // A real provider: its documented sources, and the page's inline style and (v3) script
+    // by the hashes of what the page really holds.
+    let upstream = Emulator::start().await.unwrap();
+    let demo = Demo::from_vars([
+        ("CAPTCHA_PROVIDER", "recaptcha"),
+        ("CAPTCHA_SECRET", Emulated::Recaptcha.default_secret()),
+        ("CAPTCHA_SITEKEY", Emulated::Recaptcha.default_site_key()),
+        (
+            "CAPTCHA_VERIFY_URL",
+            upstream.verify_url(Emulated::Recaptcha).as_str(),
+        ),
+    ])
+    .await
+    .unwrap();
+    let running = start(demo).await;
+    let (csp, page) = csp_of(&running).await;
+    assert!(csp.contains("https://www.gstatic.com/recaptcha/"), "{csp}");
+    assert!(
+        csp.contains("frame-src 'self' https://www.google.com/recaptcha/"),
+        "{csp}"
+    );
+    assert!(csp.contains(&inline(&page, "style").unwrap()), "{csp}");
+    assert!(
+        csp.contains(&inline(&page, "script").unwrap()),
+        "the v3 script: {csp}"
+    );
+    assert!(!csp.contains("'unsafe-inline'"), "{csp}");
+    // The pages with no widget.
+    let failure = running.post_form("/signup", &[("email", "a@b.c")]).await;
+    let csp = failure.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains(&inline(&failure.text().await.unwrap(), "style").unwrap()));
+}

@@ -22,8 +22,14 @@ pub(crate) struct SignupForm {
 pub(crate) async fn signup(
     Verified(_): Verified<Verdict>,
     Form(form): Form<SignupForm>,
-) -> Html<String> {
-    Html(pages::welcome_page(&form.email))
+) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            pages::plain_content_security_policy(),
+        )],
+        Html(pages::welcome_page(&form.email)),
+    )
 }
 
 /// `POST /api/signup`: JSON in, JSON out, the email echoed as received.

@@ -77,12 +77,29 @@ pub struct Widget {
     /// The action the signup route demands, which the page must set on the widget (ALTCHA:
     /// which its challenges are signed for).
     pub action: Option<String>,
+    /// The script is the emulator's stand-in for the provider's.
+    pub stand_in: bool,
 }
 
 impl Widget {
     /// Whether the page runs reCAPTCHA v3: no checkbox, a token fetched on submit.
     pub fn is_recaptcha_v3(&self) -> bool {
         self.provider == Provider::Recaptcha && self.recaptcha_version == Some(RecaptchaVersion::V3)
+    }
+
+    /// What siteverify knows of the provider's widget: its container, field and CSP.
+    pub fn facts(&self) -> siteverify::widget::Widget {
+        match self.recaptcha_version {
+            Some(version) if self.provider == Provider::Recaptcha => {
+                siteverify::widget::Widget::recaptcha(version)
+            }
+            _ => siteverify::widget::Widget::of(self.provider),
+        }
+    }
+
+    /// The `Content-Security-Policy` header of the page that shows it.
+    pub fn content_security_policy(&self) -> String {
+        pages::content_security_policy(self)
     }
 }
 
@@ -161,6 +178,7 @@ impl Demo {
         let main = Configured {
             config: config.clone(),
             script,
+            stand_in: false,
         };
         let demo = Self::build(main, fallback, None).await?;
         tracing::info!(
@@ -188,6 +206,7 @@ impl Demo {
                     && !is_set(&vars, FALLBACK_WIDGET_SCRIPT_VAR) =>
             {
                 fallback.script = emulated_script(&emulator, fallback.config.provider);
+                fallback.stand_in = true;
                 Some(fallback)
             }
             other => other,
@@ -195,6 +214,7 @@ impl Demo {
         let main = Configured {
             config,
             script: emulated_script(&emulator, provider),
+            stand_in: true,
         };
         tracing::info!(
             provider = provider.name(),
@@ -260,6 +280,8 @@ fn emulated_script(emulator: &Emulator, provider: Provider) -> String {
 struct Configured {
     config: CaptchaConfig,
     script: String,
+    /// The script is the emulator's stand-in.
+    stand_in: bool,
 }
 
 /// The fallback's configuration, when `CAPTCHA_FALLBACK_PROVIDER` is set.
@@ -270,7 +292,11 @@ fn fallback_config(vars: &HashMap<String, String>) -> Result<Option<Configured>,
     let config = CaptchaConfig::from_vars(FALLBACK_PREFIX, vars)?;
     let script = set_value(vars, FALLBACK_WIDGET_SCRIPT_VAR)
         .map_or_else(|| real_script(config.provider).to_owned(), str::to_owned);
-    Ok(Some(Configured { config, script }))
+    Ok(Some(Configured {
+        config,
+        script,
+        stand_in: false,
+    }))
 }
 
 /// Fills in the emulator's secret, site key and verify URL for `provider` under `prefix`
@@ -364,6 +390,7 @@ impl Seat {
                 .or(verifier.policy().expected_action())
                 .map(str::to_owned),
             site_key,
+            stand_in: configured.stand_in,
         };
         if widget.is_recaptcha_v3() {
             widget.script = with_query(&widget.script, "render", &widget.site_key);
@@ -486,7 +513,13 @@ fn router(
             .find(|w| Some(w.provider) == recommended)
             .unwrap_or(&widgets[0]);
         let page = pages::signup_page(widget, None);
-        async move { axum::response::Html(page) }
+        let csp = widget.content_security_policy();
+        async move {
+            (
+                [(axum::http::header::CONTENT_SECURITY_POLICY, csp)],
+                axum::response::Html(page),
+            )
+        }
     };
     Ok(app
         .route("/", get(page))
@@ -545,23 +578,11 @@ fn with_query(url: &str, name: &str, value: &str) -> String {
     out
 }
 
-/// Friendly Captcha's `site` script (v2 widget SDK), an ES module.
-pub(crate) const FRIENDLY_CAPTCHA_SCRIPT: &str =
-    "https://cdn.jsdelivr.net/npm/@friendlycaptcha/sdk@0.2.0/site.min.js";
-
-/// The provider's own widget script.
+/// The provider's own widget script; ALTCHA's is the one the demo serves itself.
 fn real_script(provider: Provider) -> &'static str {
     match provider {
-        Provider::HCaptcha => "https://js.hcaptcha.com/1/api.js",
-        Provider::Recaptcha => "https://www.google.com/recaptcha/api.js",
-        Provider::Turnstile => "https://challenges.cloudflare.com/turnstile/v0/api.js",
-        Provider::Procaptcha => "https://js.prosopo.io/js/procaptcha.bundle.js",
-        Provider::FriendlyCaptcha => FRIENDLY_CAPTCHA_SCRIPT,
-        Provider::RecaptchaEnterprise => "https://www.google.com/recaptcha/enterprise.js",
-        // Self-hosted: the demo serves a widget script itself.
         Provider::Altcha => ALTCHA_WIDGET_PATH,
-        // ByeBot documents no public script URL; set CAPTCHA_WIDGET_SCRIPT.
-        _ => "https://challenge.byebot.de/widget.js",
+        other => siteverify::widget::Widget::of(other).script,
     }
 }
 

@@ -1,22 +1,16 @@
 //! The HTML of the demo: the form, the success page and the failure page.
 
-use axum::response::{Html, IntoResponse, Response};
-use siteverify::Provider;
+use axum::{
+    http::header,
+    response::{Html, IntoResponse, Response},
+};
+use siteverify::{
+    Provider,
+    widget::{Csp, Directive},
+};
 use tower_captcha::{FailureHandler, Rejection, WidgetHint};
 
 use crate::Widget;
-
-/// The container class each provider's script looks for.
-fn container_class(provider: Provider) -> &'static str {
-    match provider {
-        Provider::HCaptcha => "h-captcha",
-        Provider::Recaptcha | Provider::RecaptchaEnterprise => "g-recaptcha",
-        Provider::Turnstile => "cf-turnstile",
-        Provider::Procaptcha => "procaptcha",
-        Provider::FriendlyCaptcha => "frc-captcha",
-        _ => "byebot-captcha",
-    }
-}
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#1f2933}\
 label{display:block;margin:.8rem 0 .2rem}input[type=email],input[type=password]{width:100%;padding:.5rem;box-sizing:border-box}\
@@ -28,46 +22,35 @@ pub(crate) fn signup_page(widget: &Widget, notice: Option<&str>) -> String {
     // are ES modules; the widget script the demo serves itself is a classic one.
     let module = match widget.provider {
         Provider::Procaptcha => true,
-        Provider::FriendlyCaptcha => widget.script == crate::FRIENDLY_CAPTCHA_SCRIPT,
+        Provider::FriendlyCaptcha => widget.script == widget.facts().script,
         Provider::Altcha => widget.script != crate::ALTCHA_WIDGET_PATH,
         _ => false,
     };
     let module = if module { " type=\"module\"" } else { "" };
-    let site_key = escape(&widget.site_key);
-    let (captcha, v3_script) = if widget.provider == Provider::Altcha {
-        // The widget fetches a challenge signed for `signup`, solves it and writes the
-        // solution into the form field `altcha`. Both attributes: altcha 2.x reads
-        // `challengeurl`, 3.x `challenge` (and each ignores the other's).
-        (
-            format!(
-                r#"<altcha-widget challengeurl="{path}" challenge="{path}" name="altcha"></altcha-widget>"#,
-                path = crate::ALTCHA_CHALLENGE_PATH
-            ),
-            "",
-        )
-    } else if widget.is_recaptcha_v3() {
-        // No checkbox: the token is fetched on submit, for the action the route demands.
-        let action = widget.action.as_deref().unwrap_or("signup");
-        (
-            format!(
-                r#"<input type="hidden" name="g-recaptcha-response" data-sitekey="{site_key}" data-action="{action}">"#,
-                action = escape(action),
-            ),
-            V3_SUBMIT,
-        )
+    let facts = widget.facts();
+    // ALTCHA's container is given its challenge URL; the others their site key.
+    let key = match widget.provider {
+        Provider::Altcha => crate::ALTCHA_CHALLENGE_PATH,
+        _ => widget.site_key.as_str(),
+    };
+    // reCAPTCHA v3 has no checkbox: the token is fetched on submit, for the action the route
+    // demands.
+    let action = match facts.invisible {
+        true => Some(widget.action.as_deref().unwrap_or("signup")),
+        false => widget.action.as_deref(),
+    };
+    // Divs get the page's own class too, for its margin (and the browser test's eye).
+    let class = if facts.invisible || widget.provider == Provider::Altcha {
+        ""
     } else {
-        let action = widget
-            .action
-            .as_deref()
-            .map(|action| format!(r#" data-action="{}""#, escape(action)))
-            .unwrap_or_default();
-        (
-            format!(
-                r#"<div class="captcha {class}" data-sitekey="{site_key}"{action}></div>"#,
-                class = container_class(widget.provider),
-            ),
-            "",
-        )
+        "captcha"
+    };
+    let action = action.filter(|_| widget.provider != Provider::Altcha);
+    let captcha = facts.container_with_class(key, action, class);
+    let v3_script = if facts.invisible {
+        format!("\n<script>{V3_SUBMIT}</script>")
+    } else {
+        String::new()
     };
     format!(
         r#"<!doctype html>
@@ -112,7 +95,6 @@ pub(crate) fn signup_page(widget: &Widget, notice: Option<&str>) -> String {
 /// the token into the hidden field, then the real submit. The site key and action come from
 /// the field's data attributes, so nothing is spliced into the script.
 const V3_SUBMIT: &str = r#"
-<script>
 document.getElementById("signup").addEventListener("submit", (event) => {
   event.preventDefault();
   const form = event.currentTarget;
@@ -132,7 +114,58 @@ document.getElementById("signup").addEventListener("submit", (event) => {
     (cfg.fns = cfg.fns || []).push(run);
   }
 });
-</script>"#;
+"#;
+
+/// The `Content-Security-Policy` of a page with `widget`: what its provider documents (see
+/// [`siteverify::widget`]), the page's own inline style and script by their hashes, and
+/// the widget script's origin when it is not the provider's (the emulator's stand-in, a
+/// `CAPTCHA_WIDGET_SCRIPT`). The stand-in and the `altcha` widget inject stylesheets of
+/// their own, so with them inline styles are allowed (a hash would turn that off).
+pub(crate) fn content_security_policy(widget: &Widget) -> String {
+    let facts = widget.facts();
+    let mut csp = Csp::new().allow_widget(&facts);
+    csp = if widget.stand_in || widget.provider == Provider::Altcha {
+        csp.allow(Directive::StyleSrc, "'unsafe-inline'")
+    } else {
+        csp.allow(Directive::StyleSrc, hash(STYLE))
+    };
+    if facts.invisible {
+        csp = csp.allow(Directive::ScriptSrc, hash(V3_SUBMIT));
+    }
+    if let Some(origin) = origin(&widget.script) {
+        csp = csp.allow(Directive::ScriptSrc, origin.clone());
+        if widget.stand_in {
+            // The stand-in mints its tokens at the emulator.
+            csp = csp.allow(Directive::ConnectSrc, origin);
+        }
+    }
+    csp.to_string()
+}
+
+/// The policy of the pages with no widget: the welcome and failure pages.
+pub(crate) fn plain_content_security_policy() -> String {
+    Csp::new()
+        .allow(Directive::StyleSrc, hash(STYLE))
+        .to_string()
+}
+
+/// A CSP hash source of an inline script or style.
+fn hash(text: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(text.as_bytes());
+    format!(
+        "'sha256-{}'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// `scheme://host[:port]` of an absolute URL; `None` for a path on this site.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{host}"))
+}
 
 /// The page after a successful signup.
 pub(crate) fn welcome_page(email: &str) -> String {
@@ -173,7 +206,13 @@ impl FailureHandler for FormFailure {
         };
         let notice = "We could not check the CAPTCHA right now, so here is another one. \
                       Please fill in the form again.";
-        (rejection.status(), Html(signup_page(widget, Some(notice)))).into_response()
+        let csp = widget.content_security_policy();
+        (
+            rejection.status(),
+            [(header::CONTENT_SECURITY_POLICY, csp)],
+            Html(signup_page(widget, Some(notice))),
+        )
+            .into_response()
     }
 }
 
@@ -198,7 +237,15 @@ pub(crate) fn failure_page(rejection: &Rejection) -> Response {
          <p class=\"note\">Reason: <code>{code}</code></p><p><a id=\"back\" href=\"/\">Back to the form</a></p></body></html>",
         code = rejection.code(),
     );
-    (rejection.status(), Html(page)).into_response()
+    (
+        rejection.status(),
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            plain_content_security_policy(),
+        )],
+        Html(page),
+    )
+        .into_response()
 }
 
 /// Escapes text for HTML content and attribute values.

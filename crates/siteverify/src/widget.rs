@@ -117,9 +117,15 @@ const FRIENDLY_CAPTCHA_CSP: &[(Directive, &str)] = &[
     (Directive::ConnectSrc, "https://global.frcapi.com"),
     (Directive::ConnectSrc, "https://eu.frcapi.com"),
 ];
-// The `altcha` widget you serve yourself: its workers are blob: URLs, its challenge comes
+// The `altcha` widget you serve yourself: its workers are blob: URLs, 3.x may compile
+// WebAssembly for its key derivations, its default bundle injects its stylesheet (serve
+// the CSS of its `dist/external` build to drop 'unsafe-inline'), and its challenge comes
 // from your own origin (already allowed by 'self').
-const ALTCHA_CSP: &[(Directive, &str)] = &[(Directive::WorkerSrc, "blob:")];
+const ALTCHA_CSP: &[(Directive, &str)] = &[
+    (Directive::WorkerSrc, "blob:"),
+    (Directive::ScriptSrc, "'wasm-unsafe-eval'"),
+    (Directive::StyleSrc, "'unsafe-inline'"),
+];
 
 impl Widget {
     /// The widget of `provider`; for reCAPTCHA, version 3's (see [`Widget::recaptcha`]).
@@ -180,22 +186,47 @@ impl Widget {
     /// `<altcha-widget>` element, with `site_key` taken as its challenge URL (both attribute
     /// names: `challengeurl` for widget 2.x, `challenge` for 3.x).
     pub fn container(&self, site_key: &str, action: Option<&str>) -> String {
+        self.container_with_class(site_key, action, "")
+    }
+
+    /// [`container`](Self::container), with classes of your own on the element (for your
+    /// stylesheet, say) before the provider's.
+    pub fn container_with_class(
+        &self,
+        site_key: &str,
+        action: Option<&str>,
+        class: &str,
+    ) -> String {
         let site_key = escape(site_key);
         let action = action
             .map(|action| format!(r#" data-action="{}""#, escape(action)))
             .unwrap_or_default();
+        let class_attr = |own: &str| {
+            let all = [escape(class), own.to_owned()];
+            let all: Vec<&str> = all
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !c.is_empty())
+                .collect();
+            match all.is_empty() {
+                true => String::new(),
+                false => format!(r#" class="{}""#, all.join(" ")),
+            }
+        };
         match self.provider {
             Provider::Altcha => format!(
-                r#"<altcha-widget challengeurl="{site_key}" challenge="{site_key}" name="{}"></altcha-widget>"#,
+                r#"<altcha-widget{} challengeurl="{site_key}" challenge="{site_key}" name="{}"></altcha-widget>"#,
+                class_attr(""),
                 self.field
             ),
             _ if self.invisible => format!(
-                r#"<input type="hidden" name="{}" data-sitekey="{site_key}"{action}>"#,
+                r#"<input type="hidden"{} name="{}" data-sitekey="{site_key}"{action}>"#,
+                class_attr(""),
                 self.field
             ),
             provider => format!(
-                r#"<div class="{}" data-sitekey="{site_key}"{action}></div>"#,
-                container_class(provider)
+                r#"<div{} data-sitekey="{site_key}"{action}></div>"#,
+                class_attr(container_class(provider))
             ),
         }
     }
@@ -314,6 +345,11 @@ mod tests {
         );
         let v2 = Widget::recaptcha(RecaptchaVersion::V2).container("6Le", None);
         assert_eq!(v2, r#"<div class="g-recaptcha" data-sitekey="6Le"></div>"#);
+        let styled = Widget::of(Provider::Turnstile).container_with_class("k", None, "captcha");
+        assert_eq!(
+            styled,
+            r#"<div class="captcha cf-turnstile" data-sitekey="k"></div>"#
+        );
         let altcha = Widget::of(Provider::Altcha).container("/altcha/challenge", None);
         assert_eq!(
             altcha,
