@@ -1517,7 +1517,7 @@ async fn every_page_carries_a_content_security_policy_that_allows_exactly_its_wi
         let open = format!("<{tag}>");
         let start = page.find(&open).map(|at| at + open.len())?;
         let end = page[start..].find(&format!("</{tag}>"))? + start;
-        let digest = Sha256::digest(page[start..end].as_bytes());
+        let digest = Sha256::digest(&page.as_bytes()[start..end]);
         Some(format!(
             "'sha256-{}'",
             base64::engine::general_purpose::STANDARD.encode(digest)
