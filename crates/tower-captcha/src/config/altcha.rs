@@ -57,10 +57,16 @@ pub(super) const V2_COST: &str = "ALTCHA_V2_COST";
 pub(super) const V2_PREFIX_DIGITS: &str = "ALTCHA_V2_PREFIX_DIGITS";
 pub(super) const PREVIOUS_SECRET: &str = "PREVIOUS_SECRET";
 pub(super) const PREVIOUS_SECRET_UNTIL: &str = "PREVIOUS_SECRET_UNTIL";
+pub(super) const STORE_CAPACITY: &str = "ALTCHA_STORE_CAPACITY";
+
+/// The largest in-memory store the environment can ask for: 100 million live challenges,
+/// some 18 GB; a typo past it is refused rather than reserved.
+const MAX_STORE_CAPACITY: u64 = 100_000_000;
 
 /// The settings only ALTCHA has.
-pub(super) const SUFFIXES: [&str; 8] = [
+pub(super) const SUFFIXES: [&str; 9] = [
     REDIS_URL,
+    STORE_CAPACITY,
     MAX_NUMBER,
     LIFETIME_SECS,
     V2_ALGORITHM,
@@ -116,6 +122,8 @@ pub(super) struct AltchaParts {
     pub(super) previous_secret: Option<Secret>,
     #[serde(default)]
     pub(super) previous_secret_until: Option<String>,
+    #[serde(default, rename = "altcha_store_capacity")]
+    pub(super) store_capacity: Option<u64>,
 }
 
 impl AltchaParts {
@@ -139,6 +147,7 @@ impl AltchaParts {
             v2_prefix_digits: number(V2_PREFIX_DIGITS, get(V2_PREFIX_DIGITS))?,
             previous_secret: get(PREVIOUS_SECRET).map(Secret::new),
             previous_secret_until: get(PREVIOUS_SECRET_UNTIL),
+            store_capacity: number(STORE_CAPACITY, get(STORE_CAPACITY))?,
         })
     }
 
@@ -153,6 +162,24 @@ impl AltchaParts {
             ));
         }
         let mut config = AltchaConfig::new(secret).policy(policy);
+        if let Some(capacity) = self.store_capacity {
+            if self.redis_url.is_some() {
+                return Err(invalid(
+                    STORE_CAPACITY,
+                    "is the size of the in-memory store; with REDIS_URL, Redis holds the \
+                     spent challenges (bound it with Redis's own maxmemory)",
+                ));
+            }
+            if !(1..=MAX_STORE_CAPACITY).contains(&capacity) {
+                return Err(invalid(
+                    STORE_CAPACITY,
+                    format!("must be between 1 and {MAX_STORE_CAPACITY} live challenges"),
+                ));
+            }
+            let capacity = usize::try_from(capacity)
+                .map_err(|_| invalid(STORE_CAPACITY, "too large for this machine"))?;
+            config = config.store(siteverify::altcha::MemoryStore::new(capacity));
+        }
         if let Some(secs) = self.lifetime_secs {
             if !(1..=86_400).contains(&secs) {
                 return Err(invalid(
@@ -400,6 +427,35 @@ mod tests {
         ] {
             let err = parse(&[(var, value)]).unwrap_err();
             assert_eq!(err.var(), var, "{value}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_holds_as_many_challenges_as_configured_and_refuses_more() {
+        let config = parse(&[("CAPTCHA_ALTCHA_STORE_CAPACITY", "2")]).unwrap();
+        let verifier = verifier(&config).await;
+        let mut outcomes = Vec::new();
+        for _ in 0..3 {
+            let altcha = siteverify::altcha::solve(&verifier.challenge()).unwrap();
+            let outcome = verifier.verify(&altcha, &VerifyOptions::new()).await;
+            outcomes.push(outcome.map(|_| "ok").unwrap_or_else(|e| e.code()));
+        }
+        assert_eq!(
+            outcomes,
+            ["ok", "ok", "provider_unavailable"],
+            "full, never evicting"
+        );
+        for value in ["0", "100000001", "lots"] {
+            let err = parse(&[("CAPTCHA_ALTCHA_STORE_CAPACITY", value)]).unwrap_err();
+            assert_eq!(err.var(), "CAPTCHA_ALTCHA_STORE_CAPACITY", "{value}");
+        }
+        if cfg!(feature = "redis") {
+            let err = parse(&[
+                ("CAPTCHA_ALTCHA_STORE_CAPACITY", "10"),
+                ("CAPTCHA_REDIS_URL", "redis://127.0.0.1:1/"),
+            ])
+            .unwrap_err();
+            assert_eq!(err.var(), "CAPTCHA_ALTCHA_STORE_CAPACITY", "{err}");
         }
     }
 
