@@ -30,7 +30,10 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The same server runs as a binary: `siteverify-emulator --port 8787`.
+//! The same server runs as a binary: `siteverify-emulator --port 8787` (`--help` lists its
+//! flags and the `SITEVERIFY_EMULATOR_*` variables; SIGTERM stops it at once). The
+//! repository's `docs/EMULATOR.md` is the HTTP reference with a curl walk-through and the
+//! steps to run it in another project's CI.
 //!
 //! # Endpoints
 //!

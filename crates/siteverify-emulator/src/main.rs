@@ -316,7 +316,11 @@ mod tests {
     #[test]
     fn parses_sites() {
         assert_eq!(
-            parse(&["--site", "hcaptcha:k:s:with:colons", "--site=turnstile:k2:s2"]),
+            parse(&[
+                "--site",
+                "hcaptcha:k:s:with:colons",
+                "--site=turnstile:k2:s2"
+            ]),
             Ok(run(
                 "127.0.0.1:8787",
                 vec![
@@ -355,7 +359,16 @@ mod tests {
         );
         assert_eq!(
             parse_env(
-                &["--port", "1", "--host", "::1", "--record-limit", "2", "--site", "byebot:b:c"],
+                &[
+                    "--port",
+                    "1",
+                    "--host",
+                    "::1",
+                    "--record-limit",
+                    "2",
+                    "--site",
+                    "byebot:b:c"
+                ],
                 &env
             ),
             Ok(run("[::1]:1", vec![site(Provider::ByeBot, "b", "c")], 2))

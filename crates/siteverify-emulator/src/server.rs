@@ -40,7 +40,11 @@ const ENDPOINTS: &[(&str, &str, &str)] = &[
     ("POST", "/turnstile/v0/siteverify", "Turnstile siteverify"),
     ("POST", "/procaptcha/siteverify", "Procaptcha verify"),
     ("POST", "/byebot/validate_token", "ByeBot validate_token"),
-    ("POST", "/api/v2/captcha/siteverify", "Friendly Captcha v2 siteverify"),
+    (
+        "POST",
+        "/api/v2/captcha/siteverify",
+        "Friendly Captcha v2 siteverify",
+    ),
     (
         "POST",
         "/v1/projects/{project}/assessments",
@@ -48,13 +52,29 @@ const ENDPOINTS: &[(&str, &str, &str)] = &[
     ),
     ("POST", "/tokens", "mint a token from a JSON token spec"),
     ("OPTIONS", "/tokens", "CORS preflight for the widget script"),
-    ("POST", "/sites", "register a site: provider, site_key, secret"),
-    ("GET", "/requests", "the recorded verify calls, oldest first"),
+    (
+        "POST",
+        "/sites",
+        "register a site: provider, site_key, secret",
+    ),
+    (
+        "GET",
+        "/requests",
+        "the recorded verify calls, oldest first",
+    ),
     ("DELETE", "/requests", "forget the recorded verify calls"),
-    ("PUT", "/outages/{provider}", "every verify call of the provider suffers a fault"),
+    (
+        "PUT",
+        "/outages/{provider}",
+        "every verify call of the provider suffers a fault",
+    ),
     ("DELETE", "/outages/{provider}", "end the provider's outage"),
     ("GET", "/widget.js", "the stand-in widget script"),
-    ("GET", "/enterprise.js", "the widget script as reCAPTCHA Enterprise's"),
+    (
+        "GET",
+        "/enterprise.js",
+        "the widget script as reCAPTCHA Enterprise's",
+    ),
 ];
 
 /// Options of an emulator before it starts: [`Emulator::builder`].

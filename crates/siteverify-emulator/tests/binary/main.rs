@@ -255,7 +255,10 @@ fn flags_win_over_the_environment() {
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     let index = get_json(&format!("{base}/"));
     assert_eq!(index["record"]["limit"], 42);
-    let (status, minted) = mint(&base, &json!({"provider": "hcaptcha", "site_key": "env-key"}));
+    let (status, minted) = mint(
+        &base,
+        &json!({"provider": "hcaptcha", "site_key": "env-key"}),
+    );
     assert_eq!(status, 200, "{minted}");
     let answer = verify_hcaptcha(&base, "env-secret", minted["token"].as_str().unwrap());
     assert_eq!(answer["success"], true, "{answer}");
@@ -264,7 +267,14 @@ fn flags_win_over_the_environment() {
     // Flags over the same environment: a port the environment would refuse is never read,
     // and `--site` replaces the environment's sites.
     let running = Running::start(
-        &["--port", "0", "--site", "hcaptcha:flag-key:flag-secret", "--record-limit", "3"],
+        &[
+            "--port",
+            "0",
+            "--site",
+            "hcaptcha:flag-key:flag-secret",
+            "--record-limit",
+            "3",
+        ],
         &[
             ("SITEVERIFY_EMULATOR_PORT", "not-a-port"),
             ("SITEVERIFY_EMULATOR_SITES", "hcaptcha:env-key:env-secret"),
@@ -273,9 +283,15 @@ fn flags_win_over_the_environment() {
     );
     let base = running.base_url.clone();
     assert_eq!(get_json(&format!("{base}/"))["record"]["limit"], 3);
-    let (status, _) = mint(&base, &json!({"provider": "hcaptcha", "site_key": "flag-key"}));
+    let (status, _) = mint(
+        &base,
+        &json!({"provider": "hcaptcha", "site_key": "flag-key"}),
+    );
     assert_eq!(status, 200);
-    let (status, refused) = mint(&base, &json!({"provider": "hcaptcha", "site_key": "env-key"}));
+    let (status, refused) = mint(
+        &base,
+        &json!({"provider": "hcaptcha", "site_key": "env-key"}),
+    );
     assert_eq!(status, 400, "{refused}");
     running.stop();
 }
@@ -294,7 +310,11 @@ fn the_record_is_a_bounded_ring_over_http() {
         .iter()
         .map(|r| r["fields"]["response"].as_str().unwrap())
         .collect();
-    assert_eq!(tokens, ["token-2", "token-3", "token-4"], "oldest dropped first");
+    assert_eq!(
+        tokens,
+        ["token-2", "token-3", "token-4"],
+        "oldest dropped first"
+    );
     assert_eq!(
         get_json(&format!("{base}/"))["record"],
         json!({"limit": 3, "dropped": 2})

@@ -54,10 +54,9 @@ fn the_documented_curl_walkthrough_runs() {
     assert_eq!(blocks.len(), 5, "start, mint, verify, faults, record");
     let script = blocks.concat();
     let bin_dir = Path::new(BIN).parent().expect("the binary's folder");
-    let path = std::env::join_paths(
-        std::iter::once(bin_dir.to_path_buf())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )
+    let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
+    ))
     .unwrap();
     let mut command = Command::new("bash");
     command
