@@ -30,7 +30,10 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The same server runs as a binary: `siteverify-emulator --port 8787`.
+//! The same server runs as a binary: `siteverify-emulator --port 8787` (`--help` lists its
+//! flags and the `SITEVERIFY_EMULATOR_*` variables; SIGTERM stops it at once). The
+//! repository's `docs/EMULATOR.md` is the HTTP reference with a curl walk-through and the
+//! steps to run it in another project's CI.
 //!
 //! # Endpoints
 //!
@@ -53,6 +56,10 @@
 //! | `PUT /outages/{provider}` | JSON [`FaultKind`] | 204: every verify call of the provider suffers it ([`Emulator::start_outage`]); 400, 404 `{"error":"…"}` |
 //! | `DELETE /outages/{provider}` | | 204: the outage ends |
 //! | `GET /health` | | 200 `ok` |
+//! | `GET /` | | JSON index: `endpoints` (`method`, `path`, `about`), `providers` (`provider`, `verify_path`, `site_key`, `secret`), `record` (`limit`, `dropped`), `name`, `version` |
+//!
+//! The record of verify calls is a ring of the last [`DEFAULT_RECORD_LIMIT`] calls (set with
+//! [`EmulatorBuilder::record_limit`]), so a long CI run cannot grow it without end.
 //!
 //! Only `/tokens` and `/widget.js` carry CORS headers (`access-control-allow-origin: *`; the
 //! preflight allows `POST, OPTIONS` and the `content-type` header): the page that uses the
@@ -271,5 +278,5 @@ pub use fault::{Fault, FaultKind};
 pub use provider::{Provider, UnknownProvider};
 pub use providers::ENTERPRISE_PROJECT;
 pub use record::RecordedRequest;
-pub use server::Emulator;
+pub use server::{DEFAULT_RECORD_LIMIT, Emulator, EmulatorBuilder};
 pub use spec::{MintError, TokenSpec};

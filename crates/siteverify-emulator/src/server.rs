@@ -27,6 +27,101 @@ use crate::widget;
 /// Largest verify or `/tokens` body read; real verify bodies are a few KiB at most.
 const MAX_BODY: usize = 1024 * 1024;
 
+/// How many verify calls an emulator remembers unless told otherwise
+/// ([`EmulatorBuilder::record_limit`]); older calls are dropped first.
+pub const DEFAULT_RECORD_LIMIT: usize = 10_000;
+
+/// Every route the emulator serves, as `GET /` lists them: method, path, what it does.
+const ENDPOINTS: &[(&str, &str, &str)] = &[
+    ("GET", "/", "this index"),
+    ("GET", "/health", "200 ok once the server listens"),
+    ("POST", "/hcaptcha/siteverify", "hCaptcha siteverify"),
+    ("POST", "/recaptcha/api/siteverify", "reCAPTCHA siteverify"),
+    ("POST", "/turnstile/v0/siteverify", "Turnstile siteverify"),
+    ("POST", "/procaptcha/siteverify", "Procaptcha verify"),
+    ("POST", "/byebot/validate_token", "ByeBot validate_token"),
+    (
+        "POST",
+        "/api/v2/captcha/siteverify",
+        "Friendly Captcha v2 siteverify",
+    ),
+    (
+        "POST",
+        "/v1/projects/{project}/assessments",
+        "reCAPTCHA Enterprise createAssessment",
+    ),
+    ("POST", "/tokens", "mint a token from a JSON token spec"),
+    ("OPTIONS", "/tokens", "CORS preflight for the widget script"),
+    (
+        "POST",
+        "/sites",
+        "register a site: provider, site_key, secret",
+    ),
+    (
+        "GET",
+        "/requests",
+        "the recorded verify calls, oldest first",
+    ),
+    ("DELETE", "/requests", "forget the recorded verify calls"),
+    (
+        "PUT",
+        "/outages/{provider}",
+        "every verify call of the provider suffers a fault",
+    ),
+    ("DELETE", "/outages/{provider}", "end the provider's outage"),
+    ("GET", "/widget.js", "the stand-in widget script"),
+    (
+        "GET",
+        "/enterprise.js",
+        "the widget script as reCAPTCHA Enterprise's",
+    ),
+];
+
+/// Options of an emulator before it starts: [`Emulator::builder`].
+#[derive(Clone, Debug)]
+pub struct EmulatorBuilder {
+    record_limit: usize,
+    sites: Vec<(Provider, String, String)>,
+}
+
+impl EmulatorBuilder {
+    /// Remember at most `limit` verify calls ([`DEFAULT_RECORD_LIMIT`] by default); past
+    /// it the oldest call is dropped for each new one. `0` records nothing.
+    pub fn record_limit(mut self, limit: usize) -> Self {
+        self.record_limit = limit;
+        self
+    }
+
+    /// Registers a site at start, as [`Emulator::register_site`] does afterwards.
+    pub fn site(
+        mut self,
+        provider: Provider,
+        site_key: impl Into<String>,
+        secret: impl Into<String>,
+    ) -> Self {
+        self.sites.push((provider, site_key.into(), secret.into()));
+        self
+    }
+
+    /// Starts the emulator on `127.0.0.1` and a free port.
+    pub async fn start(self) -> io::Result<Emulator> {
+        self.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts the emulator on `addr` (port 0 picks a free port). Must be called inside a
+    /// tokio runtime, which then runs the server.
+    pub async fn bind(self, addr: SocketAddr) -> io::Result<Emulator> {
+        let state = State::new(self.record_limit);
+        {
+            let mut registry = state.lock();
+            for (provider, site_key, secret) in &self.sites {
+                registry.register_site(*provider, site_key, secret);
+            }
+        }
+        Emulator::serve(addr, Arc::new(state)).await
+    }
+}
+
 /// A running emulator. Dropping it stops the server (in-flight answers still complete);
 /// [`shutdown`](Self::shutdown) also waits for that.
 #[derive(Debug)]
@@ -40,15 +135,41 @@ pub struct Emulator {
 impl Emulator {
     /// Starts an emulator on `127.0.0.1` and a free port.
     pub async fn start() -> io::Result<Emulator> {
-        Emulator::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+        Emulator::builder().start().await
     }
 
     /// Starts an emulator on `addr` (port 0 picks a free port). Must be called inside a tokio
     /// runtime, which then runs the server.
     pub async fn bind(addr: SocketAddr) -> io::Result<Emulator> {
+        Emulator::builder().bind(addr).await
+    }
+
+    /// An emulator with options: how many verify calls it records, sites registered at start.
+    ///
+    /// ```
+    /// use siteverify_emulator::{Emulator, Provider};
+    ///
+    /// # tokio::runtime::Runtime::new()?.block_on(async {
+    /// let emulator = Emulator::builder()
+    ///     .record_limit(100)
+    ///     .site(Provider::HCaptcha, "my-site-key", "my-secret")
+    ///     .start()
+    ///     .await?;
+    /// # emulator.shutdown().await;
+    /// # Ok::<_, std::io::Error>(())
+    /// # })?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
+    pub fn builder() -> EmulatorBuilder {
+        EmulatorBuilder {
+            record_limit: DEFAULT_RECORD_LIMIT,
+            sites: Vec::new(),
+        }
+    }
+
+    async fn serve(addr: SocketAddr, state: Arc<State>) -> io::Result<Emulator> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(State::new());
         let app = router(Arc::clone(&state));
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -100,7 +221,8 @@ impl Emulator {
         self.state.lock().mint(&spec)
     }
 
-    /// Every verify call received so far, in order.
+    /// The verify calls received so far, oldest first: at most the last
+    /// [`record_limit`](EmulatorBuilder::record_limit) of them.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.lock().records()
     }
@@ -176,6 +298,7 @@ fn router(state: Arc<State>) -> Router {
             axum::routing::put(start_outage).delete(end_outage),
         )
         .route("/health", get(|| async { "ok" }))
+        .route("/", get(index))
         .with_state(state)
 }
 
@@ -329,6 +452,35 @@ async fn end_outage(
         }
         Err(e) => json_error(StatusCode::NOT_FOUND, e),
     }
+}
+
+/// `GET /`: what a person or a script needs to find its way: the endpoints, each provider's
+/// verify path and default site, and the record's bound.
+async fn index(extract::State(state): extract::State<Arc<State>>) -> Response {
+    let (limit, dropped) = state.lock().record_bounds();
+    let endpoints: Vec<_> = ENDPOINTS
+        .iter()
+        .map(|(method, path, about)| json!({ "method": method, "path": path, "about": about }))
+        .collect();
+    let providers: Vec<_> = Provider::ALL
+        .iter()
+        .map(|p| {
+            json!({
+                "provider": p.as_str(),
+                "verify_path": p.verify_path(),
+                "site_key": p.default_site_key(),
+                "secret": p.default_secret(),
+            })
+        })
+        .collect();
+    axum::Json(json!({
+        "name": "siteverify-emulator",
+        "version": env!("CARGO_PKG_VERSION"),
+        "endpoints": endpoints,
+        "providers": providers,
+        "record": { "limit": limit, "dropped": dropped },
+    }))
+    .into_response()
 }
 
 async fn clear_requests(extract::State(state): extract::State<Arc<State>>) -> StatusCode {

@@ -2,7 +2,7 @@
 //! idempotency answers. One mutex guards it all; it is never held across an `.await`, and each
 //! verification runs entirely under one lock so concurrent calls see a consistent token state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -21,9 +21,13 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// A state with the default site of every provider and every documented test key.
-    pub(crate) fn new() -> Self {
-        let mut registry = Registry::default();
+    /// A state with the default site of every provider and every documented test key, that
+    /// keeps the last `record_limit` verify calls.
+    pub(crate) fn new(record_limit: usize) -> Self {
+        let mut registry = Registry {
+            record_limit,
+            ..Registry::default()
+        };
         for provider in Provider::ALL {
             registry.register_site(
                 provider,
@@ -53,7 +57,12 @@ pub(crate) struct Registry {
     /// several site keys.
     sites: HashMap<(Provider, String), String>,
     tokens: HashMap<String, MintedToken>,
-    records: Vec<RecordedRequest>,
+    /// The last `record_limit` verify calls, oldest first: a ring, so that a long CI run
+    /// cannot grow it without end.
+    records: VecDeque<RecordedRequest>,
+    record_limit: usize,
+    /// Calls dropped from the ring since the last clear.
+    records_dropped: u64,
     /// Turnstile `idempotency_key` → the token and the first answer given for it.
     idempotency: HashMap<String, (String, Reply)>,
     /// Providers that misbehave on every verify call, whatever the token.
@@ -230,15 +239,29 @@ impl Registry {
     }
 
     pub(crate) fn record(&mut self, request: RecordedRequest) {
-        self.records.push(request);
+        if self.record_limit == 0 {
+            self.records_dropped += 1;
+            return;
+        }
+        while self.records.len() >= self.record_limit {
+            self.records.pop_front();
+            self.records_dropped += 1;
+        }
+        self.records.push_back(request);
     }
 
     pub(crate) fn records(&self) -> Vec<RecordedRequest> {
-        self.records.clone()
+        self.records.iter().cloned().collect()
+    }
+
+    /// How many calls the ring holds at most, and how many it dropped since the last clear.
+    pub(crate) fn record_bounds(&self) -> (usize, u64) {
+        (self.record_limit, self.records_dropped)
     }
 
     pub(crate) fn clear_records(&mut self) {
         self.records.clear();
+        self.records_dropped = 0;
     }
 
     /// Makes every verify call of `provider` suffer `fault`, or (with `None`) ends that.

@@ -343,3 +343,33 @@ fn public_types_are_thread_safe() {
     assert_send_sync::<RecordedRequest>();
     assert_send_sync::<MintError>();
 }
+
+#[tokio::test]
+async fn the_record_is_a_ring_of_the_builders_limit() {
+    let emulator = Emulator::builder()
+        .record_limit(2)
+        .site(Provider::HCaptcha, "built-key", "built-secret")
+        .start()
+        .await
+        .expect("starts");
+    let url = emulator.verify_url(Provider::HCaptcha);
+    for token in ["a", "b", "c"] {
+        post_form(&url, &[("secret", "built-secret"), ("response", token)]).await;
+    }
+    let seen: Vec<String> = emulator
+        .requests()
+        .iter()
+        .map(|r| r.field("response").unwrap().to_owned())
+        .collect();
+    assert_eq!(seen, ["b", "c"]);
+    let token = emulator
+        .mint(TokenSpec::new(Provider::HCaptcha).site_key("built-key"))
+        .expect("the built site is registered");
+    let answer = verify(&emulator, Provider::HCaptcha, "built-secret", &token).await;
+    assert_eq!(answer.json()["success"], true);
+
+    let silent = Emulator::builder().record_limit(0).start().await.unwrap();
+    post_form(&silent.verify_url(Provider::HCaptcha), &[("secret", "x")]).await;
+    assert!(silent.requests().is_empty());
+    assert_eq!(siteverify_emulator::DEFAULT_RECORD_LIMIT, 10_000);
+}
