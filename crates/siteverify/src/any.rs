@@ -148,6 +148,14 @@ impl Verify for AnyVerifier {
     fn site_key(&self) -> Option<&str> {
         self.as_hosted().and_then(Verifier::site_key)
     }
+
+    fn is_ready(&self) -> bool {
+        match self {
+            AnyVerifier::Hosted(verifier) => Verify::is_ready(verifier),
+            #[cfg(feature = "altcha")]
+            AnyVerifier::Altcha(verifier) => Verify::is_ready(verifier),
+        }
+    }
 }
 
 #[cfg(all(test, feature = "recaptcha"))]

@@ -552,6 +552,11 @@ impl Verify for Verifier {
         Some(Verifier::health(self))
     }
 
+    // One look at the breaker, not the whole snapshot (its failure rate counts 100 entries).
+    fn is_ready(&self) -> bool {
+        self.inner.breaker.state() != BreakerState::Open
+    }
+
     fn site_key(&self) -> Option<&str> {
         Verifier::site_key(self)
     }

@@ -73,6 +73,14 @@ pub trait Verify: Send + Sync + 'static {
         None
     }
 
+    /// Whether the verifier can take a verification now: its circuit breaker is not open.
+    /// By default what [`health`](Self::health) says (a verifier that keeps none is ready);
+    /// a provider set asks it of every member on every request, so a verifier with a
+    /// cheaper answer gives it here.
+    fn is_ready(&self) -> bool {
+        self.health().is_none_or(|health| health.is_ready())
+    }
+
     /// The public site key of the widget whose tokens this verifier takes, when it is
     /// configured with one: what a page renders the widget with. `None` by default.
     fn site_key(&self) -> Option<&str> {
@@ -123,6 +131,10 @@ impl<V: Verify> Verify for Arc<V> {
 
     fn health(&self) -> Option<Health> {
         (**self).health()
+    }
+
+    fn is_ready(&self) -> bool {
+        (**self).is_ready()
     }
 
     fn site_key(&self) -> Option<&str> {
@@ -180,6 +192,7 @@ trait ErasedVerify: Send + Sync + 'static {
         now: SystemTime,
     ) -> Result<(), VerifyError>;
     fn health(&self) -> Option<Health>;
+    fn is_ready(&self) -> bool;
     fn site_key(&self) -> Option<&str>;
     fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
@@ -210,6 +223,9 @@ impl<V: Verify> ErasedVerify for Named<V> {
     }
     fn health(&self) -> Option<Health> {
         self.0.health()
+    }
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
     }
     fn site_key(&self) -> Option<&str> {
         self.0.site_key()
@@ -285,6 +301,10 @@ impl Verify for BoxVerifier {
 
     fn health(&self) -> Option<Health> {
         self.0.health()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.0.is_ready()
     }
 
     fn site_key(&self) -> Option<&str> {

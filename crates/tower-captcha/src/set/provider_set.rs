@@ -1,7 +1,10 @@
 use std::{
     borrow::Cow,
     fmt,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -95,7 +98,41 @@ pub(crate) struct Seat {
     /// `provider_unavailable`. The breaker alone would miss what never opens it: a 429 (a
     /// quota spent for the month), a 500, too many verifications in flight, a replay store
     /// that is down.
-    unavailable_until: Mutex<Option<Instant>>,
+    unavailable_until: Stamp,
+}
+
+/// An instant in the future, or none, read on every request without a lock and written only
+/// when it changes: the nanoseconds from `epoch` (0: none).
+struct Stamp {
+    epoch: Instant,
+    nanos: AtomicU64,
+}
+
+impl Stamp {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn is_future(&self) -> bool {
+        match self.nanos.load(Ordering::Relaxed) {
+            0 => false,
+            nanos => self.epoch.elapsed() < Duration::from_nanos(nanos),
+        }
+    }
+
+    fn set(&self, until: Option<Instant>) {
+        let nanos = until.map_or(0, |until| {
+            let nanos = until.saturating_duration_since(self.epoch).as_nanos();
+            u64::try_from(nanos).unwrap_or(u64::MAX).max(1)
+        });
+        // Most requests clear a stamp that is not there: they only read the shared line.
+        if self.nanos.load(Ordering::Relaxed) != nanos {
+            self.nanos.store(nanos, Ordering::Relaxed);
+        }
+    }
 }
 
 /// How long a member that answered `provider_unavailable` is passed over, at least (longer
@@ -109,19 +146,11 @@ impl Seat {
     /// Whether the member can answer: its breaker is not open (a verifier that keeps no
     /// health counts as closed) and it has not answered `provider_unavailable` lately.
     fn is_ready(&self) -> bool {
-        let breaker = self
-            .verifier
-            .health()
-            .is_none_or(|health| health.is_ready());
-        breaker && !self.lately_unavailable()
+        self.verifier.is_ready() && !self.lately_unavailable()
     }
 
     fn lately_unavailable(&self) -> bool {
-        let until = *self
-            .unavailable_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        until.is_some_and(|until| Instant::now() < until)
+        self.unavailable_until.is_future()
     }
 
     /// Records how the member answered: `provider_unavailable` passes it over for a while
@@ -149,10 +178,7 @@ impl Seat {
             Err(error) if error.class() == ErrorClass::User => None,
             Err(_) => return,
         };
-        *self
-            .unavailable_until
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = until;
+        self.unavailable_until.set(until);
     }
 }
 
@@ -313,7 +339,7 @@ impl ProviderSet {
                 site_key: member.site_key,
                 challenge_url: member.challenge_url,
                 hint,
-                unavailable_until: Mutex::new(None),
+                unavailable_until: Stamp::new(),
             });
         }
         let order: Vec<usize> = (0..seats.len()).collect();
@@ -414,10 +440,11 @@ impl ProviderSet {
     /// members that cannot answer moved after the others.
     pub(crate) fn routing(&self) -> Cow<'_, Routing> {
         let seats = &self.inner.seats;
-        let ready: Vec<bool> = seats.iter().map(Seat::is_ready).collect();
-        if ready.iter().all(|r| *r) {
+        // The common case, with nothing allocated.
+        if seats.iter().all(Seat::is_ready) {
             return Cow::Borrowed(&self.inner.routing);
         }
+        let ready: Vec<bool> = seats.iter().map(Seat::is_ready).collect();
         let order: Vec<usize> = (0..seats.len())
             .filter(|i| ready[*i])
             .chain((0..seats.len()).filter(|i| !ready[*i]))
