@@ -95,10 +95,10 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot` | on | each provider's [`Verifier`] constructor and protocol; at least one provider must be enabled |
-//! | `altcha` | on | the self-hosted proof of work: [`altcha`], its challenges, verifier and in-memory replay store |
+//! | `altcha` | on | the self-hosted proof of work: the `altcha` module, its challenges, verifier and in-memory replay store |
 //! | `redis` | off | the ALTCHA replay store in Redis (`altcha::RedisStore`), for several app instances |
 //! | `metrics` | off | a counter of verifications by provider and outcome and a latency histogram, through the `metrics` facade |
-//! | `emulator` | off | [`testing::Emulated`]: the local emulator of a hosted provider and a verifier pointed at it, a fixture for your tests ([`testing::AlwaysPass`] and [`testing::AlwaysFail`] need no feature) |
+//! | `emulator` | off | `testing::Emulated`: the local emulator of a hosted provider and a verifier pointed at it, a fixture for your tests ([`testing::AlwaysPass`] and [`testing::AlwaysFail`] need no feature) |
 //!
 //! On docs.rs every item gated by a feature says which.
 //!

@@ -3,7 +3,7 @@
 //! [`AlwaysPass`] and [`AlwaysFail`] answer every token at once, without a network, and
 //! count their calls: for unit tests of a handler, a route or a layer stack, where what is
 //! tested is your code's reaction to a verdict or a refusal. With the `emulator` feature,
-//! [`Emulated`] starts the local emulator of a hosted provider and a [`Verifier`](crate::Verifier) pointed at
+//! `Emulated` starts the local emulator of a hosted provider and a [`Verifier`](crate::Verifier) pointed at
 //! it in one line, for tests that should go through the real HTTP exchange.
 //!
 //! ```
