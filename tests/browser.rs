@@ -72,6 +72,29 @@ impl Drop for Driver {
     }
 }
 
+/// Serves `router` as the demo binary does, on a free port: its URL, and the server task.
+async fn serve_demo(
+    router: axum::Router,
+) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let server = tokio::spawn(signup_demo::serve(
+        listener,
+        router,
+        Timeouts::default(),
+        std::future::pending(),
+    ));
+    (url, server)
+}
+
+/// A fresh browser profile for one run: no state carries over from the last one.
+fn profile(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "tower-captcha-chromium-{}-{name}",
+        std::process::id()
+    ))
+}
+
 async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     // Headless, no sandbox (CI runs as root), and none of Chromium's own network chatter:
@@ -265,23 +288,13 @@ async fn with_every_provider_a_person_signs_up_and_a_bot_does_not() {
         let demo = Demo::from_vars(vars.iter().copied()).await.unwrap();
         let v3 = demo.widget.is_recaptcha_v3();
         assert_eq!(v3, name == "recaptcha-v3");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
         let Demo {
             router, emulator, ..
         } = demo;
-        let server = tokio::spawn(signup_demo::serve(
-            listener,
-            router,
-            Timeouts::default(),
-            std::future::pending(),
-        ));
+        let (url, server) = serve_demo(router).await;
 
         // A fresh browser per provider: no state carries over from the last one.
-        let profile = std::env::temp_dir().join(format!(
-            "tower-captcha-chromium-{}-{name}",
-            std::process::id()
-        ));
+        let profile = profile(name);
         let client = browser(&driver, &profile).await;
         if v3 {
             v3_flow(&client, &url).await;
@@ -475,19 +488,9 @@ async fn with_altcha_a_person_signs_up_and_a_replay_is_refused() {
         ),
     ] {
         let demo = Demo::from_vars(vars.iter().copied()).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
         let Demo { router, .. } = demo;
-        let server = tokio::spawn(signup_demo::serve(
-            listener,
-            router,
-            Timeouts::default(),
-            std::future::pending(),
-        ));
-        let profile = std::env::temp_dir().join(format!(
-            "tower-captcha-chromium-{}-{name}",
-            std::process::id()
-        ));
+        let (url, server) = serve_demo(router).await;
+        let profile = profile(name);
         let client = browser(&driver, &profile).await;
         altcha_flow(&client, &url, name, name.starts_with("altcha-widget")).await;
         client.close().await.unwrap();
@@ -520,22 +523,12 @@ async fn when_the_first_provider_goes_down_the_fallback_widget_gets_the_person_t
             vars.push(("CAPTCHA_FALLBACK_WIDGET_SCRIPT", real_script.as_str()));
         }
         let demo = Demo::from_vars(vars.iter().copied()).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
         let Demo {
             router, emulator, ..
         } = demo;
         let emulator = emulator.expect("the emulated first provider");
-        let server = tokio::spawn(signup_demo::serve(
-            listener,
-            router,
-            Timeouts::default(),
-            std::future::pending(),
-        ));
-        let profile = std::env::temp_dir().join(format!(
-            "tower-captcha-chromium-{}-{name}",
-            std::process::id()
-        ));
+        let (url, server) = serve_demo(router).await;
+        let profile = profile(name);
         let client = browser(&driver, &profile).await;
 
         client.goto(&url).await.unwrap();
@@ -609,16 +602,8 @@ async fn a_policy_without_the_widget_s_origin_keeps_the_widget_out() {
             }
         },
     ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let server = tokio::spawn(signup_demo::serve(
-        listener,
-        router,
-        Timeouts::default(),
-        std::future::pending(),
-    ));
-    let profile =
-        std::env::temp_dir().join(format!("tower-captcha-chromium-{}-csp", std::process::id()));
+    let (url, server) = serve_demo(router).await;
+    let profile = profile("csp");
     let client = browser(&driver, &profile).await;
     client.goto(&url).await.unwrap();
     // An async script delays the load event until it ran or failed: once the document is

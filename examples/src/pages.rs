@@ -4,6 +4,7 @@ use axum::{
     http::header,
     response::{Html, IntoResponse, Response},
 };
+pub(crate) use siteverify::widget::escape;
 use siteverify::{
     Provider,
     widget::{Csp, Directive},
@@ -246,22 +247,6 @@ pub(crate) fn failure_page(rejection: &Rejection) -> Response {
         Html(page),
     )
         .into_response()
-}
-
-/// Escapes text for HTML content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

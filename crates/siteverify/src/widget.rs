@@ -245,8 +245,9 @@ fn container_class(provider: Provider) -> &'static str {
     }
 }
 
-/// Escapes text for an HTML attribute value.
-fn escape(text: &str) -> String {
+/// Escapes text for HTML: an attribute value in double or single quotes, or element content.
+/// What [`Widget::container`] puts in its attributes, and what a page needs for its own.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
