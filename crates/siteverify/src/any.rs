@@ -9,7 +9,7 @@ use crate::{
 };
 
 /// A verifier of any provider this crate speaks: a hosted one's [`Verifier`] or, with the
-/// `altcha` feature, an [`AltchaVerifier`].
+/// `altcha` feature, an `AltchaVerifier`.
 ///
 /// For code that picks the provider at run time (from configuration) and still needs one
 /// type: a middleware layer, a field of your app state. Cheap to clone, like both kinds.

@@ -350,7 +350,7 @@ pub enum ConfigError {
     #[error("provider `{0}` is not compiled in: enable the `{0}` feature of siteverify")]
     ProviderDisabled(Provider),
     /// A [`Verifier`](crate::Verifier) calls a hosted provider's verify endpoint; this one is
-    /// verified here (ALTCHA: [`AltchaVerifier`](crate::altcha::AltchaVerifier)).
+    /// verified here (ALTCHA: `altcha::AltchaVerifier`).
     #[error("{0} has no verify endpoint: it is verified locally, by its own verifier")]
     NotHosted(Provider),
     /// The secret is empty.

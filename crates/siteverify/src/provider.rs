@@ -30,7 +30,7 @@ pub enum Provider {
     #[serde(rename = "recaptcha-enterprise")]
     RecaptchaEnterprise,
     /// ALTCHA, the self-hosted proof of work (`altcha`): no third party, verified here by
-    /// [`AltchaVerifier`](crate::altcha::AltchaVerifier).
+    /// `altcha::AltchaVerifier`.
     Altcha,
 }
 
