@@ -382,24 +382,22 @@ async fn checkout_is_guarded_by_a_stricter_policy_for_every_provider() {
     }
 }
 
+/// The variables of a "real" `provider` whose verify URL points at `upstream`, with the
+/// emulator's default keys, as an operator sets them.
+fn real_vars(upstream: &Emulator, provider: Provider) -> Vec<(&'static str, String)> {
+    let emulated = emulated(provider);
+    vec![
+        ("CAPTCHA_PROVIDER", provider.name().to_owned()),
+        ("CAPTCHA_SECRET", emulated.default_secret().to_owned()),
+        ("CAPTCHA_SITEKEY", emulated.default_site_key().to_owned()),
+        ("CAPTCHA_VERIFY_URL", upstream.verify_url(emulated)),
+    ]
+}
+
 /// A "real" reCAPTCHA whose verify URL points at `upstream`, configured by `extra` as an
 /// operator would.
 async fn real_recaptcha(upstream: &Emulator, extra: &[(&str, &str)]) -> Running {
-    let mut vars = vec![
-        ("CAPTCHA_PROVIDER", "recaptcha".to_owned()),
-        (
-            "CAPTCHA_SECRET",
-            Emulated::Recaptcha.default_secret().to_owned(),
-        ),
-        (
-            "CAPTCHA_SITEKEY",
-            Emulated::Recaptcha.default_site_key().to_owned(),
-        ),
-        (
-            "CAPTCHA_VERIFY_URL",
-            upstream.verify_url(Emulated::Recaptcha),
-        ),
-    ];
+    let mut vars = real_vars(upstream, Provider::Recaptcha);
     vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let demo = match Demo::from_vars(vars).await {
         Ok(demo) => demo,
@@ -1400,21 +1398,7 @@ async fn a_hosted_fallback_is_emulated_too_and_its_site_key_reaches_the_page() {
 async fn real_providers_take_a_fallback_from_the_environment_and_bad_ones_are_refused() {
     let upstream = Emulator::start().await.unwrap();
     let real = |extra: &[(&'static str, String)]| {
-        let mut vars = vec![
-            ("CAPTCHA_PROVIDER", "turnstile".to_owned()),
-            (
-                "CAPTCHA_SECRET",
-                Emulated::Turnstile.default_secret().to_owned(),
-            ),
-            (
-                "CAPTCHA_SITEKEY",
-                Emulated::Turnstile.default_site_key().to_owned(),
-            ),
-            (
-                "CAPTCHA_VERIFY_URL",
-                upstream.verify_url(Emulated::Turnstile),
-            ),
-        ];
+        let mut vars = real_vars(&upstream, Provider::Turnstile);
         vars.extend_from_slice(extra);
         vars
     };
@@ -1552,18 +1536,7 @@ async fn every_page_carries_a_content_security_policy_that_allows_exactly_its_wi
     // A real provider: its documented sources, and the page's inline style and (v3) script
     // by the hashes of what the page really holds.
     let upstream = Emulator::start().await.unwrap();
-    let demo = Demo::from_vars([
-        ("CAPTCHA_PROVIDER", "recaptcha"),
-        ("CAPTCHA_SECRET", Emulated::Recaptcha.default_secret()),
-        ("CAPTCHA_SITEKEY", Emulated::Recaptcha.default_site_key()),
-        (
-            "CAPTCHA_VERIFY_URL",
-            upstream.verify_url(Emulated::Recaptcha).as_str(),
-        ),
-    ])
-    .await
-    .unwrap();
-    let running = start(demo).await;
+    let running = real_recaptcha(&upstream, &[]).await;
     let (csp, page) = csp_of(&running).await;
     assert!(csp.contains("https://www.gstatic.com/recaptcha/"), "{csp}");
     assert!(

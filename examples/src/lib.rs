@@ -499,27 +499,23 @@ fn router(
             );
     }
     let providers = guard.verifier().clone();
-    let form_guard = guard
-        .clone()
-        .on_failure(pages::FormFailure::new(widgets.clone()));
+    let form_guard = guard.clone().on_failure(pages::FormFailure::new(&widgets));
     let api_guard = guard;
 
     // The widget a new visitor sees: the first provider, or its fallback while the first
-    // one's circuit breaker is open.
+    // one cannot answer. Each page is rendered once, here.
+    let pages: Vec<pages::FormPage> = widgets
+        .iter()
+        .map(|widget| pages::FormPage::new(widget, None))
+        .collect();
     let page = move || {
         let recommended = providers.recommended_provider();
-        let widget = widgets
+        let page = pages
             .iter()
-            .find(|w| Some(w.provider) == recommended)
-            .unwrap_or(&widgets[0]);
-        let page = pages::signup_page(widget, None);
-        let csp = widget.content_security_policy();
-        async move {
-            (
-                [(axum::http::header::CONTENT_SECURITY_POLICY, csp)],
-                axum::response::Html(page),
-            )
-        }
+            .find(|page| Some(page.provider) == recommended)
+            .unwrap_or(&pages[0])
+            .response(axum::http::StatusCode::OK);
+        async move { page }
     };
     Ok(app
         .route("/", get(page))

@@ -1,9 +1,12 @@
 //! The HTML of the demo: the form, the success page and the failure page.
 
+use std::sync::LazyLock;
+
 use axum::{
-    http::header,
+    http::{HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
+use bytes::Bytes;
 pub(crate) use siteverify::widget::escape;
 use siteverify::{
     Provider,
@@ -143,11 +146,14 @@ pub(crate) fn content_security_policy(widget: &Widget) -> String {
     csp.to_string()
 }
 
-/// The policy of the pages with no widget: the welcome and failure pages.
-pub(crate) fn plain_content_security_policy() -> String {
-    Csp::new()
-        .allow(Directive::StyleSrc, hash(STYLE))
-        .to_string()
+/// The policy of the pages with no widget: the welcome and failure pages. Computed once.
+pub(crate) fn plain_content_security_policy() -> &'static str {
+    static POLICY: LazyLock<String> = LazyLock::new(|| {
+        Csp::new()
+            .allow(Directive::StyleSrc, hash(STYLE))
+            .to_string()
+    });
+    &POLICY
 }
 
 /// A CSP hash source of an inline script or style.
@@ -181,12 +187,19 @@ pub(crate) fn welcome_page(email: &str) -> String {
 /// when the provider could not answer and the route has a fallback, the form again, with the
 /// fallback's widget, so the user gets through without waiting for the provider.
 pub(crate) struct FormFailure {
-    widgets: Vec<Widget>,
+    fallbacks: Vec<FormPage>,
 }
 
 impl FormFailure {
-    pub(crate) fn new(widgets: Vec<Widget>) -> Self {
-        Self { widgets }
+    pub(crate) fn new(widgets: &[Widget]) -> Self {
+        let notice = "We could not check the CAPTCHA right now, so here is another one. \
+                      Please fill in the form again.";
+        Self {
+            fallbacks: widgets
+                .iter()
+                .map(|w| FormPage::new(w, Some(notice)))
+                .collect(),
+        }
     }
 }
 
@@ -198,20 +211,41 @@ impl FailureHandler for FormFailure {
     }
 
     fn fallback_response(&self, rejection: &Rejection, fallback: &WidgetHint) -> Response {
-        let Some(widget) = self
-            .widgets
+        match self
+            .fallbacks
             .iter()
-            .find(|w| w.provider == fallback.provider)
-        else {
-            return failure_page(rejection);
-        };
-        let notice = "We could not check the CAPTCHA right now, so here is another one. \
-                      Please fill in the form again.";
-        let csp = widget.content_security_policy();
+            .find(|p| p.provider == fallback.provider)
+        {
+            Some(page) => page.response(rejection.status()),
+            None => failure_page(rejection),
+        }
+    }
+}
+
+/// The signup form with one widget, rendered once with its Content-Security-Policy: a
+/// response per request is then two cheap clones.
+#[derive(Clone)]
+pub(crate) struct FormPage {
+    pub(crate) provider: Provider,
+    html: Bytes,
+    csp: HeaderValue,
+}
+
+impl FormPage {
+    pub(crate) fn new(widget: &Widget, notice: Option<&str>) -> Self {
+        Self {
+            provider: widget.provider,
+            html: Bytes::from(signup_page(widget, notice)),
+            csp: HeaderValue::try_from(widget.content_security_policy())
+                .expect("a policy is printable ASCII"),
+        }
+    }
+
+    pub(crate) fn response(&self, status: StatusCode) -> Response {
         (
-            rejection.status(),
-            [(header::CONTENT_SECURITY_POLICY, csp)],
-            Html(signup_page(widget, Some(notice))),
+            status,
+            [(header::CONTENT_SECURITY_POLICY, self.csp.clone())],
+            Html(self.html.clone()),
         )
             .into_response()
     }

@@ -40,13 +40,18 @@ pub(crate) struct Found {
     pub(crate) source: usize,
 }
 
+/// `preferred` for [`find_token`] when every source ranks alike: the first header wins at
+/// once, a multipart body is read to its first token.
+pub(crate) const EVERY_SOURCE: usize = usize::MAX;
+
 /// Looks for the token: headers and query first, then the body if its type is one a source
 /// reads. Whatever happens, the body comes back whole, ready for the inner service.
 ///
 /// The first `preferred` sources outrank the others whatever their kind: a token in one of
 /// them wins over a header of the rest, and a multipart body is read on past a token of the
-/// rest (within the limits) in case one of them follows. With every source preferred, the
-/// first header wins at once and a multipart body is read only to its first token.
+/// rest (within the limits) in case one of them follows. With every source preferred
+/// ([`EVERY_SOURCE`]), the first header wins at once and a multipart body is read only to its
+/// first token.
 pub(crate) async fn find_token<B>(
     parts: &Parts,
     body: B,

@@ -39,8 +39,16 @@ pub(crate) trait Guard: Send + Sync + 'static {
         B::Error: Into<BoxError>;
 }
 
-fn label(provider: Option<Provider>) -> &'static str {
-    provider.map_or("custom", Provider::name)
+impl Judgement {
+    /// The judgement of the verifier of `provider`, with no fallback to offer.
+    fn of(provider: Option<Provider>, outcome: Result<Verdict, Rejection>) -> Self {
+        Self {
+            outcome,
+            provider,
+            label: provider.map_or("custom", Provider::name),
+            fallback: None,
+        }
+    }
 }
 
 impl<V: Verify> Guard for V {
@@ -56,30 +64,32 @@ impl<V: Verify> Guard for V {
         B::Error: Into<BoxError>,
     {
         let provider = settings.provider;
-        let judged = |outcome| Judgement {
-            outcome,
-            provider,
-            label: label(provider),
-            fallback: None,
-        };
         // A verifier that names no provider cannot vouch for another layer's verdict: it
         // verifies the token itself.
         if let Some(verdict) = earlier_verdict(parts, settings)
             && provider == Some(verdict.provider)
         {
             let outcome = recheck(verdict, self, settings.policy.as_deref());
-            return (judged(outcome), CaptchaBody::untouched(body));
+            return (
+                Judgement::of(provider, outcome),
+                CaptchaBody::untouched(body),
+            );
         }
-        let every = settings.sources.iter().count();
-        let (found, body) =
-            extract::find_token(parts, body, &settings.sources, every, bounds(settings)).await;
+        let (found, body) = extract::find_token(
+            parts,
+            body,
+            &settings.sources,
+            extract::EVERY_SOURCE,
+            bounds(settings),
+        )
+        .await;
         let outcome = match found {
             Ok(found) => verify(self, &found.token, parts, settings, settings.policy.clone())
                 .await
                 .map_err(Rejection::from),
             Err(rejection) => Err(rejection),
         };
-        (judged(outcome), body)
+        (Judgement::of(provider, outcome), body)
     }
 }
 
@@ -100,13 +110,10 @@ impl Guard for ProviderSet {
             && let Some(seat) = seats.iter().find(|s| s.provider == Some(verdict.provider))
         {
             let outcome = recheck(verdict, &seat.verifier, seat.policy.as_deref());
-            let judgement = Judgement {
-                outcome,
-                provider: seat.provider,
-                label: label(seat.provider),
-                fallback: None,
-            };
-            return (judgement, CaptchaBody::untouched(body));
+            return (
+                Judgement::of(seat.provider, outcome),
+                CaptchaBody::untouched(body),
+            );
         }
         let routing = self.routing();
         let (found, body) = extract::find_token(
@@ -150,10 +157,8 @@ impl Guard for ProviderSet {
             _ => None,
         };
         let judgement = Judgement {
-            outcome,
-            provider: seat.provider,
-            label: label(seat.provider),
             fallback,
+            ..Judgement::of(seat.provider, outcome)
         };
         (judgement, body)
     }

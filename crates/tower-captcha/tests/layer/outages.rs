@@ -427,47 +427,25 @@ fn a_bounded_load_with_faults_mixed_in() {
 #[cfg(feature = "metrics")]
 #[test]
 fn the_layer_counts_what_never_reached_the_provider_and_each_fail_open_pass() {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let emulator = emulator().await;
-            let app = Router::new().route(
-                "/",
-                post(verdict_json).layer(guard(
-                    emulator.verify_url(Emulated::HCaptcha),
-                    true,
-                    1_000,
-                )),
-            );
-            let url = serve(app).await;
-            client().post(&url).send().await.unwrap();
-            let down = mint(
-                &emulator,
-                TokenSpec::new(Emulated::HCaptcha).fault(FaultKind::Status { code: 503 }),
-            );
-            post_token(&url, &down).await;
-            post_token(&url, &mint(&emulator, TokenSpec::new(Emulated::HCaptcha))).await;
-        });
+    let counters = counters_of(|| async {
+        let emulator = emulator().await;
+        let app = Router::new().route(
+            "/",
+            post(verdict_json).layer(guard(emulator.verify_url(Emulated::HCaptcha), true, 1_000)),
+        );
+        let url = serve(app).await;
+        client().post(&url).send().await.unwrap();
+        let down = mint(
+            &emulator,
+            TokenSpec::new(Emulated::HCaptcha).fault(FaultKind::Status { code: 503 }),
+        );
+        post_token(&url, &down).await;
+        post_token(&url, &mint(&emulator, TokenSpec::new(Emulated::HCaptcha))).await;
     });
-    let mut seen = BTreeMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        let outcome = key
-            .labels()
-            .find(|l| l.key() == "outcome")
-            .map(|l| l.value().to_owned())
-            .unwrap_or_default();
-        if let DebugValue::Counter(n) = value {
-            seen.insert(format!("{}{{{outcome}}}", key.name()), n);
-        }
-    }
+    let seen: BTreeMap<String, u64> = counters
+        .iter()
+        .map(|c| (format!("{}{{{}}}", c.name, c.label("outcome")), c.value))
+        .collect();
     let expected: BTreeMap<String, u64> = [
         ("captcha_fail_open_total{}".to_owned(), 1),
         ("captcha_verifications_total{missing_token}".to_owned(), 1),

@@ -661,47 +661,31 @@ async fn an_inner_set_builds_on_an_outer_layer_s_verdict_with_the_member_s_polic
 fn the_metrics_name_the_member_that_verified() {
     use std::collections::BTreeMap;
 
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let emulator = emulator().await;
-            let altcha = altcha();
-            let set = ProviderSet::side_by_side([
-                Member::new(hosted(&emulator, Provider::Recaptcha, None)),
-                altcha_member(&altcha),
-            ])
-            .unwrap();
-            let url = app(CaptchaLayer::set(set)).await;
-            let recaptcha = mint(&emulator, TokenSpec::new(Emulated::Recaptcha).score(0.9));
-            post_form(&url, &[("g-recaptcha-response", &recaptcha)]).await;
-            post_form(&url, &[("altcha", &altcha_token(&altcha))]).await;
-            post_form(&url, &[("altcha", &altcha_token(&altcha))]).await;
-            post_form(&url, &[("email", "no token")]).await;
-        });
+    let counters = counters_of(|| async {
+        let emulator = emulator().await;
+        let altcha = altcha();
+        let set = ProviderSet::side_by_side([
+            Member::new(hosted(&emulator, Provider::Recaptcha, None)),
+            altcha_member(&altcha),
+        ])
+        .unwrap();
+        let url = app(CaptchaLayer::set(set)).await;
+        let recaptcha = mint(&emulator, TokenSpec::new(Emulated::Recaptcha).score(0.9));
+        post_form(&url, &[("g-recaptcha-response", &recaptcha)]).await;
+        post_form(&url, &[("altcha", &altcha_token(&altcha))]).await;
+        post_form(&url, &[("altcha", &altcha_token(&altcha))]).await;
+        post_form(&url, &[("email", "no token")]).await;
     });
-    let mut seen = BTreeMap::new();
-    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        let key = key.key();
-        if key.name() != "captcha_verifications_total" {
-            continue;
-        }
-        let label = |name: &str| {
-            key.labels()
-                .find(|l| l.key() == name)
-                .map(|l| l.value().to_owned())
-                .unwrap_or_default()
-        };
-        if let DebugValue::Counter(n) = value {
-            seen.insert(format!("{}/{}", label("provider"), label("outcome")), n);
-        }
-    }
+    let seen: BTreeMap<String, u64> = counters
+        .iter()
+        .filter(|c| c.name == "captcha_verifications_total")
+        .map(|c| {
+            (
+                format!("{}/{}", c.label("provider"), c.label("outcome")),
+                c.value,
+            )
+        })
+        .collect();
     let expected: BTreeMap<String, u64> = [
         ("altcha/verified".to_owned(), 2),
         ("recaptcha/verified".to_owned(), 1),

@@ -121,3 +121,55 @@ pub(crate) async fn outcome(response: reqwest::Response) -> (u16, String) {
         .unwrap_or(text);
     (status, reason)
 }
+
+/// A counter a scenario left: its name, its labels, its value.
+#[cfg(feature = "metrics")]
+pub(crate) struct Counter {
+    pub(crate) name: String,
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
+    pub(crate) value: u64,
+}
+
+#[cfg(feature = "metrics")]
+impl Counter {
+    /// The label's value, or "" when the counter has no such label.
+    pub(crate) fn label(&self, name: &str) -> &str {
+        self.labels.get(name).map_or("", String::as_str)
+    }
+}
+
+/// Runs `scenario` on a current-thread runtime with a recorder of its own (so that other
+/// tests' metrics stay out), and gives the counters it left.
+#[cfg(feature = "metrics")]
+pub(crate) fn counters_of<F: Future<Output = ()>>(scenario: impl FnOnce() -> F) -> Vec<Counter> {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(scenario());
+    });
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| {
+            let DebugValue::Counter(value) = value else {
+                return None;
+            };
+            let key = key.key();
+            Some(Counter {
+                name: key.name().to_owned(),
+                labels: key
+                    .labels()
+                    .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                    .collect(),
+                value,
+            })
+        })
+        .collect()
+}
