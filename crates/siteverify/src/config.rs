@@ -19,6 +19,12 @@ pub const DEFAULT_BREAKER_THRESHOLD: u32 = 5;
 /// Default time the circuit breaker stays open before it lets a probe through.
 pub const DEFAULT_BREAKER_COOL_DOWN: Duration = Duration::from_secs(30);
 
+/// The HTTP client a user can pass in: reqwest's with the `reqwest` feature, none without.
+#[cfg(feature = "reqwest")]
+pub(crate) type HttpClient = reqwest::Client;
+#[cfg(not(feature = "reqwest"))]
+pub(crate) type HttpClient = std::convert::Infallible;
+
 /// How to talk to one provider: secret, endpoint, timeouts, and the default policy.
 ///
 /// Build it in code:
@@ -57,7 +63,7 @@ pub struct VerifierConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) timeout: Duration,
     pub(crate) policy: Policy,
-    pub(crate) http_client: Option<reqwest::Client>,
+    pub(crate) http_client: Option<HttpClient>,
     pub(crate) max_in_flight: usize,
     pub(crate) breaker_threshold: u32,
     pub(crate) breaker_cool_down: Duration,
@@ -178,13 +184,17 @@ impl VerifierConfig {
     /// Sends with this reqwest client instead of the shared default one (for custom roots, a
     /// client certificate, a proxy the environment does not name, …). Its own timeouts stay
     /// in force beside ours; [`connect_timeout`](Self::connect_timeout) does not apply to it.
+    /// A client that follows a redirect (reqwest's default does) gets
+    /// `provider_misconfigured`: the answer is not the verify URL's.
     ///
     /// Without it, verifications go over hyper's pooled HTTP/1.1 client with rustls and the
     /// platform's certificate verifier, set up as reqwest sets itself up but without its
-    /// per-request layers (a third of a verification's CPU). Where reqwest does what that
-    /// client does not, it is used instead: an endpoint covered by the environment's proxy
-    /// variables (read as reqwest reads them, `NO_PROXY` included) and a verify URL with
-    /// credentials (sent as basic authentication).
+    /// per-request layers (a third of a verification's CPU). It goes through the proxy the
+    /// environment's variables name for the endpoint (`HTTPS_PROXY`, `HTTP_PROXY`,
+    /// `ALL_PROXY`, `NO_PROXY`, read as curl and reqwest read them; `http`, `https` and SOCKS
+    /// proxies) and sends a verify URL's credentials as basic authentication.
+    #[cfg(feature = "reqwest")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self

@@ -47,9 +47,11 @@
 //!
 //! - [`Verifier`]: one client per provider configuration, cheap to clone. All verifiers share
 //!   one pooled HTTP/1.1 client (hyper and rustls, the platform's certificate roots) unless
-//!   you bring your own `reqwest::Client`. An endpoint that the environment's `HTTPS_PROXY`,
-//!   `HTTP_PROXY` or `ALL_PROXY` covers (and `NO_PROXY` does not exclude) is reached through
-//!   that proxy, by reqwest.
+//!   you bring your own `reqwest::Client` (feature `reqwest`). An endpoint that the
+//!   environment's `HTTPS_PROXY`, `HTTP_PROXY` or `ALL_PROXY` covers (and `NO_PROXY` does
+//!   not exclude) is reached through that proxy: `http://` and `https://` proxies (a
+//!   `CONNECT` tunnel for an https endpoint) and SOCKS (`socks4`, `socks4a`, `socks5`,
+//!   `socks5h`), with the credentials the variable carries.
 //! - [`Verdict`]: what the provider said about a good token, with the score normalised to a
 //!   human likelihood (reCAPTCHA as is; hCaptcha and Procaptcha risk scores inverted).
 //! - [`Policy`]: the route's rules, checked after the provider said yes.
@@ -98,6 +100,9 @@
 //! | `altcha` | on | the self-hosted proof of work: the `altcha` module, its challenges, verifier and in-memory replay store |
 //! | `redis` | off | the ALTCHA replay store in Redis (`altcha::RedisStore`), for several app instances |
 //! | `metrics` | off | a counter of verifications by provider and outcome and a latency histogram, through the `metrics` facade |
+//! | `aws-lc-rs` | on | rustls's cryptography from aws-lc-rs, as rustls's own default |
+//! | `ring` | off | rustls's cryptography from ring instead: no C toolchain or cmake, for musl and cross builds (turn `default-features` off and name your providers). With both, aws-lc-rs is used; with neither, install a `rustls::crypto::CryptoProvider` before building a verifier, or building it fails saying so |
+//! | `reqwest` | off | `VerifierConfig::http_client`: send with a `reqwest::Client` of your own (custom roots, a client certificate). Without it, reqwest is not compiled in |
 //! | `emulator` | off | `testing::Emulated`: the local emulator of a hosted provider and a verifier pointed at it, a fixture for your tests ([`testing::AlwaysPass`] and [`testing::AlwaysFail`] need no feature) |
 //!
 //! On docs.rs every item gated by a feature says which.

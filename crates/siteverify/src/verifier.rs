@@ -5,9 +5,9 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use reqwest::Url;
 use tokio::time::Instant;
 use tracing::{Instrument, field::Empty};
+use url::Url;
 
 use serde::Serialize;
 
@@ -29,9 +29,10 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 
 /// A client for one provider with one configuration.
 ///
-/// Cheap to clone (an `Arc` inside); share one per provider configuration. By default every
-/// verifier in the process uses one pooled HTTP client (see
-/// [`VerifierConfig::http_client`]).
+/// Cheap to clone (an `Arc` inside); share one per provider configuration. Every verifier in
+/// the process uses one pooled HTTP client, unless the environment's proxy variables cover
+/// its endpoint (a client of its own through that proxy) or it was given a reqwest client
+/// (feature `reqwest`, `VerifierConfig::http_client`).
 ///
 /// ```no_run
 /// use siteverify::{Policy, Verifier, VerifierConfig, VerifyOptions};
@@ -154,12 +155,15 @@ impl Verifier {
         }
         validate(provider, config.recaptcha_version, &policy)?;
 
-        let transport = Transport::for_endpoint(
-            &url,
-            config.connect_timeout,
-            config.http_client,
-            &transport::environment_proxies(),
-        )?;
+        let transport = match config.http_client {
+            #[cfg(feature = "reqwest")]
+            Some(client) => Transport::injected(client, &url),
+            _ => Transport::for_endpoint(
+                &url,
+                config.connect_timeout,
+                &transport::environment_proxies(),
+            )?,
+        };
         // Which client carries the exchange depends on the environment's proxy settings.
         tracing::debug!(
             provider = provider.name(),

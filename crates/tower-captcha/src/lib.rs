@@ -163,6 +163,9 @@
 //! | `hcaptcha`, `recaptcha`, `turnstile`, `procaptcha`, `byebot` | on | each provider's `CaptchaLayer` constructor (siteverify's features of the same names) |
 //! | `altcha` | on | [`CaptchaLayer::altcha`] and the [`altcha`] challenge service |
 //! | `redis` | off | the ALTCHA replay store in Redis, read from `CAPTCHA_REDIS_URL` |
+//! | `aws-lc-rs` | on | rustls's cryptography from aws-lc-rs for the calls to hosted providers |
+//! | `ring` | off | the same from ring: no C toolchain or cmake, for musl and cross builds (with `default-features = false`) |
+//! | `reqwest` | off | `VerifierConfig::http_client`, to send with a `reqwest::Client` of your own |
 //! | `metrics` | off | siteverify's metrics, and the layer's own counters of refusals that never reached a provider and of fail-open passes |
 //!
 //! On docs.rs every item gated by a feature says which.

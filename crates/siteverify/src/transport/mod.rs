@@ -2,13 +2,15 @@
 //! failures. Retries and the overall deadline live in the verifier.
 //!
 //! Two clients can carry the exchange. By default it is hyper's pooled HTTP/1.1 client with
-//! rustls ([`direct`]): a verification is a small POST on a hot path, and reqwest's
-//! conveniences (redirects, retries, decompression, cookies) are ones we turn off anyway, while
-//! its layers cost about a third of a verification's CPU. reqwest ([`via_reqwest`]) carries it
-//! when the user passes a client, when the environment routes the endpoint through a proxy,
-//! and when the URL carries credentials: there it already does what users expect.
+//! rustls ([`direct`]), straight to the endpoint or through the environment's proxy
+//! ([`hop`]): a verification is a small POST on a hot path, and reqwest's conveniences
+//! (redirects, retries, decompression, cookies) are ones we turn off anyway, while its layers
+//! cost about a third of a verification's CPU. With the `reqwest` feature, a client the user
+//! passes in carries it instead ([`via_reqwest`]).
 
 mod direct;
+mod hop;
+#[cfg(feature = "reqwest")]
 mod via_reqwest;
 
 use std::{sync::OnceLock, time::Duration};
@@ -16,10 +18,12 @@ use std::{sync::OnceLock, time::Duration};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use hyper_util::client::proxy::matcher::Matcher;
-use reqwest::Url;
+use percent_encoding::percent_decode_str;
 use serde::Serialize;
 use tokio::time::Instant;
+use url::Url;
 
 use crate::{BadAnswer, ConfigError, DEFAULT_CONNECT_TIMEOUT, Outage, VerifyError};
 
@@ -116,13 +120,17 @@ pub(crate) enum TransportFailure {
     /// The head arrived, then the connection broke before the body was complete.
     Truncated,
     /// An injected client followed a redirect: the answer is not the verify URL's.
+    #[cfg(feature = "reqwest")]
     Redirected,
     /// The TLS layer refused the endpoint (see [`is_tls_refusal`]).
     TlsRefused,
+    /// The proxy the environment names refused our credentials for it.
+    ProxyAuthRefused,
     /// The answer exceeded [`MAX_ANSWER_BYTES`].
     TooLarge,
     /// The HTTP client refused the request (a URL it cannot send to, a redirect an injected
     /// client would not follow): ours to fix.
+    #[cfg(feature = "reqwest")]
     Client,
 }
 
@@ -136,8 +144,12 @@ impl From<TransportFailure> for VerifyError {
             }
             TransportFailure::NotHttp => VerifyError::ProviderError(BadAnswer::NotHttp),
             TransportFailure::Truncated => VerifyError::ProviderError(BadAnswer::Truncated),
+            #[cfg(feature = "reqwest")]
             TransportFailure::Redirected => VerifyError::ProviderMisconfigured {
                 provider_codes: vec!["http-redirect".to_owned()],
+            },
+            TransportFailure::ProxyAuthRefused => VerifyError::ProviderMisconfigured {
+                provider_codes: vec!["proxy-auth".to_owned()],
             },
             TransportFailure::TlsRefused => VerifyError::ProviderMisconfigured {
                 provider_codes: vec!["tls".to_owned()],
@@ -145,6 +157,7 @@ impl From<TransportFailure> for VerifyError {
             TransportFailure::TooLarge => VerifyError::ProviderError(BadAnswer::TooLarge {
                 limit: MAX_ANSWER_BYTES,
             }),
+            #[cfg(feature = "reqwest")]
             TransportFailure::Client => VerifyError::ProviderMisconfigured {
                 provider_codes: vec!["http-client".to_owned()],
             },
@@ -156,35 +169,64 @@ impl From<TransportFailure> for VerifyError {
 /// client takes.
 #[derive(Clone)]
 pub(crate) enum Transport {
-    /// hyper and rustls, straight to the endpoint.
-    Direct { client: direct::Client, uri: Uri },
-    /// A reqwest client: the user's, or ours where reqwest does what we would not redo.
+    /// hyper and rustls, straight to the endpoint or through the environment's proxy.
+    Direct {
+        client: direct::Client,
+        target: Box<Target>,
+    },
+    /// A reqwest client the user passed in.
+    #[cfg(feature = "reqwest")]
     Reqwest { client: reqwest::Client, url: Url },
 }
 
+/// Where the direct client sends: the endpoint without the URL's credentials, which travel
+/// as headers instead (marked sensitive, so no `Debug` of a request shows them).
+#[derive(Clone)]
+pub(crate) struct Target {
+    uri: Uri,
+    /// `Authorization: Basic …` from the verify URL's user and password.
+    authorization: Option<HeaderValue>,
+    /// `Proxy-Authorization` of a proxy that takes the request itself (a plain `http`
+    /// endpoint); a tunnel's is sent with its `CONNECT` instead.
+    proxy_authorization: Option<HeaderValue>,
+    /// Whether the client goes through a proxy.
+    proxied: bool,
+}
+
 impl Transport {
-    /// The transport of a verifier of `url`: `injected` when the user passed a client; else
-    /// the process's shared direct client (one per connect timeout), unless `proxies` route
-    /// the endpoint through a proxy or the URL carries credentials, which reqwest handles.
+    /// The transport of a verifier of `url`: the process's shared direct client (one per
+    /// connect timeout), or one of its own through the proxy that `proxies` name for the
+    /// endpoint.
     pub(crate) fn for_endpoint(
         url: &Url,
         connect_timeout: Duration,
-        injected: Option<reqwest::Client>,
         proxies: &Matcher,
     ) -> Result<Self, ConfigError> {
-        if let Some(client) = injected {
-            return Ok(Self::reqwest(client, url));
-        }
-        match direct_uri(url, proxies) {
-            Some(uri) => Ok(Self::Direct {
+        let mut target = Box::new(Target::of(url)?);
+        let Some(intercept) = proxies.intercept(&target.uri) else {
+            return Ok(Self::Direct {
                 client: direct::client(connect_timeout)?,
-                uri,
-            }),
-            None => Ok(Self::reqwest(via_reqwest::client(connect_timeout)?, url)),
+                target,
+            });
+        };
+        let (client, proxy) = direct::proxied(
+            connect_timeout,
+            intercept.uri().clone(),
+            intercept.basic_auth().cloned(),
+            intercept
+                .raw_auth()
+                .map(|(user, password)| (user.to_owned(), password.to_owned())),
+        )?;
+        target.proxied = true;
+        if proxy.forwards(&target.uri) {
+            target.proxy_authorization = intercept.basic_auth().cloned().map(sensitive);
         }
+        Ok(Self::Direct { client, target })
     }
 
-    fn reqwest(client: reqwest::Client, url: &Url) -> Self {
+    /// The transport of a verifier of `url` that sends with the user's `client`.
+    #[cfg(feature = "reqwest")]
+    pub(crate) fn injected(client: reqwest::Client, url: &Url) -> Self {
         Self::Reqwest {
             client,
             url: url.clone(),
@@ -194,7 +236,9 @@ impl Transport {
     /// Which client carries the exchange, for logs and tests.
     pub(crate) fn name(&self) -> &'static str {
         match self {
+            Self::Direct { target, .. } if target.proxied => "proxy",
             Self::Direct { .. } => "direct",
+            #[cfg(feature = "reqwest")]
             Self::Reqwest { .. } => "reqwest",
         }
     }
@@ -209,7 +253,10 @@ impl Transport {
         deadline: Instant,
     ) -> Result<WireAnswer, TransportFailure> {
         match self {
-            Self::Direct { client, uri } => direct::exchange(client, uri, body, deadline).await,
+            Self::Direct { client, target } => {
+                direct::exchange(client, target, body, deadline).await
+            }
+            #[cfg(feature = "reqwest")]
             Self::Reqwest { client, url } => {
                 via_reqwest::exchange(client, url, body, deadline).await
             }
@@ -217,16 +264,43 @@ impl Transport {
     }
 }
 
-/// The endpoint's address for the direct client, or `None` where reqwest must carry the
-/// exchange: the environment's proxy settings (`HTTPS_PROXY`, `NO_PROXY`, …, read as reqwest
-/// reads them) cover the endpoint, or the URL has credentials (reqwest sends them as basic
-/// authentication).
-fn direct_uri(url: &Url, proxies: &Matcher) -> Option<Uri> {
-    if !url.username().is_empty() || url.password().is_some() {
-        return None;
+impl Target {
+    /// `url` as the direct client sends to it: its credentials (percent-decoded, as curl and
+    /// reqwest read them) taken out into an `Authorization` header.
+    fn of(url: &Url) -> Result<Self, ConfigError> {
+        let invalid = |_| ConfigError::InvalidVerifyUrl("not a URI the HTTP client takes".into());
+        if url.username().is_empty() && url.password().is_none() {
+            return Ok(Self {
+                uri: Uri::try_from(url.as_str()).map_err(invalid)?,
+                authorization: None,
+                proxy_authorization: None,
+                proxied: false,
+            });
+        }
+        let decode = |text: &str| percent_decode_str(text).decode_utf8_lossy().into_owned();
+        let credentials = format!(
+            "{}:{}",
+            decode(url.username()),
+            decode(url.password().unwrap_or_default())
+        );
+        let mut bare = url.clone();
+        // An http(s) URL always has a host, so its credentials can be taken out.
+        let _ = bare.set_username("");
+        let _ = bare.set_password(None);
+        let authorization = HeaderValue::try_from(format!("Basic {}", BASE64.encode(credentials)))
+            .map_err(|_| ConfigError::InvalidVerifyUrl("credentials that are no header".into()))?;
+        Ok(Self {
+            uri: Uri::try_from(bare.as_str()).map_err(invalid)?,
+            authorization: Some(sensitive(authorization)),
+            proxy_authorization: None,
+            proxied: false,
+        })
     }
-    let uri = Uri::try_from(url.as_str()).ok()?;
-    proxies.intercept(&uri).is_none().then_some(uri)
+}
+
+fn sensitive(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
 }
 
 /// The process's shared client for the default connect timeout, built once into `shared`;
@@ -245,7 +319,7 @@ fn shared_or_built<C: Clone>(
     built.map_err(ConfigError::HttpClient)
 }
 
-/// The proxy settings of the environment, as reqwest reads them.
+/// The proxy settings of the environment, as curl and reqwest read them.
 pub(crate) fn environment_proxies() -> Matcher {
     Matcher::from_env()
 }
@@ -375,54 +449,105 @@ mod tests {
         Matcher::builder().build()
     }
 
+    #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+    fn target(text: &str, proxies: &Matcher) -> (&'static str, Target) {
+        let transport =
+            Transport::for_endpoint(&url(text), crate::DEFAULT_CONNECT_TIMEOUT, proxies).unwrap();
+        let name = transport.name();
+        #[allow(irrefutable_let_patterns)]
+        let Transport::Direct { target, .. } = transport else {
+            unreachable!("only a passed-in client is not direct")
+        };
+        (name, *target)
+    }
+
+    #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
     #[test]
-    fn endpoints_go_direct_unless_reqwest_must_carry_them() {
-        let direct = |text: &str, proxies: &Matcher| direct_uri(&url(text), proxies);
-        let uri = direct("https://api.hcaptcha.com/siteverify", &no_proxies()).unwrap();
-        assert_eq!(uri, "https://api.hcaptcha.com/siteverify");
+    fn the_environment_s_proxies_pick_the_route_as_curl_does() {
+        let (name, plain) = target("https://api.hcaptcha.com/siteverify", &no_proxies());
         assert_eq!(
-            direct("http://127.0.0.1:8080/x?y=1", &no_proxies()).unwrap(),
-            "http://127.0.0.1:8080/x?y=1"
+            (name, plain.uri.to_string().as_str()),
+            ("direct", "https://api.hcaptcha.com/siteverify")
         );
-        // Credentials travel as basic authentication, which reqwest adds.
-        assert_eq!(
-            direct("https://user:pw@verify.example/x", &no_proxies()),
-            None
-        );
-        assert_eq!(direct("https://user@verify.example/x", &no_proxies()), None);
+        assert!(plain.authorization.is_none() && plain.proxy_authorization.is_none());
 
         let proxies = Matcher::builder()
             .https("http://proxy.internal:3128")
             .no("localhost, .corp.example")
             .build();
         assert_eq!(
-            direct("https://www.google.com/recaptcha/api/siteverify", &proxies),
-            None
+            target("https://www.google.com/recaptcha/api/siteverify", &proxies).0,
+            "proxy"
         );
-        assert!(direct("https://captcha.corp.example/verify", &proxies).is_some());
+        assert_eq!(
+            target("https://captcha.corp.example/verify", &proxies).0,
+            "direct"
+        );
         // An https proxy does not cover plain http endpoints, as in reqwest and curl.
-        assert!(direct("http://verify.example/x", &proxies).is_some());
-        let everything = Matcher::builder().all("http://proxy.internal:3128").build();
-        assert_eq!(direct("http://verify.example/x", &everything), None);
+        assert_eq!(target("http://verify.example/x", &proxies).0, "direct");
+        for scheme in ["socks5h", "socks5", "socks4a", "socks4", "https"] {
+            let everything = Matcher::builder()
+                .all(format!("{scheme}://proxy.internal:1080"))
+                .build();
+            assert_eq!(
+                target("http://verify.example/x", &everything).0,
+                "proxy",
+                "{scheme}"
+            );
+        }
     }
 
+    #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
     #[test]
-    fn a_passed_in_client_always_carries_the_exchange() {
+    fn a_proxy_s_credentials_go_with_the_request_only_when_it_takes_the_request_itself() {
+        let proxies = Matcher::builder()
+            .all("http://ops:s3cret@proxy.internal:3128")
+            .build();
+        // A plain http endpoint: the request goes to the proxy, its credentials with it.
+        let (_, forwarded) = target("http://verify.example/x", &proxies);
+        let credentials = forwarded.proxy_authorization.unwrap();
+        assert_eq!(credentials, "Basic b3BzOnMzY3JldA==");
+        assert!(credentials.is_sensitive());
+        // An https endpoint: a tunnel, whose CONNECT carries them; the request must not, or
+        // the endpoint would see them.
+        let (_, tunnelled) = target("https://verify.example/x", &proxies);
+        assert!(tunnelled.proxy_authorization.is_none());
+    }
+
+    #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+    #[test]
+    fn the_url_s_credentials_become_a_sensitive_authorization_header() {
+        let (_, both) = target("https://gate:kee%40per@verify.example/x?y=1", &no_proxies());
+        assert_eq!(both.uri, "https://verify.example/x?y=1");
+        let credentials = both.authorization.unwrap();
+        // base64("gate:kee@per"): percent-decoded, as curl sends it.
+        assert_eq!(credentials, "Basic Z2F0ZTprZWVAcGVy");
+        assert!(credentials.is_sensitive());
+        let (_, user_only) = target("https://user@verify.example/x", &no_proxies());
+        assert_eq!(user_only.authorization.unwrap(), "Basic dXNlcjo=");
+    }
+
+    /// Built with neither crypto feature (`.ci/run` does): the error says what to do.
+    #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+    #[test]
+    fn without_a_crypto_provider_building_says_which_feature_to_enable() {
         let endpoint = url("https://api.hcaptcha.com/siteverify");
-        let timeout = crate::DEFAULT_CONNECT_TIMEOUT;
-        let ours = Transport::for_endpoint(&endpoint, timeout, None, &no_proxies()).unwrap();
-        assert_eq!(ours.name(), "direct");
-        let passed = Transport::for_endpoint(
-            &endpoint,
-            timeout,
-            Some(reqwest::Client::new()),
-            &no_proxies(),
-        )
-        .unwrap();
+        let Err(ConfigError::HttpClient(why)) =
+            Transport::for_endpoint(&endpoint, crate::DEFAULT_CONNECT_TIMEOUT, &no_proxies())
+        else {
+            panic!("built without a crypto provider")
+        };
+        assert!(why.contains("`aws-lc-rs` or `ring` feature"), "{why}");
+    }
+
+    #[cfg(feature = "reqwest")]
+    #[test]
+    fn a_passed_in_client_carries_the_exchange() {
+        let passed = Transport::injected(
+            reqwest::Client::new(),
+            &url("https://api.hcaptcha.com/siteverify"),
+        );
         assert_eq!(passed.name(), "reqwest");
-        let proxies = Matcher::builder().all("http://proxy.internal:3128").build();
-        let proxied = Transport::for_endpoint(&endpoint, timeout, None, &proxies).unwrap();
-        assert_eq!(proxied.name(), "reqwest");
     }
 
     #[test]

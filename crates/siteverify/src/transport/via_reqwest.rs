@@ -1,7 +1,4 @@
-//! The exchange over reqwest: for a client the user passed in, an endpoint behind a proxy, or
-//! a URL with credentials.
-
-use std::{sync::OnceLock, time::Duration};
+//! The exchange over a reqwest client the user passed in (feature `reqwest`).
 
 use reqwest::{
     Client, Url,
@@ -11,32 +8,9 @@ use reqwest::{
 use tokio::time::Instant;
 
 use super::{
-    CappedBody, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head, body_before,
-    head_before, is_not_http, is_tls_refusal, shared_or_built,
+    CappedBody, TransportFailure, WireAnswer, WireBody, answer_head, body_before, head_before,
+    is_not_http, is_tls_refusal,
 };
-use crate::ConfigError;
-
-/// Our reqwest client with this connect timeout: the process's shared one for the default.
-pub(super) fn client(connect_timeout: Duration) -> Result<Client, ConfigError> {
-    static SHARED: OnceLock<Result<Client, String>> = OnceLock::new();
-    shared_or_built(&SHARED, connect_timeout, |timeout| {
-        build(timeout).map_err(|e| e.to_string())
-    })
-}
-
-/// Redirects are not followed: a verify endpoint that redirects is misconfigured, and
-/// following it would resend the secret to another place. reqwest's own retries are off: the
-/// verifier decides what may be sent twice (a token is single use), and leaving them on costs
-/// a copy of every request's headers kept in case.
-fn build(connect_timeout: Duration) -> Result<Client, reqwest::Error> {
-    Client::builder()
-        .connect_timeout(connect_timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .retry(reqwest::retry::never().max_retries_per_request(0))
-        .user_agent(USER_AGENT)
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build()
-}
 
 pub(super) async fn exchange(
     client: &Client,

@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::support::base_config;
+use crate::support::{Client, base_config, clients};
 use siteverify::{BreakerState, Provider, Verifier, VerifierConfig, VerifyOptions};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -122,16 +122,9 @@ async fn only_an_http_200_is_ever_a_pass() {
                 http(status, "location: https://elsewhere.example/\r\n", PASSING)
             })
             .await;
-            for injected in [false, true] {
-                let verifier = verifier_at(provider, &format!("{url}/siteverify"), |c| {
-                    if injected {
-                        // reqwest's default follows redirects; the redirect here points at a
-                        // host that does not exist, so a client that follows it fails.
-                        c.http_client(reqwest::Client::builder().no_proxy().build().unwrap())
-                    } else {
-                        c
-                    }
-                });
+            for client in clients() {
+                let verifier =
+                    verifier_at(provider, &format!("{url}/siteverify"), |c| client.carry(c));
                 let got = outcome(&verifier).await.map_err(|e| e.code());
                 let expected = if expected == "ok" {
                     Ok(())
@@ -140,16 +133,13 @@ async fn only_an_http_200_is_ever_a_pass() {
                 };
                 // An injected client that follows the redirect fails somewhere else; it must
                 // still never pass.
-                if injected && (300..400).contains(&status) {
+                if client != Client::Ours && (300..400).contains(&status) {
                     assert!(
                         got.is_err(),
                         "{provider} {status} passed through an injected client"
                     );
                 } else {
-                    assert_eq!(
-                        got, expected,
-                        "{provider} HTTP {status}, injected={injected}"
-                    );
+                    assert_eq!(got, expected, "{provider} HTTP {status}, via {client:?}");
                 }
             }
         }
@@ -192,6 +182,7 @@ async fn a_400_with_a_readable_refusal_is_still_the_tokens_fault() {
     }
 }
 
+#[cfg(feature = "reqwest")]
 #[tokio::test]
 async fn an_injected_client_that_follows_a_redirect_is_refused() {
     // The redirect target answers a pass; a client that follows redirects would bring it back.
@@ -227,16 +218,12 @@ const NOT_HTTP: &[&[u8]] = &[
 
 #[tokio::test]
 async fn an_answer_that_is_not_http_is_unreadable_not_an_outage() {
-    for injected in [false, true] {
+    for client in clients() {
         for &banner in NOT_HTTP {
             let url = raw_server(move |_| banner.to_vec()).await;
             let verifier = verifier_at(Provider::Turnstile, &url, |c| {
                 let c = c.circuit_breaker(2, Duration::from_secs(30));
-                if injected {
-                    c.http_client(reqwest::Client::builder().no_proxy().build().unwrap())
-                } else {
-                    c
-                }
+                client.carry(c)
             });
             for _ in 0..4 {
                 let err = outcome(&verifier).await.unwrap_err();
@@ -244,7 +231,7 @@ async fn an_answer_that_is_not_http_is_unreadable_not_an_outage() {
                 assert_eq!(
                     err.code(),
                     "provider_error",
-                    "{text:?} injected={injected}: {err}"
+                    "{text:?} via {client:?}: {err}"
                 );
                 assert!(
                     !err.is_provider_outage(),
@@ -262,14 +249,8 @@ async fn an_answer_that_is_not_http_is_unreadable_not_an_outage() {
 
 #[tokio::test]
 async fn a_cut_after_the_head_is_unreadable_and_a_cut_before_it_is_a_lost_connection() {
-    for injected in [false, true] {
-        let with = |c: VerifierConfig| {
-            if injected {
-                c.http_client(reqwest::Client::builder().no_proxy().build().unwrap())
-            } else {
-                c
-            }
-        };
+    for client in clients() {
+        let with = |c: VerifierConfig| client.carry(c);
         let after_head = raw_server(|_| {
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{\"success\":tr".to_vec()
         })
@@ -277,18 +258,14 @@ async fn a_cut_after_the_head_is_unreadable_and_a_cut_before_it_is_a_lost_connec
         let err = outcome(&verifier_at(Provider::HCaptcha, &after_head, with))
             .await
             .unwrap_err();
-        assert_eq!(err.code(), "provider_error", "injected={injected}: {err}");
+        assert_eq!(err.code(), "provider_error", "via {client:?}: {err}");
         assert!(!err.is_provider_outage());
 
         let in_head = raw_server(|_| b"HTTP/1.1 200 OK\r\ncontent-ty".to_vec()).await;
         let err = outcome(&verifier_at(Provider::HCaptcha, &in_head, with))
             .await
             .unwrap_err();
-        assert_eq!(
-            err.code(),
-            "provider_unavailable",
-            "injected={injected}: {err}"
-        );
+        assert_eq!(err.code(), "provider_unavailable", "via {client:?}: {err}");
         assert!(
             err.is_provider_outage(),
             "no answer arrived: the provider may be down"
@@ -322,17 +299,13 @@ async fn a_body_that_stalls_after_the_head_is_unreadable_not_an_outage() {
         b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{\"succ",
     )
     .await;
-    for injected in [false, true] {
+    for client in clients() {
         let verifier = verifier_at(Provider::Turnstile, &url, |c| {
             let c = c.timeout(Duration::from_millis(500));
-            if injected {
-                c.http_client(reqwest::Client::builder().no_proxy().build().unwrap())
-            } else {
-                c
-            }
+            client.carry(c)
         });
         let err = outcome(&verifier).await.unwrap_err();
-        assert_eq!(err.code(), "provider_error", "injected={injected}: {err}");
+        assert_eq!(err.code(), "provider_error", "via {client:?}: {err}");
         assert!(!err.is_provider_outage());
     }
     // Silent before the head: a timeout, which may be an outage.
@@ -362,21 +335,17 @@ async fn an_https_url_on_a_plain_http_port_is_misconfigured_not_an_outage() {
             });
         }
     });
-    for injected in [false, true] {
+    for client in clients() {
         let verifier = verifier_at(Provider::HCaptcha, &https, |c| {
             let c = c.circuit_breaker(1, Duration::from_secs(30));
-            if injected {
-                c.http_client(reqwest::Client::builder().no_proxy().build().unwrap())
-            } else {
-                c
-            }
+            client.carry(c)
         });
         for _ in 0..2 {
             let err = outcome(&verifier).await.unwrap_err();
             assert_eq!(
                 err.code(),
                 "provider_misconfigured",
-                "injected={injected}: {err}"
+                "via {client:?}: {err}"
             );
             assert_eq!(err.provider_codes(), ["tls"]);
             assert!(!err.is_provider_outage());

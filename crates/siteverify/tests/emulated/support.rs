@@ -125,3 +125,45 @@ impl Captured {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
+
+/// A client a verifier can send with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Client {
+    /// Ours: hyper and rustls, the default.
+    Ours,
+    /// A reqwest client passed in (feature `reqwest`), with reqwest's defaults: it follows
+    /// redirects.
+    #[cfg(feature = "reqwest")]
+    Reqwest,
+}
+
+impl Client {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Ours => "direct",
+            #[cfg(feature = "reqwest")]
+            Self::Reqwest => "reqwest",
+        }
+    }
+
+    /// `config` sent by this client.
+    pub(crate) fn carry(self, config: VerifierConfig) -> VerifierConfig {
+        match self {
+            Self::Ours => config,
+            #[cfg(feature = "reqwest")]
+            Self::Reqwest => {
+                config.http_client(reqwest::Client::builder().no_proxy().build().unwrap())
+            }
+        }
+    }
+}
+
+/// Every client the transport tests run with: ours, and with the `reqwest` feature, one
+/// passed in.
+pub(crate) fn clients() -> Vec<Client> {
+    vec![
+        Client::Ours,
+        #[cfg(feature = "reqwest")]
+        Client::Reqwest,
+    ]
+}

@@ -1,24 +1,24 @@
-//! The two clients a verifier can send with: hyper directly (the default) and a reqwest
-//! client (passed in, or ours for a proxied endpoint or a URL with credentials). Whichever
-//! carries it, a verification must send the same request and fail the same way.
+//! The clients a verifier can send with: hyper directly (the default, straight or through the
+//! environment's proxy) and, with the `reqwest` feature, a reqwest client passed in.
+//! Whichever carries it, a verification must send the same request and fail the same way.
 
-use std::{process::Command, sync::mpsc, time::Duration};
+use std::process::Command;
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+};
 
 use siteverify::{Outage, Provider, Verifier, VerifierConfig, VerifyError};
 
 use crate::support::*;
 
-/// A configuration sent by the default client, and the same one by a reqwest client.
-fn both(config: VerifierConfig) -> [(&'static str, VerifierConfig); 2] {
-    let passed_in = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    [
-        ("direct", config.clone()),
-        ("reqwest", config.http_client(passed_in)),
-    ]
+/// A configuration sent by each client.
+fn both(config: VerifierConfig) -> Vec<(&'static str, VerifierConfig)> {
+    clients()
+        .into_iter()
+        .map(|client| (client.name(), client.carry(config.clone())))
+        .collect()
 }
 
 #[tokio::test]
@@ -53,12 +53,14 @@ async fn both_clients_send_the_same_request() {
     // Our own client names itself; a passed-in one keeps its own name.
     let user_agent = concat!("siteverify/", env!("CARGO_PKG_VERSION"));
     assert_eq!(sent[0].header("user-agent"), Some(user_agent));
-    assert_eq!(sent[1].header("user-agent"), None);
-    assert_eq!(sent[0].path, sent[1].path);
-    assert_eq!(
-        sent[0].fields.keys().collect::<Vec<_>>(),
-        sent[1].fields.keys().collect::<Vec<_>>()
-    );
+    for other in &sent[1..] {
+        assert_eq!(other.header("user-agent"), None);
+        assert_eq!(sent[0].path, other.path);
+        assert_eq!(
+            sent[0].fields.keys().collect::<Vec<_>>(),
+            other.fields.keys().collect::<Vec<_>>()
+        );
+    }
 }
 
 #[tokio::test]
@@ -167,7 +169,6 @@ async fn https_endpoints_get_tls_from_both_clients() {
 
 /// Reads one TLS record (its 5-byte header gives its length), or what came before EOF.
 async fn first_record(mut stream: tokio::net::TcpStream) -> Vec<u8> {
-    use tokio::io::AsyncReadExt;
     let mut record = Vec::new();
     let mut chunk = [0u8; 1024];
     loop {
@@ -205,66 +206,289 @@ async fn credentials_in_the_verify_url_travel_as_basic_authentication() {
     );
 }
 
-/// Set in the child process of [`an_endpoint_the_environment_proxies_is_reached_through_the_proxy`].
+/// What a child process of this test binary verifies, through the proxy its environment
+/// names: proxy variables are process-wide, so each proxy test runs itself again in a child
+/// with only its own proxy variables set.
 const CHILD_TOKEN: &str = "SITEVERIFY_TEST_PROXIED_TOKEN";
+const CHILD_URL: &str = "SITEVERIFY_TEST_PROXIED_URL";
+const CHILD_EXPECTS: &str = "SITEVERIFY_TEST_PROXIED_EXPECTS";
 
-/// Proxy variables are process-wide, so the verification runs in a child process of this test
-/// binary with `HTTP_PROXY` pointing at the emulator. The verify URL's host does not exist: only
-/// a request sent through the proxy can be answered.
-#[test]
-fn an_endpoint_the_environment_proxies_is_reached_through_the_proxy() {
-    if let Ok(token) = std::env::var(CHILD_TOKEN) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let verifier = Verifier::hcaptcha(
-            VerifierConfig::new(Emulated::HCaptcha.default_secret()).verify_url(format!(
-                "http://captcha.invalid{}",
-                Emulated::HCaptcha.verify_path()
-            )),
-        )
+/// The proxy variables curl and reqwest read, every spelling.
+const PROXY_VARIABLES: [&str; 9] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    // A CGI environment ignores HTTP_PROXY (httpoxy).
+    "REQUEST_METHOD",
+];
+
+/// In the child: verifies and checks the outcome it was told to expect (`ok` or an error
+/// code), returning true.
+async fn verified_in_child() -> bool {
+    let Ok(token) = std::env::var(CHILD_TOKEN) else {
+        return false;
+    };
+    let url = std::env::var(CHILD_URL).unwrap();
+    let expected = std::env::var(CHILD_EXPECTS).unwrap();
+    let verifier = Verifier::hcaptcha(
+        VerifierConfig::new(Emulated::HCaptcha.default_secret())
+            .verify_url(url)
+            .timeout(SHORT),
+    )
+    .unwrap();
+    let got = verify(&verifier, &token).await;
+    assert_eq!(
+        got.as_ref().map_or_else(|e| e.code(), |_| "ok"),
+        expected,
+        "{got:?}"
+    );
+    true
+}
+
+/// Runs `test` in a child process whose only proxy variable is `proxy` and which verifies
+/// `token` at `url`, expecting `expected` (`ok` or an error code).
+async fn verify_in_child(
+    test: &str,
+    proxy: (&str, String),
+    url: String,
+    token: &str,
+    expected: &str,
+) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args([
+        &format!("transports::{test}"),
+        "--exact",
+        "--test-threads=1",
+    ]);
+    for variable in PROXY_VARIABLES {
+        command.env_remove(variable);
+    }
+    command
+        .env(proxy.0, proxy.1)
+        .env(CHILD_TOKEN, token)
+        .env(CHILD_URL, url)
+        .env(CHILD_EXPECTS, expected);
+    let status = tokio::task::spawn_blocking(move || command.status().unwrap())
+        .await
         .unwrap();
-        runtime.block_on(async {
-            verify(&verifier, &token).await.unwrap();
-        });
+    assert!(status.success(), "the child's verification: {status}");
+}
+
+/// base64("ops:s3cret")
+const PROXY_CREDENTIALS: &str = "Basic b3BzOnMzY3JldA==";
+
+/// A plain http endpoint behind `HTTP_PROXY`: the request itself goes to the proxy, in
+/// absolute form, with the proxy's credentials. The emulator stands in for the proxy (it
+/// answers absolute-form requests); the verify URL's host does not exist, so only a request
+/// sent through the proxy can be answered.
+#[tokio::test]
+async fn an_http_endpoint_the_environment_proxies_is_sent_to_the_proxy() {
+    if verified_in_child().await {
         return;
     }
-
-    let (started, emulator_ready) = mpsc::channel();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async {
-            let emulator = emulator().await;
-            let token = mint(&emulator, spec(Provider::HCaptcha));
-            started.send((emulator.base_url(), token)).unwrap();
-            stopped.await.ok();
-            emulator.requests()
-        })
-    });
-    let (proxy, token) = emulator_ready
-        .recv_timeout(Duration::from_secs(10))
-        .unwrap();
-    let name = "transports::an_endpoint_the_environment_proxies_is_reached_through_the_proxy";
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--test-threads=1"])
-        .env(CHILD_TOKEN, token)
-        .env("HTTP_PROXY", &proxy)
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
-        .env_remove("NO_PROXY")
-        .env_remove("no_proxy")
-        .env_remove("REQUEST_METHOD")
-        .status()
-        .unwrap();
-    stop.send(()).unwrap();
-    let requests = server.join().unwrap();
-    assert!(
-        status.success(),
-        "the child's verification failed: {status}"
-    );
-    let [request] = <[_; 1]>::try_from(requests).unwrap();
+    let emulator = emulator().await;
+    let token = mint(&emulator, spec(Provider::HCaptcha));
+    let proxy = format!("http://ops:s3cret@{}", emulator.addr());
+    let url = format!("http://captcha.invalid{}", Emulated::HCaptcha.verify_path());
+    verify_in_child(
+        "an_http_endpoint_the_environment_proxies_is_sent_to_the_proxy",
+        ("HTTP_PROXY", proxy),
+        url,
+        &token,
+        "ok",
+    )
+    .await;
+    let [request] = <[_; 1]>::try_from(emulator.requests()).unwrap();
     assert_eq!(request.header("host"), Some("captcha.invalid"));
+    assert_eq!(
+        request.header("proxy-authorization"),
+        Some(PROXY_CREDENTIALS)
+    );
+}
+
+/// An https endpoint behind `HTTPS_PROXY`: a `CONNECT` tunnel carrying the proxy's
+/// credentials, and the endpoint's own TLS inside it (its name in the ClientHello), so the
+/// proxy sees neither the secret nor the token.
+#[tokio::test]
+async fn an_https_endpoint_is_tunnelled_through_the_proxy_with_tls_inside() {
+    if verified_in_child().await {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://ops:s3cret@{}", listener.local_addr().unwrap());
+    let seen = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let head = request_head(&mut stream).await;
+        stream
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await
+            .unwrap();
+        (head, first_record(stream).await)
+    });
+    verify_in_child(
+        "an_https_endpoint_is_tunnelled_through_the_proxy_with_tls_inside",
+        ("HTTPS_PROXY", proxy),
+        "https://captcha.invalid/siteverify".to_owned(),
+        "0xabc",
+        "provider_unavailable",
+    )
+    .await;
+    let (head, record) = seen.await.unwrap();
+    assert!(
+        head.starts_with("CONNECT captcha.invalid:443 HTTP/1.1\r\n"),
+        "{head}"
+    );
+    let credentials = format!("proxy-authorization: {PROXY_CREDENTIALS}\r\n");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&credentials.to_ascii_lowercase()),
+        "{head}"
+    );
+    // A TLS handshake record whose first message is a ClientHello naming the endpoint.
+    assert_eq!(record.get(..1), Some(&[0x16][..]));
+    assert_eq!(record.get(5), Some(&1));
+    assert!(
+        record.windows(15).any(|w| w == b"captcha.invalid"),
+        "no SNI for the endpoint"
+    );
+}
+
+/// A proxy that refuses our credentials (407 to the `CONNECT`) is a setting to fix, not an
+/// outage: `provider_misconfigured`, which fail-open never covers.
+#[tokio::test]
+async fn a_proxy_refusing_its_credentials_is_misconfigured_not_an_outage() {
+    if verified_in_child().await {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://ops:wrong@{}", listener.local_addr().unwrap());
+    let refusing = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            request_head(&mut stream).await;
+            let refusal =
+                b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n";
+            stream.write_all(refusal).await.unwrap();
+        }
+    });
+    verify_in_child(
+        "a_proxy_refusing_its_credentials_is_misconfigured_not_an_outage",
+        ("HTTPS_PROXY", proxy),
+        "https://captcha.invalid/siteverify".to_owned(),
+        "0xabc",
+        "provider_misconfigured",
+    )
+    .await;
+    refusing.abort();
+}
+
+/// `ALL_PROXY=socks5h://…`: the SOCKS 5 handshake with the proxy's user and password, the
+/// endpoint's name resolved by the proxy (`h`), its port spelled out (80 for http), and the
+/// verification passes through it.
+#[tokio::test]
+async fn a_socks5h_proxy_carries_the_verification_and_resolves_the_name() {
+    if verified_in_child().await {
+        return;
+    }
+    let emulator = emulator().await;
+    let token = mint(&emulator, spec(Provider::HCaptcha));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("socks5h://ops:s3cret@{}", listener.local_addr().unwrap());
+    let upstream = emulator.addr();
+    let seen = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        socks5_relay(stream, upstream).await
+    });
+    let url = format!("http://captcha.invalid{}", Emulated::HCaptcha.verify_path());
+    verify_in_child(
+        "a_socks5h_proxy_carries_the_verification_and_resolves_the_name",
+        ("ALL_PROXY", proxy),
+        url,
+        &token,
+        "ok",
+    )
+    .await;
+    let handshake = seen.await.unwrap();
+    assert_eq!(
+        handshake,
+        Socks5Handshake {
+            user: "ops".into(),
+            password: "s3cret".into(),
+            host: "captcha.invalid".into(),
+            port: 80,
+        }
+    );
+    let [request] = <[_; 1]>::try_from(emulator.requests()).unwrap();
+    assert_eq!(request.header("host"), Some("captcha.invalid"));
+    // Tunnelled, not forwarded: no proxy header reaches the endpoint.
+    assert_eq!(request.header("proxy-authorization"), None);
+}
+
+/// An HTTP request head, up to its blank line.
+async fn request_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let byte = stream.read_u8().await.unwrap();
+        head.push(byte);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Socks5Handshake {
+    user: String,
+    password: String,
+    host: String,
+    port: u16,
+}
+
+/// A SOCKS 5 proxy of one connection (RFC 1928, user and password by RFC 1929) that sends
+/// whatever destination it is asked for to `upstream`, relays until either side closes, and
+/// returns what the client said.
+async fn socks5_relay(mut stream: TcpStream, upstream: std::net::SocketAddr) -> Socks5Handshake {
+    async fn field(stream: &mut TcpStream) -> String {
+        let len = stream.read_u8().await.unwrap();
+        let mut bytes = vec![0; usize::from(len)];
+        stream.read_exact(&mut bytes).await.unwrap();
+        String::from_utf8(bytes).unwrap()
+    }
+    let [version, methods] = [
+        stream.read_u8().await.unwrap(),
+        stream.read_u8().await.unwrap(),
+    ];
+    assert_eq!(version, 5);
+    let mut offered = vec![0; usize::from(methods)];
+    stream.read_exact(&mut offered).await.unwrap();
+    assert!(
+        offered.contains(&2),
+        "user and password not offered: {offered:?}"
+    );
+    stream.write_all(&[5, 2]).await.unwrap();
+    assert_eq!(stream.read_u8().await.unwrap(), 1);
+    let user = field(&mut stream).await;
+    let password = field(&mut stream).await;
+    stream.write_all(&[1, 0]).await.unwrap();
+    let mut request = [0; 4];
+    stream.read_exact(&mut request).await.unwrap();
+    assert_eq!(request, [5, 1, 0, 3], "CONNECT to a domain name");
+    let host = field(&mut stream).await;
+    let port = stream.read_u16().await.unwrap();
+    let mut endpoint = TcpStream::connect(upstream).await.unwrap();
+    stream
+        .write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0])
+        .await
+        .unwrap();
+    tokio::io::copy_bidirectional(&mut stream, &mut endpoint)
+        .await
+        .ok();
+    Socks5Handshake {
+        user,
+        password,
+        host,
+        port,
+    }
 }

@@ -315,14 +315,15 @@ fn a_bounded_load_with_faults_mixed_in() {
     let tally = runtime.block_on(async {
         let emulator = emulator().await;
         // The breaker is tested above; here every token must meet the provider it asks for.
-        // Its own HTTP client, not the process-wide shared one: that pool lives as long as the
-        // process, with a clean-up task on whichever runtime pooled a connection first, and this
-        // test checks that everything it started has ended.
+        // Its own HTTP client, not the process-wide shared one (a connect timeout other than
+        // the default gets a client of its own): that pool lives as long as the process, with a
+        // clean-up task on whichever runtime pooled a connection first, and this test checks
+        // that everything it started has ended.
         let config = tower_captcha::VerifierConfig::new(Emulated::HCaptcha.default_secret())
             .verify_url(emulator.verify_url(Emulated::HCaptcha))
             .timeout(DEADLINE)
             .circuit_breaker(u32::MAX, Duration::from_millis(300))
-            .http_client(reqwest::Client::builder().no_proxy().build().unwrap());
+            .connect_timeout(Duration::from_millis(2_999));
         let layer = CaptchaLayer::new(Verifier::new(Provider::HCaptcha, config).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
