@@ -25,8 +25,9 @@ use tokio::time::Instant;
 use super::{
     CappedBody, Target, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head,
     body_before, causes, head_before,
-    hop::{Hop, Proxy, ProxyAuthRefused, UnsupportedProxy},
+    hop::{Hop, Proxy, UnsupportedProxy},
     is_not_http, is_tls_refusal, shared_or_built,
+    tunnel::ProxyRefusal,
 };
 use crate::ConfigError;
 
@@ -44,7 +45,7 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Our client with this connect timeout, straight to each endpoint: the process's shared one
 /// for the default.
 pub(super) fn client(connect_timeout: Duration) -> Result<Client, ConfigError> {
-    static SHARED: OnceLock<Result<Client, String>> = OnceLock::new();
+    static SHARED: OnceLock<Client> = OnceLock::new();
     shared_or_built(&SHARED, connect_timeout, |timeout| {
         Ok(build(Hop::straight(tcp(timeout)), tls_config()?))
     })
@@ -190,8 +191,8 @@ pub(super) async fn exchange(
 fn classify(error: legacy::Error) -> TransportFailure {
     if is_tls_refusal(&error) {
         TransportFailure::TlsRefused
-    } else if causes(&error).any(|cause| cause.is::<ProxyAuthRefused>()) {
-        TransportFailure::ProxyAuthRefused
+    } else if let Some(refusal) = causes(&error).find_map(|c| c.downcast_ref::<ProxyRefusal>()) {
+        TransportFailure::ProxyRefused(*refusal)
     } else if error.is_connect() {
         TransportFailure::Connect
     } else if is_not_http(&error) {

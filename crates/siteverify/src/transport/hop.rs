@@ -3,11 +3,11 @@
 //! reqwest read them).
 //!
 //! Through an `http://` or `https://` proxy an `https` endpoint is reached by a `CONNECT`
-//! tunnel (TLS to the endpoint inside it, so the proxy never sees the secret), and a plain
-//! `http` endpoint by sending the request itself to the proxy in absolute form. Through a
-//! SOCKS proxy (`socks4`, `socks4a`, `socks5`, `socks5h`; the `a` and `h` forms let the
-//! proxy resolve the name) either scheme goes through the proxy's own handshake. The
-//! connectors are hyper-util's; this module only picks one and gives the pool one stream type.
+//! tunnel ([`super::tunnel`]; TLS to the endpoint inside it, so the proxy never sees the
+//! secret), and a plain `http` endpoint by sending the request itself to the proxy in
+//! absolute form. Through a SOCKS proxy (`socks4`, `socks4a`, `socks5`, `socks5h`; the `a`
+//! and `h` forms let the proxy resolve the name) either scheme goes through the proxy's own
+//! handshake, hyper-util's. This module picks the way and gives the pool one stream type.
 
 use std::{
     error::Error as StdError,
@@ -24,12 +24,14 @@ use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::{
     client::legacy::connect::{
         Connected, Connection, HttpConnector,
-        proxy::{SocksV4, SocksV5, Tunnel},
+        proxy::{SocksV4, SocksV5},
     },
     rt::TokioIo,
 };
 use tokio::net::TcpStream;
 use tower_service::Service;
+
+use super::tunnel::{self, ProxyRefusal};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -80,29 +82,6 @@ enum Kind {
     },
 }
 
-/// The proxy refused our credentials (`407` to the `CONNECT`): ours to fix, not an outage
-/// to wait out or fail open on.
-#[derive(Debug)]
-pub(crate) struct ProxyAuthRefused;
-
-impl std::fmt::Display for ProxyAuthRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the proxy refused its credentials (407)")
-    }
-}
-
-impl StdError for ProxyAuthRefused {}
-
-/// hyper-util's tunnel error, with a refused authorisation told apart. Its type is not
-/// exported, so it is known by its message (pinned by the tests of a 407).
-fn tunnel_error(error: impl StdError + Send + Sync + 'static) -> BoxError {
-    if error.to_string().ends_with("proxy authorization required") {
-        Box::new(ProxyAuthRefused)
-    } else {
-        Box::new(error)
-    }
-}
-
 /// A proxy scheme we cannot speak.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct UnsupportedProxy(pub(crate) String);
@@ -117,7 +96,15 @@ impl Proxy {
         credentials: Option<(String, String)>,
         tls: impl FnOnce() -> HttpsConnector<HttpConnector>,
     ) -> Result<Self, UnsupportedProxy> {
-        let kind = match uri.scheme_str().unwrap_or_default() {
+        let scheme = uri.scheme_str().unwrap_or_default().to_owned();
+        // A SOCKS proxy named without a port listens on 1080, as curl and reqwest take it.
+        let uri = match uri.port() {
+            None if scheme.starts_with("socks") => {
+                with_port(uri, 1080).map_err(|_| UnsupportedProxy(scheme.clone()))?
+            }
+            _ => uri,
+        };
+        let kind = match scheme.as_str() {
             "http" => Kind::Http { authorization },
             "https" => Kind::Https {
                 tls: tls(),
@@ -133,7 +120,7 @@ impl Proxy {
                 remote_dns: true,
                 credentials,
             },
-            other => return Err(UnsupportedProxy(other.to_owned())),
+            _ => return Err(UnsupportedProxy(scheme)),
         };
         Ok(Self { uri, kind })
     }
@@ -148,63 +135,110 @@ impl Proxy {
     async fn connect(&self, tcp: HttpConnector, dst: Uri) -> Result<HopStream, BoxError> {
         let forward = self.forwards(&dst);
         let io = match &self.kind {
-            Kind::Http { authorization } if !forward => Io::Tcp(
-                with_auth(Tunnel::new(self.uri.clone(), tcp), authorization)
-                    .call(dst)
-                    .await
-                    .map_err(tunnel_error)?,
-            ),
+            Kind::Http { authorization } if !forward => {
+                let conn = tcp.clone().call(self.uri.clone()).await?;
+                Io::Tcp(tunnel::open(conn, &dst, authorization.as_ref()).await?)
+            }
             Kind::Http { .. } => Io::Tcp(tcp.clone().call(self.uri.clone()).await?),
-            Kind::Https { tls, authorization } if !forward => Io::Tls(Box::new(
-                with_auth(Tunnel::new(self.uri.clone(), tls.clone()), authorization)
-                    .call(dst)
-                    .await
-                    .map_err(tunnel_error)?,
-            )),
+            Kind::Https { tls, authorization } if !forward => {
+                let conn = tls.clone().call(self.uri.clone()).await?;
+                Io::Tls(Box::new(
+                    tunnel::open(conn, &dst, authorization.as_ref()).await?,
+                ))
+            }
             Kind::Https { tls, .. } => Io::Tls(Box::new(tls.clone().call(self.uri.clone()).await?)),
-            Kind::Socks4 { remote_dns } => Io::Tcp(
-                SocksV4::new(self.uri.clone(), tcp)
-                    .local_dns(!remote_dns)
-                    .call(with_port(dst)?)
-                    .await?,
-            ),
+            Kind::Socks4 { remote_dns } => {
+                let dst = socks_destination(dst, *remote_dns, true).await?;
+                let mut socks = SocksV4::new(self.uri.clone(), tcp).local_dns(false);
+                Io::Tcp(socks.call(dst).await.map_err(socks_error)?)
+            }
             Kind::Socks5 {
                 remote_dns,
                 credentials,
             } => {
-                let mut socks = SocksV5::new(self.uri.clone(), tcp).local_dns(!remote_dns);
+                let dst = socks_destination(dst, *remote_dns, false).await?;
+                let mut socks = SocksV5::new(self.uri.clone(), tcp).local_dns(false);
                 if let Some((user, password)) = credentials {
                     socks = socks.with_auth(user.clone(), password.clone());
                 }
-                Io::Tcp(socks.call(with_port(dst)?).await?)
+                Io::Tcp(socks.call(dst).await.map_err(socks_error)?)
             }
         };
         Ok(HopStream { io, forward })
     }
 }
 
-fn with_auth<C>(tunnel: Tunnel<C>, authorization: &Option<HeaderValue>) -> Tunnel<C> {
-    match authorization {
-        Some(value) => tunnel.with_auth(value.clone()),
-        None => tunnel,
+/// What to ask a SOCKS proxy for: `dst` with its port spelled out, and, unless the proxy
+/// resolves names (`socks4a`, `socks5h`), the address we resolved, asynchronously: the SOCKS
+/// connectors would resolve it themselves with a blocking call on the runtime's thread,
+/// which no deadline can interrupt. SOCKS 4 takes IPv4 addresses only.
+async fn socks_destination(dst: Uri, remote_dns: bool, v4_only: bool) -> Result<Uri, BoxError> {
+    let port = endpoint_port(&dst);
+    let dst = with_port(dst, port)?;
+    let host = dst.host().ok_or("the endpoint has no host")?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if remote_dns || bare.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(dst);
+    }
+    let address = tokio::net::lookup_host((bare, port))
+        .await?
+        .find(|address| !v4_only || address.is_ipv4())
+        .ok_or("the endpoint's name has no address this proxy can take")?;
+    let mut parts = dst.into_parts();
+    parts.authority = Some(address.to_string().parse()?);
+    Ok(Uri::from_parts(parts)?)
+}
+
+/// hyper-util's SOCKS error, with what is ours to fix told apart from an outage. Its types
+/// are not exported, so they are known by their messages (pinned by the tests).
+fn socks_error(error: impl StdError + Send + Sync + 'static) -> BoxError {
+    let message = error.to_string();
+    let refusal = if [
+        "credentials not accepted",
+        "server does not support user/pass authentication",
+        "server implements authentication incorrectly",
+    ]
+    .iter()
+    .any(|m| message.ends_with(m))
+    {
+        Some(ProxyRefusal::Credentials)
+    } else if message.ends_with("connection not allowed") {
+        Some(ProxyRefusal::Denied)
+    } else if message.ends_with("IPV6 is not supported")
+        || message.ends_with("address type not supported")
+        || message.ends_with("command not supported")
+        || message.ends_with("failed parsing server response")
+    {
+        Some(ProxyRefusal::Unusable)
+    } else {
+        None
+    };
+    match refusal {
+        Some(refusal) => Box::new(refusal),
+        None => Box::new(error),
     }
 }
 
-/// `dst` with its port spelled out: the SOCKS connectors take a missing port for 443,
-/// which is wrong for a plain `http` endpoint.
-fn with_port(dst: Uri) -> Result<Uri, BoxError> {
-    if dst.port().is_some() {
-        return Ok(dst);
+/// `uri` with its port spelled out, `default` when it has none.
+fn with_port(uri: Uri, default: u16) -> Result<Uri, BoxError> {
+    if uri.port().is_some() {
+        return Ok(uri);
     }
-    let port = if dst.scheme() == Some(&Scheme::HTTPS) {
-        443
-    } else {
-        80
-    };
-    let host = dst.host().ok_or("the endpoint has no host")?;
-    let mut parts = dst.clone().into_parts();
-    parts.authority = Some(format!("{host}:{port}").parse()?);
+    let host = uri.host().ok_or("no host")?;
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(format!("{host}:{default}").parse()?);
     Ok(Uri::from_parts(parts)?)
+}
+
+/// The endpoint's port: the SOCKS connectors take a missing port for 443, which is wrong
+/// for a plain `http` endpoint.
+fn endpoint_port(dst: &Uri) -> u16 {
+    dst.port_u16()
+        .unwrap_or(if dst.scheme() == Some(&Scheme::HTTPS) {
+            443
+        } else {
+            80
+        })
 }
 
 impl Service<Uri> for Hop {
@@ -319,7 +353,11 @@ mod tests {
 
     #[test]
     fn socks_gets_the_port_of_the_endpoint_s_scheme() {
-        let port = |text: &str| with_port(text.parse().unwrap()).unwrap().to_string();
+        let port = |text: &str| {
+            let uri: Uri = text.parse().unwrap();
+            let port = endpoint_port(&uri);
+            with_port(uri, port).unwrap().to_string()
+        };
         assert_eq!(
             port("http://verify.example/x?y=1"),
             "http://verify.example:80/x?y=1"
@@ -331,6 +369,26 @@ mod tests {
         assert_eq!(
             port("http://verify.example:8080/x"),
             "http://verify.example:8080/x"
+        );
+        assert_eq!(port("http://[::1]/x"), "http://[::1]:80/x");
+    }
+
+    #[test]
+    fn a_socks_proxy_without_a_port_is_on_1080() {
+        let proxy = |text: &str| {
+            let tls = || unreachable!("no TLS for a SOCKS proxy");
+            Proxy::new(text.parse().unwrap(), None, None, tls)
+                .unwrap()
+                .uri
+                .to_string()
+        };
+        assert_eq!(
+            proxy("socks5h://proxy.internal"),
+            "socks5h://proxy.internal:1080/"
+        );
+        assert_eq!(
+            proxy("socks4://proxy.internal:9050"),
+            "socks4://proxy.internal:9050/"
         );
     }
 }

@@ -10,6 +10,7 @@
 
 mod direct;
 mod hop;
+mod tunnel;
 #[cfg(feature = "reqwest")]
 mod via_reqwest;
 
@@ -124,8 +125,8 @@ pub(crate) enum TransportFailure {
     Redirected,
     /// The TLS layer refused the endpoint (see [`is_tls_refusal`]).
     TlsRefused,
-    /// The proxy the environment names refused our credentials for it.
-    ProxyAuthRefused,
+    /// The proxy the environment names refused the connection for a reason of ours to fix.
+    ProxyRefused(tunnel::ProxyRefusal),
     /// The answer exceeded [`MAX_ANSWER_BYTES`].
     TooLarge,
     /// The HTTP client refused the request (a URL it cannot send to, a redirect an injected
@@ -148,8 +149,8 @@ impl From<TransportFailure> for VerifyError {
             TransportFailure::Redirected => VerifyError::ProviderMisconfigured {
                 provider_codes: vec!["http-redirect".to_owned()],
             },
-            TransportFailure::ProxyAuthRefused => VerifyError::ProviderMisconfigured {
-                provider_codes: vec!["proxy-auth".to_owned()],
+            TransportFailure::ProxyRefused(refusal) => VerifyError::ProviderMisconfigured {
+                provider_codes: vec![refusal.code()],
             },
             TransportFailure::TlsRefused => VerifyError::ProviderMisconfigured {
                 provider_codes: vec!["tls".to_owned()],
@@ -277,12 +278,10 @@ impl Target {
                 proxied: false,
             });
         }
-        let decode = |text: &str| percent_decode_str(text).decode_utf8_lossy().into_owned();
-        let credentials = format!(
-            "{}:{}",
-            decode(url.username()),
-            decode(url.password().unwrap_or_default())
-        );
+        // The bytes themselves, as curl sends them, UTF-8 or not.
+        let mut credentials: Vec<u8> = percent_decode_str(url.username()).collect();
+        credentials.push(b':');
+        credentials.extend(percent_decode_str(url.password().unwrap_or_default()));
         let mut bare = url.clone();
         // An http(s) URL always has a host, so its credentials can be taken out.
         let _ = bare.set_username("");
@@ -305,18 +304,22 @@ fn sensitive(mut value: HeaderValue) -> HeaderValue {
 
 /// The process's shared client for the default connect timeout, built once into `shared`;
 /// a client of its own for any other. A client holds a connection pool, and one pool per
-/// process is what lets verifications reuse warm TLS connections.
+/// process is what lets verifications reuse warm TLS connections. A build that failed is not
+/// kept: an application may install a crypto provider after a first attempt.
 fn shared_or_built<C: Clone>(
-    shared: &'static OnceLock<Result<C, String>>,
+    shared: &'static OnceLock<C>,
     connect_timeout: Duration,
     build: impl Fn(Duration) -> Result<C, String>,
 ) -> Result<C, ConfigError> {
-    let built = if connect_timeout == DEFAULT_CONNECT_TIMEOUT {
-        shared.get_or_init(|| build(connect_timeout)).clone()
-    } else {
-        build(connect_timeout)
-    };
-    built.map_err(ConfigError::HttpClient)
+    if connect_timeout != DEFAULT_CONNECT_TIMEOUT {
+        return build(connect_timeout).map_err(ConfigError::HttpClient);
+    }
+    if let Some(client) = shared.get() {
+        return Ok(client.clone());
+    }
+    let built = build(connect_timeout).map_err(ConfigError::HttpClient)?;
+    // Of two first builds at once, one is kept and both callers get it.
+    Ok(shared.get_or_init(|| built).clone())
 }
 
 /// The proxy settings of the environment, as curl and reqwest read them.
@@ -525,6 +528,9 @@ mod tests {
         assert!(credentials.is_sensitive());
         let (_, user_only) = target("https://user@verify.example/x", &no_proxies());
         assert_eq!(user_only.authorization.unwrap(), "Basic dXNlcjo=");
+        // Bytes that are not UTF-8 are sent as they are, not replaced.
+        let (_, raw) = target("https://%FF:x@verify.example/x", &no_proxies());
+        assert_eq!(raw.authorization.unwrap(), "Basic /zp4");
     }
 
     /// Built with neither crypto feature (`.ci/run` does): the error says what to do.

@@ -227,8 +227,8 @@ const PROXY_VARIABLES: [&str; 9] = [
     "REQUEST_METHOD",
 ];
 
-/// In the child: verifies and checks the outcome it was told to expect (`ok` or an error
-/// code), returning true.
+/// In the child: verifies and checks the outcome it was told to expect (`ok`, or an error
+/// code and its first provider code), returning true.
 async fn verified_in_child() -> bool {
     let Ok(token) = std::env::var(CHILD_TOKEN) else {
         return false;
@@ -241,17 +241,19 @@ async fn verified_in_child() -> bool {
             .timeout(SHORT),
     )
     .unwrap();
-    let got = verify(&verifier, &token).await;
-    assert_eq!(
-        got.as_ref().map_or_else(|e| e.code(), |_| "ok"),
-        expected,
-        "{got:?}"
-    );
+    let got = match verify(&verifier, &token).await {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => match e.provider_codes().first() {
+            Some(first) => format!("{} {first}", e.code()),
+            None => e.code().to_owned(),
+        },
+    };
+    assert_eq!(got, expected);
     true
 }
 
 /// Runs `test` in a child process whose only proxy variable is `proxy` and which verifies
-/// `token` at `url`, expecting `expected` (`ok` or an error code).
+/// `token` at `url`, expecting `expected` (`ok`, or an error code and its first provider code).
 async fn verify_in_child(
     test: &str,
     proxy: (&str, String),
@@ -343,6 +345,12 @@ async fn an_https_endpoint_is_tunnelled_through_the_proxy_with_tls_inside() {
         head.starts_with("CONNECT captcha.invalid:443 HTTP/1.1\r\n"),
         "{head}"
     );
+    let user_agent = concat!(
+        "\r\nUser-Agent: siteverify/",
+        env!("CARGO_PKG_VERSION"),
+        "\r\n"
+    );
+    assert!(head.contains(user_agent), "{head}");
     let credentials = format!("proxy-authorization: {PROXY_CREDENTIALS}\r\n");
     assert!(
         head.to_ascii_lowercase()
@@ -358,32 +366,42 @@ async fn an_https_endpoint_is_tunnelled_through_the_proxy_with_tls_inside() {
     );
 }
 
-/// A proxy that refuses our credentials (407 to the `CONNECT`) is a setting to fix, not an
-/// outage: `provider_misconfigured`, which fail-open never covers.
+/// A proxy that refuses the tunnel for a reason of ours (our credentials, 407; its rules,
+/// 403; a proxy that does not tunnel, 405) is a setting to fix, `provider_misconfigured`,
+/// which fail-open never covers; one that cannot reach the provider (502, 503) or is busy
+/// (429) is an outage like any connect failure.
 #[tokio::test]
-async fn a_proxy_refusing_its_credentials_is_misconfigured_not_an_outage() {
+async fn a_proxy_refusing_the_tunnel_is_misconfigured_unless_it_cannot_reach_the_provider() {
     if verified_in_child().await {
         return;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = format!("http://ops:wrong@{}", listener.local_addr().unwrap());
-    let refusing = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            request_head(&mut stream).await;
-            let refusal =
-                b"HTTP/1.1 407 Proxy Authentication Required\r\ncontent-length: 0\r\n\r\n";
-            stream.write_all(refusal).await.unwrap();
-        }
-    });
-    verify_in_child(
-        "a_proxy_refusing_its_credentials_is_misconfigured_not_an_outage",
-        ("HTTPS_PROXY", proxy),
-        "https://captcha.invalid/siteverify".to_owned(),
-        "0xabc",
-        "provider_misconfigured",
-    )
-    .await;
-    refusing.abort();
+    for (status, expected) in [
+        (407, "provider_misconfigured proxy-auth"),
+        (403, "provider_misconfigured proxy-http-403"),
+        (405, "provider_misconfigured proxy-http-405"),
+        (502, "provider_unavailable"),
+        (503, "provider_unavailable"),
+        (429, "provider_unavailable"),
+    ] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = format!("http://ops:wrong@{}", listener.local_addr().unwrap());
+        let refusing = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                request_head(&mut stream).await;
+                let refusal = format!("HTTP/1.1 {status} No\r\ncontent-length: 0\r\n\r\n");
+                stream.write_all(refusal.as_bytes()).await.unwrap();
+            }
+        });
+        verify_in_child(
+            "a_proxy_refusing_the_tunnel_is_misconfigured_unless_it_cannot_reach_the_provider",
+            ("HTTPS_PROXY", proxy),
+            "https://captcha.invalid/siteverify".to_owned(),
+            "0xabc",
+            expected,
+        )
+        .await;
+        refusing.abort();
+    }
 }
 
 /// `ALL_PROXY=socks5h://…`: the SOCKS 5 handshake with the proxy's user and password, the
@@ -394,25 +412,14 @@ async fn a_socks5h_proxy_carries_the_verification_and_resolves_the_name() {
     if verified_in_child().await {
         return;
     }
-    let emulator = emulator().await;
-    let token = mint(&emulator, spec(Provider::HCaptcha));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = format!("socks5h://ops:s3cret@{}", listener.local_addr().unwrap());
-    let upstream = emulator.addr();
-    let seen = tokio::spawn(async move {
-        let (stream, _) = listener.accept().await.unwrap();
-        socks5_relay(stream, upstream).await
-    });
-    let url = format!("http://captcha.invalid{}", Emulated::HCaptcha.verify_path());
-    verify_in_child(
+    let (handshake, request) = through_socks(
         "a_socks5h_proxy_carries_the_verification_and_resolves_the_name",
-        ("ALL_PROXY", proxy),
-        url,
-        &token,
+        "socks5h",
+        "captcha.invalid",
+        Socks5Answer::Pass,
         "ok",
     )
     .await;
-    let handshake = seen.await.unwrap();
     assert_eq!(
         handshake,
         Socks5Handshake {
@@ -422,10 +429,92 @@ async fn a_socks5h_proxy_carries_the_verification_and_resolves_the_name() {
             port: 80,
         }
     );
-    let [request] = <[_; 1]>::try_from(emulator.requests()).unwrap();
+    let request = request.unwrap();
     assert_eq!(request.header("host"), Some("captcha.invalid"));
     // Tunnelled, not forwarded: no proxy header reaches the endpoint.
     assert_eq!(request.header("proxy-authorization"), None);
+}
+
+/// `socks5://` (no `h`): we resolve the name ourselves, asynchronously, and hand the proxy an
+/// address; the Host header still names the endpoint.
+#[tokio::test]
+async fn a_socks5_proxy_is_handed_the_address_we_resolved() {
+    if verified_in_child().await {
+        return;
+    }
+    let (handshake, request) = through_socks(
+        "a_socks5_proxy_is_handed_the_address_we_resolved",
+        "socks5",
+        "localhost",
+        Socks5Answer::Pass,
+        "ok",
+    )
+    .await;
+    assert!(
+        ["127.0.0.1", "::1"].contains(&handshake.host.as_str()),
+        "{handshake:?}"
+    );
+    assert_eq!(handshake.port, 80);
+    assert_eq!(request.unwrap().header("host"), Some("localhost"));
+}
+
+/// A SOCKS proxy refusing the credentials, or its rules refusing the connection, is a
+/// setting to fix, like a 407: `provider_misconfigured`, never an outage to fail open on.
+#[tokio::test]
+async fn a_socks_proxy_refusing_credentials_or_the_connection_is_misconfigured() {
+    if verified_in_child().await {
+        return;
+    }
+    for (answer, expected) in [
+        (
+            Socks5Answer::RefuseCredentials,
+            "provider_misconfigured proxy-auth",
+        ),
+        (
+            Socks5Answer::NotAllowed,
+            "provider_misconfigured proxy-denied",
+        ),
+        // "host unreachable": the proxy cannot reach the provider.
+        (Socks5Answer::Unreachable, "provider_unavailable"),
+    ] {
+        let (_, request) = through_socks(
+            "a_socks_proxy_refusing_credentials_or_the_connection_is_misconfigured",
+            "socks5h",
+            "captcha.invalid",
+            answer,
+            expected,
+        )
+        .await;
+        assert!(request.is_none(), "{answer:?}");
+    }
+}
+
+/// One verification, in a child, through a SOCKS 5 relay of `scheme` to the emulator at
+/// `host` (which the relay sends to the emulator whatever it is): what the relay was told,
+/// and the request the emulator saw, if any.
+async fn through_socks(
+    test: &str,
+    scheme: &str,
+    host: &str,
+    answer: Socks5Answer,
+    expected: &str,
+) -> (
+    Socks5Handshake,
+    Option<siteverify_emulator::RecordedRequest>,
+) {
+    let emulator = emulator().await;
+    let token = mint(&emulator, spec(Provider::HCaptcha));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("{scheme}://ops:s3cret@{}", listener.local_addr().unwrap());
+    let upstream = emulator.addr();
+    let seen = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        socks5_relay(stream, upstream, answer).await
+    });
+    let url = format!("http://{host}{}", Emulated::HCaptcha.verify_path());
+    verify_in_child(test, ("ALL_PROXY", proxy), url, &token, expected).await;
+    let handshake = seen.await.unwrap();
+    (handshake, emulator.requests().into_iter().next())
 }
 
 /// An HTTP request head, up to its blank line.
@@ -446,10 +535,23 @@ struct Socks5Handshake {
     port: u16,
 }
 
+/// How the test's SOCKS 5 proxy answers.
+#[derive(Debug, Clone, Copy)]
+enum Socks5Answer {
+    Pass,
+    RefuseCredentials,
+    NotAllowed,
+    Unreachable,
+}
+
 /// A SOCKS 5 proxy of one connection (RFC 1928, user and password by RFC 1929) that sends
-/// whatever destination it is asked for to `upstream`, relays until either side closes, and
-/// returns what the client said.
-async fn socks5_relay(mut stream: TcpStream, upstream: std::net::SocketAddr) -> Socks5Handshake {
+/// whatever destination it is asked for to `upstream` (unless `answer` refuses), relays until
+/// either side closes, and returns what the client said.
+async fn socks5_relay(
+    mut stream: TcpStream,
+    upstream: std::net::SocketAddr,
+    answer: Socks5Answer,
+) -> Socks5Handshake {
     async fn field(stream: &mut TcpStream) -> String {
         let len = stream.read_u8().await.unwrap();
         let mut bytes = vec![0; usize::from(len)];
@@ -471,24 +573,41 @@ async fn socks5_relay(mut stream: TcpStream, upstream: std::net::SocketAddr) -> 
     assert_eq!(stream.read_u8().await.unwrap(), 1);
     let user = field(&mut stream).await;
     let password = field(&mut stream).await;
+    let mut handshake = Socks5Handshake {
+        user,
+        password,
+        host: String::new(),
+        port: 0,
+    };
+    if let Socks5Answer::RefuseCredentials = answer {
+        stream.write_all(&[1, 1]).await.unwrap();
+        return handshake;
+    }
     stream.write_all(&[1, 0]).await.unwrap();
     let mut request = [0; 4];
     stream.read_exact(&mut request).await.unwrap();
-    assert_eq!(request, [5, 1, 0, 3], "CONNECT to a domain name");
-    let host = field(&mut stream).await;
-    let port = stream.read_u16().await.unwrap();
-    let mut endpoint = TcpStream::connect(upstream).await.unwrap();
+    assert_eq!(request[..3], [5, 1, 0], "CONNECT");
+    handshake.host = match request[3] {
+        1 => std::net::Ipv4Addr::from(stream.read_u32().await.unwrap()).to_string(),
+        3 => field(&mut stream).await,
+        4 => std::net::Ipv6Addr::from(stream.read_u128().await.unwrap()).to_string(),
+        other => panic!("address type {other}"),
+    };
+    handshake.port = stream.read_u16().await.unwrap();
+    let reply = match answer {
+        Socks5Answer::NotAllowed => 2,
+        Socks5Answer::Unreachable => 4,
+        _ => 0,
+    };
     stream
-        .write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0])
+        .write_all(&[5, reply, 0, 1, 127, 0, 0, 1, 0, 0])
         .await
         .unwrap();
-    tokio::io::copy_bidirectional(&mut stream, &mut endpoint)
-        .await
-        .ok();
-    Socks5Handshake {
-        user,
-        password,
-        host,
-        port,
+    if reply == 0 {
+        let mut endpoint = TcpStream::connect(upstream).await.unwrap();
+        tokio::io::copy_bidirectional(&mut stream, &mut endpoint)
+            .await
+            .ok();
     }
+    handshake
 }
