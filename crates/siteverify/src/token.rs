@@ -55,11 +55,14 @@ pub(crate) fn precheck(provider: Provider, token: &str) -> Result<Cow<'_, str>, 
 /// through (ASCII, neither white space nor control). In chunks without early exit, so that
 /// the compiler can test a chunk's bytes at once.
 fn visible_ascii(bytes: &[u8]) -> bool {
-    bytes.chunks(16).all(|chunk| {
-        chunk
-            .iter()
-            .fold(true, |ok, &b| ok & (b.wrapping_sub(b'!') <= b'~' - b'!'))
-    })
+    let visible = |ok: bool, b: &u8| ok & (b.wrapping_sub(b'!') <= b'~' - b'!');
+    // Chunks of a length known at compile time: only those become one vector compare each.
+    let chunks = bytes.chunks_exact(16);
+    let rest = chunks.remainder();
+    chunks
+        .into_iter()
+        .all(|chunk| chunk.iter().fold(true, visible))
+        && rest.iter().fold(true, visible)
 }
 
 fn malformed(reason: MalformedToken) -> VerifyError {

@@ -116,12 +116,47 @@ impl fmt::Debug for MacKey {
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// Every byte's two lowercase hex digits: one load per byte where a verification writes
+/// three hashes as hex.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut table = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = [DIGITS[b >> 4], DIGITS[b & 0x0f]];
+        b += 1;
+    }
+    table
+};
+
+/// What no hex digit is worth: any value with a bit above the low four set would do.
+const NOT_HEX: u8 = 0xff;
+
+/// Every byte's value as a hex digit (either case), or [`NOT_HEX`]: one load per digit
+/// instead of a branch per range, and a check that a whole string is hex is then an OR over
+/// it.
+const UNHEX: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 /// Lowercase hex, as ALTCHA writes every hash.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        let [hi, lo] = HEX_PAIRS[usize::from(*b)];
+        out.push(char::from(hi));
+        out.push(char::from(lo));
     }
     out
 }
@@ -133,8 +168,7 @@ pub(crate) fn hex_of(hash: &Hash) -> HexHash {
         len: hash.len() * 2,
     };
     for (pair, b) in out.digits.chunks_exact_mut(2).zip(hash.iter()) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0x0f)];
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
     out
 }
@@ -156,12 +190,16 @@ impl std::ops::Deref for HexHash {
 /// Whether `text` is `bytes` in hex, either case: [`unhex`] and compare, without the copy.
 /// Not constant time: for public values only.
 pub(crate) fn is_hex_of(text: &str, bytes: &[u8]) -> bool {
-    text.len() == bytes.len() * 2
-        && text
-            .as_bytes()
-            .chunks_exact(2)
-            .zip(bytes)
-            .all(|(pair, b)| hex_pair(pair) == Some(*b))
+    if text.len() != bytes.len() * 2 {
+        return false;
+    }
+    // Any digit that is not hex, or any byte that differs, leaves a high or a low bit set.
+    let mut off = 0u8;
+    for (pair, b) in text.as_bytes().chunks_exact(2).zip(bytes) {
+        let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
+        off |= ((hi | lo) & 0xf0) | ((hi << 4 | lo) ^ b);
+    }
+    off == 0
 }
 
 /// The bytes of an even-length hex string of at most 64 bytes, either case, on the stack;
@@ -174,23 +212,18 @@ pub(crate) fn unhex_hash(text: &str) -> Option<Hash> {
         bytes: [0u8; 64],
         len: text.len() / 2,
     };
+    let mut not_hex = 0u8;
     for (b, pair) in out.bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-        *b = hex_pair(pair)?;
+        let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
+        not_hex |= hi | lo;
+        *b = hi << 4 | lo;
     }
-    Some(out)
-}
-
-fn hex_digit(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
+    (not_hex & 0xf0 == 0).then_some(out)
 }
 
 fn hex_pair(pair: &[u8]) -> Option<u8> {
-    Some(hex_digit(pair[0])? << 4 | hex_digit(pair[1])?)
+    let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
+    ((hi | lo) & 0xf0 == 0).then_some(hi << 4 | lo)
 }
 
 /// The bytes of an even-length hex string, either case; `None` for anything else.
@@ -306,6 +339,38 @@ mod tests {
             unhex_hash(&"00".repeat(65)).is_none(),
             "longer than any hash"
         );
+    }
+
+    #[test]
+    fn every_pair_of_bytes_reads_as_hex_as_to_digit_says() {
+        let digit = |b: u8| char::from(b).to_digit(16);
+        for hi in 0..=u8::MAX {
+            for lo in 0..=u8::MAX {
+                let expected = digit(hi).zip(digit(lo)).map(|(h, l)| (h * 16 + l) as u8);
+                assert_eq!(hex_pair(&[hi, lo]), expected, "{hi:#x} {lo:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_hash_in_hex_differing_anywhere_is_not_that_hash() {
+        let hash = Sha::Sha256.digest(&[b"abc"]);
+        let text = hex(&hash);
+        assert!(is_hex_of(&text, &hash));
+        for at in 0..text.len() {
+            for c in ['0', 'f', 'F', 'g', '/', ':', '@', '`'] {
+                let mut changed = text.clone().into_bytes();
+                changed[at] = c as u8;
+                let changed = String::from_utf8(changed).unwrap();
+                let same = changed.eq_ignore_ascii_case(&text);
+                assert_eq!(is_hex_of(&changed, &hash), same, "{changed}");
+                assert_eq!(
+                    unhex_hash(&changed).is_some_and(|h| *h == *hash),
+                    same,
+                    "{changed}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -51,7 +51,7 @@ use std::{
 };
 
 use base64::{
-    Engine, alphabet,
+    DecodeSliceError, Engine, alphabet,
     engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
 };
 use serde::Serialize;
@@ -403,20 +403,16 @@ impl AltchaVerifier {
             provider = Provider::Altcha.name(),
             outcome = tracing::field::Empty,
         );
-        let result = self.check(token, options).instrument(span.clone()).await;
-        let result = match result {
-            Ok((verdict, id, ttl)) => match self.inner.config.store.spend(&id, ttl).await {
-                Ok(Spend::First) => Ok(verdict),
-                Ok(Spend::Again) => Err(VerifyError::ExpiredOrDuplicate {
-                    provider_codes: vec!["altcha-replayed".to_owned()],
-                }),
-                Err(StoreError::Full { .. }) => {
-                    Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreFull))
-                }
-                Err(StoreError::Unavailable(_)) => {
-                    Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreDown))
-                }
-            },
+        let checked = match span.in_scope(|| self.read(token, options)) {
+            Read::Checked(checked) => checked,
+            Read::V2(payload) => {
+                self.check_v2(payload, options)
+                    .instrument(span.clone())
+                    .await
+            }
+        };
+        let result = match checked {
+            Ok(passed) => self.spend(passed).await,
             Err(e) => Err(e),
         };
         let outcome = result.as_ref().err().map_or("verified", VerifyError::code);
@@ -436,29 +432,85 @@ impl AltchaVerifier {
         result
     }
 
-    /// Everything but the store: the payload, its challenge and solution, the policy. Gives
-    /// the verdict, the challenge's id and how long the store must remember it.
+    /// Records a checked challenge in the store, which decides whether it passes. A store
+    /// that answers at once is asked so, with no future made.
+    async fn spend(&self, passed: Passed) -> Result<Verdict, VerifyError> {
+        let Passed {
+            verdict,
+            id,
+            ttl,
+            now,
+        } = passed;
+        let store = &self.inner.config.store;
+        let spent = match store.spend_at(&id, ttl, now) {
+            Some(spent) => spent,
+            None => store.spend(&id, ttl).await,
+        };
+        match spent {
+            Ok(Spend::First) => Ok(verdict),
+            Ok(Spend::Again) => Err(VerifyError::ExpiredOrDuplicate {
+                provider_codes: vec!["altcha-replayed".to_owned()],
+            }),
+            Err(StoreError::Full { .. }) => {
+                Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreFull))
+            }
+            Err(StoreError::Unavailable(_)) => {
+                Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreDown))
+            }
+        }
+    }
+
+    /// Everything but the store for a classic payload, which is one hash and one HMAC, checked
+    /// here and now; a v2 payload is only read, its derivation is left to
+    /// [`check_v2`](Self::check_v2).
     ///
-    /// A v2 solution is re-derived at the challenge's cost (up to [`MAX_V2_COST`] rounds, a
-    /// few milliseconds): that runs on tokio's blocking pool, so that a burst of submissions
-    /// cannot stall the tasks around it. A classic one is one hash and one HMAC, checked here.
-    async fn check(
-        &self,
-        token: &str,
-        options: &VerifyOptions,
-    ) -> Result<(Verdict, ChallengeId, Duration), VerifyError> {
-        let token = token::precheck(Provider::Altcha, token)?;
-        let json = decode(&token)?;
+    /// Not async, so that the decoded payload can live on the stack: nothing of it is kept in
+    /// a future.
+    fn read(&self, token: &str, options: &VerifyOptions) -> Read {
+        let token = match token::precheck(Provider::Altcha, token) {
+            Ok(token) => token,
+            Err(e) => return Read::Checked(Err(e)),
+        };
+        // Most payloads fit here; a longer one (a v2 payload with much data, say) goes to the
+        // heap.
+        let mut stack = [0u8; 1024];
+        let heap;
+        let json: &[u8] = match BASE64.decode_slice(token.as_bytes(), &mut stack) {
+            Ok(len) => &stack[..len],
+            Err(DecodeSliceError::OutputSliceTooSmall) => match BASE64.decode(token.as_bytes()) {
+                Ok(decoded) => {
+                    heap = decoded;
+                    &heap
+                }
+                Err(_) => return Read::Checked(Err(malformed())),
+            },
+            Err(DecodeSliceError::DecodeError(_)) => return Read::Checked(Err(malformed())),
+        };
         // UTF-8 checked once for the whole document, rather than string by string as the
         // payload's fields borrow from it; JSON that is not UTF-8 is no payload either way.
-        let json = std::str::from_utf8(&json).map_err(|_| malformed())?;
+        let Ok(json) = std::str::from_utf8(json) else {
+            return Read::Checked(Err(malformed()));
+        };
         // Straight into the payload types, no JSON tree in between: the shapes cannot be
         // mistaken for each other (v1's `challenge` is a string, v2's an object), so whichever
         // reads the document is the protocol.
         if let Ok(payload) = serde_json::from_str::<v1::Payload<'_>>(json) {
-            return self.finish(options, |keys, now| v1::check(payload, keys, now));
+            return Read::Checked(self.finish(options, |keys, now| v1::check(payload, keys, now)));
         }
-        let payload: v2::Payload = serde_json::from_str(json).map_err(|_| malformed())?;
+        match serde_json::from_str(json) {
+            Ok(payload) => Read::V2(payload),
+            Err(_) => Read::Checked(Err(malformed())),
+        }
+    }
+
+    /// Everything but the store for a v2 payload. Its solution is re-derived at the
+    /// challenge's cost (up to [`MAX_V2_COST`] rounds, a few milliseconds): that runs on
+    /// tokio's blocking pool, so that a burst of submissions cannot stall the tasks around it.
+    async fn check_v2(
+        &self,
+        payload: v2::Payload,
+        options: &VerifyOptions,
+    ) -> Result<Passed, VerifyError> {
         let (this, options) = (self.clone(), options.clone());
         tokio::task::spawn_blocking(move || {
             this.finish(&options, |keys, now| {
@@ -475,7 +527,7 @@ impl AltchaVerifier {
         &self,
         options: &VerifyOptions,
         check_payload: impl FnOnce(&[&MacKey], SystemTime) -> Result<Checked, VerifyError>,
-    ) -> Result<(Verdict, ChallengeId, Duration), VerifyError> {
+    ) -> Result<Passed, VerifyError> {
         let inner = &*self.inner;
         let config = &inner.config;
         let now = SystemTime::now();
@@ -494,8 +546,35 @@ impl AltchaVerifier {
         verdict.solve_time = checked.solve_time;
         Verify::check_verdict(self, &verdict, options.policy.as_deref(), now)?;
         let ttl = checked.expires.duration_since(now).unwrap_or_default() + CLOCK_SKEW;
-        Ok((verdict, checked.id, ttl))
+        Ok(Passed {
+            verdict,
+            id: checked.id,
+            ttl,
+            now,
+        })
     }
+}
+
+/// A payload as [`AltchaVerifier::read`] leaves it.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once and matched at once; the large variant is the common one, which a box would cost an allocation"
+)]
+enum Read {
+    /// A classic payload's check, or why the payload was refused before any.
+    Checked(Result<Passed, VerifyError>),
+    /// A v2 payload, its solution not checked yet.
+    V2(v2::Payload),
+}
+
+/// A challenge whose solution and policy checked out, ready for the store: the verdict it
+/// earns if it was not spent, the store's id of it and for how long it must be remembered,
+/// from `now`, the time it was checked at.
+struct Passed {
+    verdict: Verdict,
+    id: ChallengeId,
+    ttl: Duration,
+    now: SystemTime,
 }
 
 impl fmt::Debug for AltchaVerifier {
@@ -546,14 +625,12 @@ impl Checked {
     }
 }
 
-/// The widget's value: base64 (padded or not) of a JSON object of either protocol.
-fn decode(token: &str) -> Result<Vec<u8>, VerifyError> {
-    const BASE64: GeneralPurpose = GeneralPurpose::new(
-        &alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    );
-    BASE64.decode(token).map_err(|_| malformed())
-}
+/// How the widget's value is encoded: base64 (padded or not) of a JSON object of either
+/// protocol.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 fn malformed() -> VerifyError {
     VerifyError::MalformedToken(MalformedToken::NotAPayload)

@@ -175,7 +175,9 @@ fn salt_params(salt: &str) -> Result<Vec<Param<'_>>, VerifyError> {
 /// `form_urlencoded` would do at several times the cost (a lossy UTF-8 pass per name and
 /// value).
 fn query_pairs(query: &str) -> impl Iterator<Item = Param<'_>> {
-    let plain = !query.contains(['%', '+']);
+    // Bytes, not chars: a search for either of two chars decodes UTF-8 as it goes, and
+    // neither can be part of a multi-byte character.
+    let plain = !query.bytes().any(|b| b == b'%' || b == b'+');
     let direct = plain.then(|| {
         query
             .split('&')

@@ -4,7 +4,7 @@ use super::Found;
 use crate::{Rejection, TokenSource, TokenSources};
 
 /// The first value of the first form-field source present in `body`.
-pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<Found, Rejection> {
+pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<Found<'static>, Rejection> {
     let (names, at): (Vec<&str>, Vec<usize>) = sources
         .iter()
         .enumerate()
@@ -31,7 +31,7 @@ pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<Found, Rejecti
         .zip(at)
         .find_map(|(token, source)| {
             Some(Found {
-                token: token?,
+                token: token?.into(),
                 source,
             })
         })

@@ -22,7 +22,10 @@ enum Found {
 }
 
 /// The first JSON source, in order, that holds a token.
-pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<super::Found, Rejection> {
+pub(super) fn find(
+    body: &[u8],
+    sources: &TokenSources,
+) -> Result<super::Found<'static>, Rejection> {
     for (index, source) in sources.iter().enumerate() {
         let TokenSource::Json(path) = source else {
             continue;
@@ -30,7 +33,7 @@ pub(super) fn find(body: &[u8], sources: &TokenSources) -> Result<super::Found, 
         match seek(body, path)? {
             Found::Token(token) if !token.is_empty() => {
                 return Ok(super::Found {
-                    token,
+                    token: token.into(),
                     source: index,
                 });
             }

@@ -4,7 +4,7 @@ mod form;
 mod json;
 mod multipart;
 
-use std::time::Duration;
+use std::{borrow::Cow, time::Duration};
 
 use http::{HeaderMap, header, request::Parts};
 use http_body::Body;
@@ -32,10 +32,12 @@ pub(crate) struct ReadBounds {
     pub(crate) timeout: Duration,
 }
 
-/// A token, and which of the sources held it.
+/// A token, and which of the sources held it. A header's token is borrowed from the request,
+/// which outlives the verification: a copy of it would be an allocation per request for
+/// nothing; a token from the query or a body is decoded, so owned.
 #[derive(Debug, PartialEq)]
-pub(crate) struct Found {
-    pub(crate) token: String,
+pub(crate) struct Found<'p> {
+    pub(crate) token: Cow<'p, str>,
     /// Its index in the sources, in their order.
     pub(crate) source: usize,
 }
@@ -52,13 +54,13 @@ pub(crate) const EVERY_SOURCE: usize = usize::MAX;
 /// rest (within the limits) in case one of them follows. With every source preferred
 /// ([`EVERY_SOURCE`]), the first header wins at once and a multipart body is read only to its
 /// first token.
-pub(crate) async fn find_token<B>(
-    parts: &Parts,
+pub(crate) async fn find_token<'p, B>(
+    parts: &'p Parts,
     body: B,
     sources: &TokenSources,
     preferred: usize,
     bounds: ReadBounds,
-) -> (Result<Found, Rejection>, CaptchaBody<B>)
+) -> (Result<Found<'p>, Rejection>, CaptchaBody<B>)
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -70,11 +72,12 @@ where
         Some(found) => return (found, CaptchaBody::untouched(body)),
         None => None,
     };
-    let or_in_hand = |searched: Result<Found, Rejection>, in_hand: Option<Found>| match searched {
-        Ok(found) if found.source < preferred => Ok(found),
-        other => in_hand.map_or(other, Ok),
-    };
-    let no_body_token = |in_hand: Option<Found>| in_hand.ok_or(Rejection::MissingToken);
+    let or_in_hand =
+        |searched: Result<Found<'p>, Rejection>, in_hand: Option<Found<'p>>| match searched {
+            Ok(found) if found.source < preferred => Ok(found),
+            other => in_hand.map_or(other, Ok),
+        };
+    let no_body_token = |in_hand: Option<Found<'p>>| in_hand.ok_or(Rejection::MissingToken);
     if !sources.iter().any(TokenSource::reads_body) {
         return (no_body_token(in_hand), CaptchaBody::untouched(body));
     }
@@ -139,7 +142,10 @@ fn read_rejection(error: ReadError, bounds: ReadBounds) -> Rejection {
 }
 
 /// Header and query sources, in order. `None` when none of them holds a token.
-fn without_body(parts: &Parts, sources: &TokenSources) -> Option<Result<Found, Rejection>> {
+fn without_body<'p>(
+    parts: &'p Parts,
+    sources: &TokenSources,
+) -> Option<Result<Found<'p>, Rejection>> {
     for (index, source) in sources.iter().enumerate() {
         let found = |token| Found {
             token,
@@ -155,14 +161,14 @@ fn without_body(parts: &Parts, sources: &TokenSources) -> Option<Result<Found, R
                     continue;
                 }
                 return Some(match value.to_str() {
-                    Ok(token) => Ok(found(token.to_owned())),
+                    Ok(token) => Ok(found(Cow::Borrowed(token))),
                     Err(_) => Err(Rejection::MalformedToken(MalformedToken::NonAscii)),
                 });
             }
             TokenSource::QueryParam(name) => {
                 let query = parts.uri.query().unwrap_or_default().as_bytes();
                 if let Some(token) = form::first(query, name) {
-                    return Some(Ok(found(token)));
+                    return Some(Ok(found(Cow::Owned(token))));
                 }
             }
             _ => {}

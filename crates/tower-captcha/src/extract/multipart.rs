@@ -26,7 +26,7 @@ pub(super) async fn find<B>(
     sources: &TokenSources,
     preferred: usize,
     bounds: ReadBounds,
-) -> (Result<Found, Rejection>, CaptchaBody<B>)
+) -> (Result<Found<'static>, Rejection>, CaptchaBody<B>)
 where
     B: Body + Send + 'static,
     B::Data: Send,
@@ -72,7 +72,7 @@ where
         scan(&mut multipart, &names, best)
             .await
             .map(|(token, name)| Found {
-                token,
+                token: token.into(),
                 source: at[name],
             })
     };
