@@ -31,6 +31,11 @@ struct Driver {
 }
 
 impl Driver {
+    /// chromedriver on a port that was free a moment ago. Another test's server may take
+    /// that port in between (every test binds port 0 in parallel), chromedriver then cannot
+    /// listen and exits, and whatever holds the port answers our probe: so the driver counts
+    /// as started only once it is alive and its own `/status` says it is ready, else it is
+    /// started again on another port.
     async fn start() -> Driver {
         let binary =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
@@ -38,12 +43,21 @@ impl Driver {
             std::path::Path::new(&binary).exists(),
             "{binary} not found: install Debian's chromium-driver (and chromium), or set CHROMEDRIVER"
         );
+        for _attempt in 0..5 {
+            if let Some(driver) = Self::try_start(&binary).await {
+                return driver;
+            }
+        }
+        panic!("chromedriver did not start on any of 5 free ports");
+    }
+
+    async fn try_start(binary: &str) -> Option<Driver> {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(binary)
+        let mut child = Command::new(binary)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -51,18 +65,26 @@ impl Driver {
             .spawn()
             .expect("chromedriver starts");
         let url = format!("http://127.0.0.1:{port}");
+        let status = reqwest::Client::builder().no_proxy().build().unwrap();
         let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "chromedriver did not listen"
-            );
+        while started.elapsed() < Duration::from_secs(20) {
+            if child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
+            let ready = match status.get(format!("{url}/status")).send().await {
+                Ok(answer) => answer
+                    .json::<serde_json::Value>()
+                    .await
+                    .is_ok_and(|body| body["value"]["ready"] == true),
+                Err(_) => false,
+            };
+            if ready && child.try_wait().ok().flatten().is_none() {
+                return Some(Driver { child, url });
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Driver { child, url }
+        let _ = child.start_kill();
+        None
     }
 }
 
