@@ -45,19 +45,68 @@ fn fail(code: &str) -> (bool, Vec<String>) {
     (false, vec![code.to_owned()])
 }
 
-fn tokens(emulator: &Emulator, provider: Provider) -> [String; 4] {
-    [
-        mint(emulator, TokenSpec::new(provider).hostname("forms.example")),
-        mint(
-            emulator,
-            TokenSpec::new(provider).lifetime_secs(5).age_secs(6),
-        ),
-        mint(
-            emulator,
-            TokenSpec::new(provider).fault(FaultKind::Status { code: 503 }),
-        ),
-        mint(emulator, TokenSpec::new(provider)),
-    ]
+/// What both libraries meet alike, each in its own codes (`invalid_<library>` when the
+/// provider says no, `error_<library>` on an HTTP error status): a fresh token passes (sent
+/// with `remote_ip` when given), its replay, a token never minted (`never_minted`) and an
+/// expired one are refused, the provider's 503 is an error, an empty field is `required`,
+/// and a wrong secret is refused. Returns the fresh token, the first one verified.
+async fn common_answers(
+    emulator: &Emulator,
+    library: &str,
+    provider: Provider,
+    remote_ip: Option<&str>,
+    never_minted: &str,
+) -> String {
+    let url = emulator.verify_url(provider);
+    let fresh = mint(emulator, TokenSpec::new(provider).hostname("forms.example"));
+    let expired = mint(
+        emulator,
+        TokenSpec::new(provider).lifetime_secs(5).age_secs(6),
+    );
+    let unavailable = mint(
+        emulator,
+        TokenSpec::new(provider).fault(FaultKind::Status { code: 503 }),
+    );
+    let other = mint(emulator, TokenSpec::new(provider));
+    let mut first = json!({ "token": fresh });
+    if let Some(ip) = remote_ip {
+        first["remote_ip"] = json!(ip);
+    }
+    let results = run(
+        library,
+        url.clone(),
+        provider.default_secret(),
+        json!([
+            first,
+            { "token": fresh },
+            { "token": never_minted },
+            { "token": expired },
+            { "token": unavailable },
+            { "token": "" },
+        ]),
+    )
+    .await;
+    let (invalid, error) = (format!("invalid_{library}"), format!("error_{library}"));
+    assert_eq!(
+        results,
+        [
+            pass(),
+            fail(&invalid),
+            fail(&invalid),
+            fail(&invalid),
+            fail(&error),
+            fail("required"),
+        ]
+    );
+    let wrong = run(
+        library,
+        url,
+        "0xnot-our-secret",
+        json!([{ "token": other }]),
+    )
+    .await;
+    assert_eq!(wrong, [fail(&invalid)]);
+    fresh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,41 +114,7 @@ async fn django_hcaptcha_gets_the_answers_of_the_real_provider() {
     let emulator = start().await;
     let p = Provider::HCaptcha;
     let url = emulator.verify_url(p);
-    let [fresh, expired, unavailable, other] = tokens(&emulator, p);
-    let results = run(
-        "hcaptcha",
-        url.clone(),
-        p.default_secret(),
-        json!([
-            { "token": fresh },
-            { "token": fresh },
-            { "token": "P1_never-minted" },
-            { "token": expired },
-            { "token": unavailable },
-            { "token": "" },
-        ]),
-    )
-    .await;
-    assert_eq!(
-        results,
-        [
-            pass(),
-            fail("invalid_hcaptcha"),
-            fail("invalid_hcaptcha"),
-            fail("invalid_hcaptcha"),
-            fail("error_hcaptcha"),
-            fail("required"),
-        ]
-    );
-    // A wrong secret: refused.
-    let wrong = run(
-        "hcaptcha",
-        url.clone(),
-        "0xnot-our-secret",
-        json!([{ "token": other }]),
-    )
-    .await;
-    assert_eq!(wrong, [fail("invalid_hcaptcha")]);
+    let fresh = common_answers(&emulator, "hcaptcha", p, None, "P1_never-minted").await;
     // The library's own defaults are hCaptcha's documented test keys: they pass here too.
     let test_keys = run(
         "hcaptcha",
@@ -123,40 +138,14 @@ async fn django_turnstile_gets_the_answers_of_the_real_provider() {
     let emulator = start().await;
     let p = Provider::Turnstile;
     let url = emulator.verify_url(p);
-    let [fresh, expired, unavailable, other] = tokens(&emulator, p);
-    let results = run(
+    let fresh = common_answers(
+        &emulator,
         "turnstile",
-        url.clone(),
-        p.default_secret(),
-        json!([
-            { "token": fresh, "remote_ip": "198.51.100.4" },
-            { "token": fresh },
-            { "token": "0.never-minted" },
-            { "token": expired },
-            { "token": unavailable },
-            { "token": "" },
-        ]),
+        p,
+        Some("198.51.100.4"),
+        "0.never-minted",
     )
     .await;
-    assert_eq!(
-        results,
-        [
-            pass(),
-            fail("invalid_turnstile"),
-            fail("invalid_turnstile"),
-            fail("invalid_turnstile"),
-            fail("error_turnstile"),
-            fail("required"),
-        ]
-    );
-    let wrong = run(
-        "turnstile",
-        url.clone(),
-        "0x-not-our-secret",
-        json!([{ "token": other }]),
-    )
-    .await;
-    assert_eq!(wrong, [fail("invalid_turnstile")]);
     // Cloudflare's documented test secrets: always passes, always fails.
     let dummy = "XXXX.DUMMY.TOKEN.XXXX";
     let passes = run(

@@ -210,17 +210,18 @@ impl Transport {
                 target,
             });
         };
+        let authorization = intercept.basic_auth().cloned().map(sensitive);
         let (client, proxy) = direct::proxied(
             connect_timeout,
             intercept.uri().clone(),
-            intercept.basic_auth().cloned(),
+            authorization.clone(),
             intercept
                 .raw_auth()
                 .map(|(user, password)| (user.to_owned(), password.to_owned())),
         )?;
         target.proxied = true;
         if proxy.forwards(&target.uri) {
-            target.proxy_authorization = intercept.basic_auth().cloned().map(sensitive);
+            target.proxy_authorization = authorization;
         }
         Ok(Self::Direct { client, target })
     }

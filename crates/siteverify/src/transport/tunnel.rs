@@ -101,11 +101,7 @@ pub(crate) async fn open<T: Read + Write + Unpin>(
         let mut answer = httparse::Response::new(&mut headers);
         match answer.parse(&head[..filled]) {
             Ok(httparse::Status::Complete(_)) => {
-                let status = answer.code.unwrap_or_default();
-                return match judge(status) {
-                    Ok(()) => Ok(conn),
-                    Err(refusal) => Err(refusal),
-                };
+                return judge(answer.code.unwrap_or_default()).map(|()| conn);
             }
             Ok(httparse::Status::Partial) if filled < head.len() => {}
             _ => return Err(Box::new(ProxyRefusal::Unusable)),
