@@ -196,7 +196,7 @@ pub(crate) fn is_hex_of(text: &str, bytes: &[u8]) -> bool {
     // Any digit that is not hex, or any byte that differs, leaves a high or a low bit set.
     let mut off = 0u8;
     for (pair, b) in text.as_bytes().chunks_exact(2).zip(bytes) {
-        let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
+        let (hi, lo) = nibbles(pair);
         off |= ((hi | lo) & 0xf0) | ((hi << 4 | lo) ^ b);
     }
     off == 0
@@ -214,15 +214,23 @@ pub(crate) fn unhex_hash(text: &str) -> Option<Hash> {
     };
     let mut not_hex = 0u8;
     for (b, pair) in out.bytes.iter_mut().zip(text.as_bytes().chunks_exact(2)) {
-        let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
+        let (hi, lo) = nibbles(pair);
         not_hex |= hi | lo;
         *b = hi << 4 | lo;
     }
     (not_hex & 0xf0 == 0).then_some(out)
 }
 
+/// The table's values of a pair of digits: a digit's value, or a byte with a high bit set
+/// for anything that is not a hex digit, so that one mask over many pairs tells whether all
+/// were digits.
+#[inline]
+fn nibbles(pair: &[u8]) -> (u8, u8) {
+    (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])])
+}
+
 fn hex_pair(pair: &[u8]) -> Option<u8> {
-    let (hi, lo) = (UNHEX[usize::from(pair[0])], UNHEX[usize::from(pair[1])]);
+    let (hi, lo) = nibbles(pair);
     ((hi | lo) & 0xf0 == 0).then_some(hi << 4 | lo)
 }
 

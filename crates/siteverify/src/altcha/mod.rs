@@ -404,12 +404,13 @@ impl AltchaVerifier {
             outcome = tracing::field::Empty,
         );
         let checked = match span.in_scope(|| self.read(token, options)) {
-            Read::Checked(checked) => checked,
-            Read::V2(payload) => {
+            Ok(Read::V1(passed)) => Ok(passed),
+            Ok(Read::V2(payload)) => {
                 self.check_v2(payload, options)
                     .instrument(span.clone())
                     .await
             }
+            Err(e) => Err(e),
         };
         let result = match checked {
             Ok(passed) => self.spend(passed).await,
@@ -466,41 +467,34 @@ impl AltchaVerifier {
     ///
     /// Not async, so that the decoded payload can live on the stack: nothing of it is kept in
     /// a future.
-    fn read(&self, token: &str, options: &VerifyOptions) -> Read {
-        let token = match token::precheck(Provider::Altcha, token) {
-            Ok(token) => token,
-            Err(e) => return Read::Checked(Err(e)),
-        };
+    fn read(&self, token: &str, options: &VerifyOptions) -> Result<Read, VerifyError> {
+        let token = token::precheck(Provider::Altcha, token)?;
         // Most payloads fit here; a longer one (a v2 payload with much data, say) goes to the
         // heap.
         let mut stack = [0u8; 1024];
         let heap;
         let json: &[u8] = match BASE64.decode_slice(token.as_bytes(), &mut stack) {
             Ok(len) => &stack[..len],
-            Err(DecodeSliceError::OutputSliceTooSmall) => match BASE64.decode(token.as_bytes()) {
-                Ok(decoded) => {
-                    heap = decoded;
-                    &heap
-                }
-                Err(_) => return Read::Checked(Err(malformed())),
-            },
-            Err(DecodeSliceError::DecodeError(_)) => return Read::Checked(Err(malformed())),
+            Err(DecodeSliceError::OutputSliceTooSmall) => {
+                heap = BASE64.decode(token.as_bytes()).map_err(|_| malformed())?;
+                &heap
+            }
+            Err(DecodeSliceError::DecodeError(_)) => return Err(malformed()),
         };
         // UTF-8 checked once for the whole document, rather than string by string as the
         // payload's fields borrow from it; JSON that is not UTF-8 is no payload either way.
-        let Ok(json) = std::str::from_utf8(json) else {
-            return Read::Checked(Err(malformed()));
-        };
+        let json = std::str::from_utf8(json).map_err(|_| malformed())?;
         // Straight into the payload types, no JSON tree in between: the shapes cannot be
         // mistaken for each other (v1's `challenge` is a string, v2's an object), so whichever
         // reads the document is the protocol.
         if let Ok(payload) = serde_json::from_str::<v1::Payload<'_>>(json) {
-            return Read::Checked(self.finish(options, |keys, now| v1::check(payload, keys, now)));
+            return self
+                .finish(options, |keys, now| v1::check(payload, keys, now))
+                .map(Read::V1);
         }
-        match serde_json::from_str(json) {
-            Ok(payload) => Read::V2(payload),
-            Err(_) => Read::Checked(Err(malformed())),
-        }
+        serde_json::from_str(json)
+            .map(Read::V2)
+            .map_err(|_| malformed())
     }
 
     /// Everything but the store for a v2 payload. Its solution is re-derived at the
@@ -561,8 +555,8 @@ impl AltchaVerifier {
     reason = "returned once and matched at once; the large variant is the common one, which a box would cost an allocation"
 )]
 enum Read {
-    /// A classic payload's check, or why the payload was refused before any.
-    Checked(Result<Passed, VerifyError>),
+    /// A classic payload, checked.
+    V1(Passed),
     /// A v2 payload, its solution not checked yet.
     V2(v2::Payload),
 }

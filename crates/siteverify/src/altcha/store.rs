@@ -22,12 +22,11 @@ pub struct ChallengeId(pub(crate) [u8; 32]);
 
 /// Half of the id is hashed, which is as good as all of it: ids are SHA-256 outputs, two
 /// that share 16 bytes will not be found, and the map's hasher is keyed, so an id's bucket
-/// cannot be predicted from the (public) id. Equality still compares every byte.
+/// cannot be predicted from the (public) id. The memory store keys its entries by that half
+/// ([`Key`]); equality of ids still compares every byte.
 impl Hash for ChallengeId {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let mut half = [0u8; 16];
-        half.copy_from_slice(&self.0[..16]);
-        state.write_u128(u128::from_le_bytes(half));
+        Key::of(self).hash(state);
     }
 }
 
@@ -138,21 +137,14 @@ struct State {
 /// the heap is 24 bytes instead of 48; a store that grows to hundreds of thousands of
 /// entries is that much less memory for every spend to reach into, and to evict the rest of
 /// the request's work from the caches with.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Key([u8; 16]);
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Key(u128);
 
 impl Key {
     fn of(id: &ChallengeId) -> Self {
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&id.0[..16]);
-        Key(key)
-    }
-}
-
-/// As [`ChallengeId`]'s: one write, through the map's keyed hasher.
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u128(u128::from_le_bytes(self.0));
+        let mut half = [0u8; 16];
+        half.copy_from_slice(&id.0[..16]);
+        Key(u128::from_le_bytes(half))
     }
 }
 
@@ -263,17 +255,21 @@ impl MemoryStore {
         ttl: Duration,
         now: SystemTime,
     ) -> Result<Spend, StoreError> {
-        match self.try_spend(id, ttl, now) {
+        // A ttl too far to represent is remembered for as long as can be.
+        let expiry = now
+            .checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
+        let (expiry, now) = (seconds(expiry, true), seconds(now, false));
+        match self.try_spend(id, expiry, now) {
             Err(StoreError::Full { .. }) => {
                 // Full, perhaps of entries other shards have not dropped yet (a shard drops
                 // its expired ones when it is written to): drop them all, then try once more.
                 // One shard locked at a time, this one's lock released: no order to deadlock.
-                let cutoff = seconds(now, false);
                 for shard in 0..Self::SHARDS {
                     let mut state = self.lock(shard);
-                    self.purge(&mut state, cutoff);
+                    self.purge(&mut state, now);
                 }
-                self.try_spend(id, ttl, now)
+                self.try_spend(id, expiry, now)
             }
             other => other,
         }
@@ -284,14 +280,9 @@ impl MemoryStore {
     fn try_spend(
         &self,
         id: &ChallengeId,
-        ttl: Duration,
-        now: SystemTime,
+        expiry: Seconds,
+        now: Seconds,
     ) -> Result<Spend, StoreError> {
-        // A ttl too far to represent is remembered for as long as can be.
-        let expiry = now
-            .checked_add(ttl)
-            .unwrap_or(now + Duration::from_secs(86_400 * 365));
-        let (expiry, now) = (seconds(expiry, true), seconds(now, false));
         let mut state = self.lock(Self::shard_of(id));
         self.purge(&mut state, now);
         let key = Key::of(id);

@@ -132,21 +132,19 @@ impl Proxy {
             && matches!(self.kind, Kind::Http { .. } | Kind::Https { .. })
     }
 
-    async fn connect(&self, tcp: HttpConnector, dst: Uri) -> Result<HopStream, BoxError> {
+    async fn connect(&self, mut tcp: HttpConnector, dst: Uri) -> Result<HopStream, BoxError> {
         let forward = self.forwards(&dst);
         let io = match &self.kind {
-            Kind::Http { authorization } if !forward => {
-                let conn = tcp.clone().call(self.uri.clone()).await?;
-                Io::Tcp(tunnel::open(conn, &dst, authorization.as_ref()).await?)
+            Kind::Http { authorization } => {
+                let conn = tcp.call(self.uri.clone()).await?;
+                Io::Tcp(tunnel_unless(forward, conn, &dst, authorization).await?)
             }
-            Kind::Http { .. } => Io::Tcp(tcp.clone().call(self.uri.clone()).await?),
-            Kind::Https { tls, authorization } if !forward => {
+            Kind::Https { tls, authorization } => {
                 let conn = tls.clone().call(self.uri.clone()).await?;
                 Io::Tls(Box::new(
-                    tunnel::open(conn, &dst, authorization.as_ref()).await?,
+                    tunnel_unless(forward, conn, &dst, authorization).await?,
                 ))
             }
-            Kind::Https { tls, .. } => Io::Tls(Box::new(tls.clone().call(self.uri.clone()).await?)),
             Kind::Socks4 { remote_dns } => {
                 let dst = socks_destination(dst, *remote_dns, true).await?;
                 let mut socks = SocksV4::new(self.uri.clone(), tcp).local_dns(false);
@@ -166,6 +164,20 @@ impl Proxy {
         };
         Ok(HopStream { io, forward })
     }
+}
+
+/// A connection to an HTTP proxy as it is for a request sent to the proxy itself
+/// (`forward`), else with a tunnel to `dst` opened through it.
+async fn tunnel_unless<T: Read + Write + Unpin>(
+    forward: bool,
+    conn: T,
+    dst: &Uri,
+    authorization: &Option<HeaderValue>,
+) -> Result<T, BoxError> {
+    if forward {
+        return Ok(conn);
+    }
+    tunnel::open(conn, dst, authorization.as_ref()).await
 }
 
 /// What to ask a SOCKS proxy for: `dst` with its port spelled out, and, unless the proxy
@@ -232,7 +244,7 @@ fn with_port(uri: Uri, default: u16) -> Result<Uri, BoxError> {
 
 /// The endpoint's port: the SOCKS connectors take a missing port for 443, which is wrong
 /// for a plain `http` endpoint.
-fn endpoint_port(dst: &Uri) -> u16 {
+pub(super) fn endpoint_port(dst: &Uri) -> u16 {
     dst.port_u16()
         .unwrap_or(if dst.scheme() == Some(&Scheme::HTTPS) {
             443

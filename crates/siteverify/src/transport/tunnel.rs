@@ -76,7 +76,7 @@ pub(crate) async fn open<T: Read + Write + Unpin>(
     authorization: Option<&HeaderValue>,
 ) -> Result<T, Box<dyn StdError + Send + Sync>> {
     let host = dst.host().ok_or("the endpoint has no host")?;
-    let port = dst.port_u16().unwrap_or(443);
+    let port = super::hop::endpoint_port(dst);
     let mut request = format!(
         "CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: {USER_AGENT}\r\n"
     )
