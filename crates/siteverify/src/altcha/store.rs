@@ -23,7 +23,7 @@ pub struct ChallengeId(pub(crate) [u8; 32]);
 /// Half of the id is hashed, which is as good as all of it: ids are SHA-256 outputs, two
 /// that share 16 bytes will not be found, and the map's hasher is keyed, so an id's bucket
 /// cannot be predicted from the (public) id. The memory store keys its entries by that half
-/// ([`Key`]); equality of ids still compares every byte.
+/// (its `Key`); equality of ids still compares every byte.
 impl Hash for ChallengeId {
     fn hash<H: Hasher>(&self, state: &mut H) {
         Key::of(self).hash(state);
