@@ -31,6 +31,8 @@ captcha-bench: the load benchmark of tower-captcha.
 
 USAGE:
     captcha-bench [--duration SECS] [--concurrency N] [--smoke] [--output PATH]
+    captcha-bench altcha-load [--duration SECS] [--concurrency N]
+        (the ALTCHA load table alone, printed, nothing written)
     captcha-bench serve MODE [--port N] [--emulator URL] [--redis URL]
         (a child; MODE: plain, layer-instant, layer-emulator, shared-client,
         client-per-request, altcha-memory, altcha-redis, set-three, set-failover)
@@ -61,6 +63,9 @@ enum Command {
     },
     Emulator {
         port: u16,
+    },
+    AltchaLoad {
+        settings: Settings,
     },
     Help,
 }
@@ -133,6 +138,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             capacity: capacity.ok_or("store-memory needs --capacity N")?,
         },
         (Some("emulator"), _) => Command::Emulator { port },
+        (Some("altcha-load"), _) => Command::AltchaLoad {
+            settings: Settings::full(
+                duration.unwrap_or(Duration::from_secs(10)),
+                concurrency.unwrap_or(64),
+            ),
+        },
         (Some(other), _) => return Err(format!("unknown subcommand {other:?}")),
         (None, _) => {
             let settings = if smoke {
@@ -175,6 +186,7 @@ async fn main() -> ExitCode {
         } => servers::serve(mode, port, emulator.as_deref(), redis.as_deref()).await,
         Command::StoreMemory { capacity } => altcha::store_memory(capacity).await,
         Command::Emulator { port } => servers::emulator(port).await,
+        Command::AltchaLoad { settings } => suite::print_altcha_load(settings).await,
         Command::Bench { settings, output } => return bench(settings, output).await,
     };
     match result {
@@ -265,6 +277,10 @@ mod tests {
             Ok(Command::StoreMemory { capacity: 10 })
         ));
         assert!(parse(&["store-memory"]).is_err());
+        assert!(matches!(
+            parse(&["altcha-load", "--duration", "3"]),
+            Ok(Command::AltchaLoad { settings }) if settings.load.duration == Duration::from_secs(3)
+        ));
         assert!(matches!(
             parse(&["emulator"]),
             Ok(Command::Emulator { port: 0 })

@@ -41,6 +41,24 @@ pub(crate) fn cpu_time(pid: u32) -> io::Result<Duration> {
         .ok_or_else(|| io::Error::other("no utime/stime in /proc stat"))
 }
 
+/// The CPU time every core of the machine has spent idle (or waiting for I/O) so far, from
+/// the first line of `/proc/stat`, in the same clock ticks.
+pub(crate) fn idle_time() -> io::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    parse_idle_ticks(&stat)
+        .map(|ticks| Duration::from_millis(ticks * 10))
+        .ok_or_else(|| io::Error::other("no cpu line in /proc/stat"))
+}
+
+/// `cpu  user nice system idle iowait ...`: the fourth and fifth numbers.
+fn parse_idle_ticks(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let mut fields = line.split_whitespace().skip(4);
+    let idle: u64 = fields.next()?.parse().ok()?;
+    let iowait: u64 = fields.next()?.parse().ok()?;
+    Some(idle + iowait)
+}
+
 /// `utime` and `stime` are fields 14 and 15; the command name (field 2) is in parentheses and
 /// may itself hold spaces or parentheses, so fields are counted from the last `)`.
 fn parse_cpu_ticks(stat: &str) -> Option<u64> {
@@ -83,6 +101,13 @@ mod tests {
             })
         );
         assert_eq!(parse_memory("Name:\tx\n"), None);
+    }
+
+    #[test]
+    fn reads_the_idle_ticks_of_every_core() {
+        let stat = "cpu  10 2 30 400 5 6 7 0 0 0\ncpu0 5 1 15 200 2 3 3 0 0 0\n";
+        assert_eq!(parse_idle_ticks(stat), Some(405));
+        assert!(idle_time().is_ok());
     }
 
     #[test]

@@ -328,19 +328,21 @@ fn altcha_targets(results: &Results) -> Vec<Target> {
 fn server_table(out: &mut String, helper: &str, servers: &[(Mode, Measured)]) {
     let _ = writeln!(
         out,
-        "| server | requests/s | p50 | p99 | server CPU per request | {helper} CPU per request | peak RSS | RSS growth | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| server | requests/s | p50 | p99 | server CPU per request | {helper} CPU per request | load generator CPU per request | cores idle | peak RSS | RSS growth | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (mode, m) in servers {
         let o = &m.outcome;
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {:.0} % | {} | {} | {} |",
             label(*mode),
             o.per_second(),
             latency(o.percentile(0.5)),
             latency(o.percentile(0.99)),
             cpu(m.cpu_per_request()),
             cpu(m.emulator_cpu_per_request()),
+            cpu(m.client_cpu_per_request()),
+            100.0 * m.idle_share(),
             mib(m.after.hwm_kib),
             mib(m.after.rss_kib.saturating_sub(m.before.rss_kib)),
             o.errors
@@ -515,6 +517,28 @@ fn details(results: &Results) -> String {
     out
 }
 
+/// The ALTCHA load table and its ratios round by round.
+pub(crate) fn altcha_load_table(servers: &[(Mode, Measured)]) -> String {
+    let mut out = String::new();
+    server_table(&mut out, "Redis", servers);
+    out.push('\n');
+    for (name, x, y) in [
+        ("memory/no layer", Mode::AltchaMemory, Mode::Plain),
+        ("Redis/memory", Mode::AltchaRedis, Mode::AltchaMemory),
+    ] {
+        if let Some(ratio) = crate::suite::ratio_in(servers, x, y) {
+            let rounds: Vec<String> = ratio.rounds.iter().map(|r| format!("{r:.2}")).collect();
+            let _ = writeln!(
+                out,
+                "{name}: {:.2}, round by round: {}.",
+                ratio.median,
+                rounds.join(", ")
+            );
+        }
+    }
+    out
+}
+
 fn altcha_details(results: &Results) -> String {
     let altcha = &results.altcha;
     let s = &results.settings;
@@ -529,17 +553,7 @@ fn altcha_details(results: &Results) -> String {
         s.rounds,
         crate::altcha::MAX_NUMBER
     );
-    server_table(&mut out, "Redis", &altcha.servers);
-    out.push('\n');
-    for (name, x, y) in [
-        ("memory/no layer", Mode::AltchaMemory, Mode::Plain),
-        ("Redis/memory", Mode::AltchaRedis, Mode::AltchaMemory),
-    ] {
-        if let Some(ratio) = altcha.ratio(x, y) {
-            let rounds: Vec<String> = ratio.rounds.iter().map(|r| format!("{r:.2}")).collect();
-            let _ = writeln!(out, "{name} round by round: {}.", rounds.join(", "));
-        }
-    }
+    out.push_str(&altcha_load_table(&altcha.servers));
     let r = &altcha.rates;
     let _ = writeln!(
         out,

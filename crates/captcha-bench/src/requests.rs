@@ -43,9 +43,9 @@ pub(crate) fn header_token_of(token: &str) -> MakeRequest {
 }
 
 /// Each request the next of `payloads` in the `altcha` header: each passes once. A pool
-/// that runs dry sends an empty token, which the server refuses, so the run counts errors
-/// instead of measuring replays; `server` names it in the warning.
-pub(crate) fn altcha_pool(server: &'static str, payloads: Vec<String>) -> MakeRequest {
+/// that runs dry sends an empty token, which an ALTCHA server refuses, so the run counts
+/// errors instead of measuring replays.
+pub(crate) fn altcha_pool(payloads: Vec<String>) -> MakeRequest {
     let payloads: Vec<Bytes> = payloads.into_iter().map(Bytes::from).collect();
     let next = AtomicUsize::new(0);
     let warned = AtomicBool::new(false);
@@ -54,7 +54,7 @@ pub(crate) fn altcha_pool(server: &'static str, payloads: Vec<String>) -> MakeRe
             Some(payload) => payload.clone(),
             None => {
                 if !warned.swap(true, Ordering::Relaxed) {
-                    eprintln!("warning: the payload pool of {server} ran dry");
+                    eprintln!("warning: a pool of ALTCHA payloads ran dry");
                 }
                 Bytes::new()
             }

@@ -95,11 +95,6 @@ impl Mode {
             .find(|m| m.name() == name)
     }
 
-    /// Whether its requests must each carry a fresh solved ALTCHA payload.
-    pub(crate) fn is_altcha(self) -> bool {
-        matches!(self, Mode::AltchaMemory | Mode::AltchaRedis)
-    }
-
     pub(crate) fn needs_emulator(self) -> bool {
         matches!(
             self,

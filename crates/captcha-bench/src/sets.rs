@@ -74,13 +74,7 @@ pub(crate) struct Sets {
 
 impl Sets {
     pub(crate) fn ratio(&self) -> Option<Ratio> {
-        let find = |mode| {
-            self.servers
-                .iter()
-                .find(|(m, _)| *m == mode)
-                .map(|(_, m)| m)
-        };
-        Some(Ratio::of(find(Mode::SetThree)?, find(Mode::LayerInstant)?))
+        suite::ratio_in(&self.servers, Mode::SetThree, Mode::LayerInstant)
     }
 }
 

@@ -102,6 +102,13 @@ pub(crate) struct Measured {
     pub(crate) round_rates: Vec<f64>,
     /// The emulator's CPU time while this server was driven (zero outside the load table).
     pub(crate) emulator_cpu: Duration,
+    /// The load generator's own CPU time while this server was driven, and the CPU time the
+    /// machine's cores spent idle meanwhile (both zero outside the load tables): a server
+    /// whose rate falls with idle cores waits, one whose rate falls with none works.
+    pub(crate) client_cpu: Duration,
+    pub(crate) idle: Duration,
+    /// The wall time the counted requests took.
+    pub(crate) wall: Duration,
 }
 
 impl Measured {
@@ -113,6 +120,17 @@ impl Measured {
     /// The emulator's CPU time per counted request: what verifying it cost the other side.
     pub(crate) fn emulator_cpu_per_request(&self) -> Duration {
         self.emulator_cpu / self.requests_u32()
+    }
+
+    /// The load generator's CPU time per counted request.
+    pub(crate) fn client_cpu_per_request(&self) -> Duration {
+        self.client_cpu / self.requests_u32()
+    }
+
+    /// The share of the machine's CPU time that went unused while it was driven, 0 to 1.
+    pub(crate) fn idle_share(&self) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        self.idle.as_secs_f64() / (self.wall.as_secs_f64() * cores).max(f64::EPSILON)
     }
 
     fn requests_u32(&self) -> u32 {
@@ -190,14 +208,19 @@ pub(crate) struct Altcha {
 
 impl Altcha {
     pub(crate) fn ratio(&self, x: Mode, y: Mode) -> Option<Ratio> {
-        let find = |mode| {
-            self.servers
-                .iter()
-                .find(|(m, _)| *m == mode)
-                .map(|(_, measured)| measured)
-        };
-        Some(Ratio::of(find(x)?, find(y)?))
+        ratio_in(&self.servers, x, y)
     }
+}
+
+/// The throughput of `x`'s server over `y`'s, both of `servers`.
+pub(crate) fn ratio_in(servers: &[(Mode, Measured)], x: Mode, y: Mode) -> Option<Ratio> {
+    let find = |mode| {
+        servers
+            .iter()
+            .find(|(m, _)| *m == mode)
+            .map(|(_, measured)| measured)
+    };
+    Some(Ratio::of(find(x)?, find(y)?))
 }
 
 /// One server's throughput over another's.
@@ -235,7 +258,7 @@ impl Ratio {
 impl Results {
     /// The throughput of `x`'s server over `y`'s.
     pub(crate) fn ratio(&self, x: Mode, y: Mode) -> Option<Ratio> {
-        Some(Ratio::of(self.server(x)?, self.server(y)?))
+        ratio_in(&self.servers, x, y)
     }
 
     /// The load run of `mode`'s server.
@@ -297,34 +320,7 @@ pub(crate) async fn run(settings: Settings) -> Result<Results, BoxError> {
 }
 
 async fn altcha_check(emulator: &Process, settings: &Settings) -> Result<Altcha, BoxError> {
-    let redis = Redis::start().await?;
-    let mut table = Vec::new();
-    for mode in Mode::ALTCHA {
-        table.push(Process::server_with(mode, emulator, Some(&redis)).await?);
-    }
-    let pools = Pools::new(settings);
-    let servers = load_rounds(
-        table
-            .into_iter()
-            .zip(Mode::ALTCHA)
-            .map(|(p, m)| (m, p))
-            .collect(),
-        settings,
-        &|| redis.cpu_time(),
-        &mut |mode, duration, last_rate| pools.next(mode, duration, last_rate),
-    )
-    .await?;
-    let mut measured = Vec::new();
-    for (mode, server, m) in servers {
-        measured.push((mode, m));
-        server.stop().await;
-    }
-    eprintln!(
-        "altcha: redis-server peak RSS {} KiB",
-        redis.memory().map_or(0, |m| m.hwm_kib)
-    );
-    redis.stop().await;
-
+    let measured = altcha_load(emulator, settings).await?;
     eprintln!(
         "altcha: {} verifications, ours and altcha-lib's",
         settings.verifications
@@ -345,6 +341,51 @@ async fn altcha_check(emulator: &Process, settings: &Settings) -> Result<Altcha,
     })
 }
 
+/// `captcha-bench altcha-load`: the ALTCHA table alone, printed; for working on one figure
+/// without the whole run.
+pub(crate) async fn print_altcha_load(settings: Settings) -> Result<(), BoxError> {
+    let emulator = Process::emulator().await?;
+    let servers = altcha_load(&emulator, &settings).await?;
+    emulator.stop().await;
+    print!("{}", crate::report::altcha_load_table(&servers));
+    Ok(())
+}
+
+/// The ALTCHA table alone: (a), the memory store and the Redis store under the same load,
+/// each request a fresh solved payload.
+pub(crate) async fn altcha_load(
+    emulator: &Process,
+    settings: &Settings,
+) -> Result<Vec<(Mode, Measured)>, BoxError> {
+    let redis = Redis::start().await?;
+    let mut table = Vec::new();
+    for mode in Mode::ALTCHA {
+        table.push((
+            mode,
+            Process::server_with(mode, emulator, Some(&redis)).await?,
+        ));
+    }
+    let pools = Pools::new(settings);
+    let servers = load_rounds(
+        table,
+        settings,
+        &|| redis.cpu_time(),
+        &mut |_, duration, last| pools.next(duration, last),
+    )
+    .await?;
+    let mut measured = Vec::new();
+    for (mode, server, m) in servers {
+        measured.push((mode, m));
+        server.stop().await;
+    }
+    eprintln!(
+        "altcha: redis-server peak RSS {} KiB",
+        redis.memory().map_or(0, |m| m.hwm_kib)
+    );
+    redis.stop().await;
+    Ok(measured)
+}
+
 /// Fresh solved payloads for the ALTCHA servers, a pool per load run, solved before it
 /// starts (the servers idle meanwhile) and sized from the server's last rate: each payload
 /// passes once.
@@ -361,20 +402,16 @@ impl Pools {
         }
     }
 
-    fn next(
-        &self,
-        mode: Mode,
-        duration: Duration,
-        last_rate: Option<f64>,
-    ) -> Result<MakeRequest, BoxError> {
-        if !mode.is_altcha() {
-            return Ok(requests::header_token());
-        }
+    /// A pool for the next run of a server of the ALTCHA table, the baseline's included: every
+    /// server is sent the same kind of request (a fresh payload in the `altcha` header), so
+    /// that what the ratios measure is what the layer does with it, not what building and
+    /// sending a bigger request costs the load generator and the kernel.
+    fn next(&self, duration: Duration, last_rate: Option<f64>) -> Result<MakeRequest, BoxError> {
         let rate = last_rate.unwrap_or(self.guess);
         // Twice the last rate: a round faster than the last must not run dry.
         let count = (2.0 * rate * duration.as_secs_f64()) as usize + 4 * self.concurrency;
         let payloads = tokio::task::block_in_place(|| altcha::solved(count))?;
-        Ok(requests::altcha_pool(mode.name(), payloads))
+        Ok(requests::altcha_pool(payloads))
     }
 }
 
@@ -431,6 +468,9 @@ pub(crate) async fn load_rounds(
             cpu: Duration::ZERO,
             round_rates: Vec::new(),
             emulator_cpu: Duration::ZERO,
+            client_cpu: Duration::ZERO,
+            idle: Duration::ZERO,
+            wall: Duration::ZERO,
         };
         table.push((mode, server, measured));
     }
@@ -455,9 +495,16 @@ pub(crate) async fn load_rounds(
             let requests = make(*mode, round.duration, measured.round_rates.last().copied())?;
             let cpu_before = server.cpu_time()?;
             let side_before = side_cpu()?;
+            let client_before = procfs::cpu_time(std::process::id())?;
+            let idle_before = procfs::idle_time()?;
+            let started = std::time::Instant::now();
             let outcome = load::run(server.addr(), round, requests).await;
+            measured.wall += started.elapsed();
             measured.cpu += server.cpu_time()?.saturating_sub(cpu_before);
             measured.emulator_cpu += side_cpu()?.saturating_sub(side_before);
+            measured.client_cpu +=
+                procfs::cpu_time(std::process::id())?.saturating_sub(client_before);
+            measured.idle += procfs::idle_time()?.saturating_sub(idle_before);
             measured.round_rates.push(outcome.per_second());
             measured.outcome.merge(outcome);
         }
@@ -485,6 +532,9 @@ async fn measure<F: Future<Output = Outcome>>(
         cpu,
         round_rates: Vec::new(),
         emulator_cpu: Duration::ZERO,
+        client_cpu: Duration::ZERO,
+        idle: Duration::ZERO,
+        wall: Duration::ZERO,
     })
 }
 
@@ -587,6 +637,9 @@ mod tests {
             cpu: Duration::ZERO,
             round_rates: round_rates.to_vec(),
             emulator_cpu: Duration::ZERO,
+            client_cpu: Duration::ZERO,
+            idle: Duration::ZERO,
+            wall: Duration::ZERO,
         }
     }
 

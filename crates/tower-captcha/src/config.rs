@@ -48,7 +48,7 @@ use crate::ClientIp;
 /// | suffix | value |
 /// |---|---|
 /// | `REDIS_URL` | `redis://[user:password@]host:port[/db]`: spent challenges are kept in Redis, shared by every app instance (needs the `redis` feature); unset, in this process's memory |
-/// | `ALTCHA_STORE_CAPACITY` | the in-memory store's size in live challenges, 1–100000000 (default 250000, about 90 bytes each): when full, new solutions are refused with 503 rather than a live one forgotten; not with `REDIS_URL` |
+/// | `ALTCHA_STORE_CAPACITY` | the in-memory store's size in live challenges, 1–100000000 (default 250000, 23 to 64 bytes each): when full, new solutions are refused with 503 rather than a live one forgotten; not with `REDIS_URL` |
 /// | `ALTCHA_MAX_NUMBER` | difficulty of classic challenges: the largest secret number (default 50000, about 25,000 hashes on average) |
 /// | `ALTCHA_LIFETIME_SECS` | how long a challenge can be solved and submitted, 1–86400 s (default 300) |
 /// | `ALTCHA_V2_ALGORITHM` | issue v2 challenges instead of classic ones, with this key derivation: `SHA-256`, `SHA-384`, `SHA-512`, `PBKDF2/SHA-256`, `PBKDF2/SHA-384`, `PBKDF2/SHA-512`; needs the two below |

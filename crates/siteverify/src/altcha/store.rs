@@ -2,11 +2,9 @@
 //! one, and this is where.
 
 use std::{
-    cmp::Reverse,
-    collections::{BinaryHeap, HashMap, hash_map::Entry},
     fmt,
     future::Future,
-    hash::{Hash, Hasher},
+    hash::{BuildHasher, Hash, Hasher, RandomState},
     pin::Pin,
     sync::{
         Mutex,
@@ -20,10 +18,10 @@ use std::{
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ChallengeId(pub(crate) [u8; 32]);
 
-/// Half of the id is hashed, which is as good as all of it: ids are SHA-256 outputs, two
-/// that share 16 bytes will not be found, and the map's hasher is keyed, so an id's bucket
-/// cannot be predicted from the (public) id. The memory store keys its entries by that half
-/// (its `Key`); equality of ids still compares every byte.
+/// The id's first 12 bytes are hashed, which is as good as all of it: ids are SHA-256
+/// outputs, two that share 12 bytes will not be found, and a map's hasher is keyed, so an
+/// id's bucket cannot be predicted from the (public) id. The memory store keys its entries
+/// by those bytes (its `Key`); equality of ids still compares every byte.
 impl Hash for ChallengeId {
     fn hash<H: Hasher>(&self, state: &mut H) {
         Key::of(self).hash(state);
@@ -104,53 +102,83 @@ pub trait ReplayStore: Send + Sync + 'static {
 
 /// The default store: in this process's memory, bounded, and never evicting a live entry.
 ///
-/// Each entry costs about 90 bytes. When `capacity` live challenges are held, new ones are
-/// refused with [`StoreError::Full`] (and so every ALTCHA verification answers 503) until
-/// some expire: a flood of fresh challenges can make the form unavailable, never replayable.
-/// Size it above the number of challenges your site sees solved within one challenge
-/// lifetime, and put the challenge route behind your own rate limit.
+/// Each entry is 16 bytes in a table kept between a quarter and seven tenths full, so a live
+/// challenge costs 23 to 64 bytes. When `capacity` challenges are held, new ones are refused
+/// with [`StoreError::Full`] (and so every ALTCHA verification answers 503) until some
+/// expire: a flood of fresh challenges can make the form unavailable, never replayable. Size
+/// it above the number of challenges your site sees solved within one challenge lifetime,
+/// and put the challenge route behind your own rate limit.
 ///
-/// The entries are split over [`SHARDS`](Self::SHARDS) maps by id, each behind its own lock,
-/// so that concurrent verifications rarely wait for each other and each map stays a fraction
-/// of the whole; the capacity is one count over all of them.
+/// The entries are split over [`SHARDS`](Self::SHARDS) tables by id, each behind its own
+/// lock, so that concurrent verifications rarely wait for each other and each table stays a
+/// fraction of the whole; the capacity is one count over all of them.
 pub struct MemoryStore {
     capacity: usize,
     /// Entries held over every shard (expired ones included until their shard drops them):
     /// a slot is taken here before an entry is inserted, so it never exceeds `capacity`.
     held: AtomicUsize,
-    shards: Box<[Mutex<State>]>,
+    /// Where an entry's table position comes from: keyed, so that the (public) ids cannot be
+    /// picked to pile up in one stretch of a table.
+    hasher: RandomState,
+    /// The second the entries' stamps count from: `2^31` seconds before the store was made,
+    /// so that 32 bits reach 68 years either side of it.
+    base: Seconds,
+    shards: Box<[Mutex<Table>]>,
 }
 
+/// One shard: an open-addressing table of entries, probed linearly from an entry's home.
+///
+/// An entry is the id's first 12 bytes and its expiry, packed in 16 bytes, four to a cache
+/// line, with nothing beside it: one spend reads one line or two, where a map of entries and
+/// a heap of expiries touched two structures, each bigger, and so evicted more of the rest of
+/// the request's work from the caches.
+///
+/// Expired entries are not dropped one by one (that is what the heap was for): a spend that
+/// probes over one takes its slot, and a table whose slots run short is rebuilt without them,
+/// as it would be rebuilt to grow. `earliest` says when there can be any, so that a store full
+/// of live challenges refuses at once instead of looking for them.
 #[derive(Default)]
-struct State {
-    /// Each live id with its expiry. Wall-clock time, as the challenges' own expiry is: a
-    /// clock stepped back keeps entries longer (never shorter than their challenges), and one
-    /// stepped forward expires both together.
-    live: HashMap<Key, Seconds>,
-    /// The same entries by expiry, soonest first, so that expired ones are dropped in order.
-    by_expiry: BinaryHeap<Reverse<(Seconds, Key)>>,
+struct Table {
+    /// A power of two long, or empty before the first entry. An empty slot is 0: no entry
+    /// has expiry 0 (see [`MemoryStore::stamp`]).
+    slots: Box<[u128]>,
+    /// Slots not empty, expired entries included.
+    occupied: usize,
+    /// No entry expires before this stamp.
+    earliest: u32,
 }
 
-/// What an entry is found by: the id's first 16 bytes. Two SHA-256 outputs that share them
-/// will not be found, nor made (that is a 128-bit collision), and were they, the second would
-/// be taken for a replay of the first: a refusal, never a pass. An entry of the map and of
-/// the heap is 24 bytes instead of 48; a store that grows to hundreds of thousands of
-/// entries is that much less memory for every spend to reach into, and to evict the rest of
-/// the request's work from the caches with.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// What an entry is found by: the id's first 12 bytes. Two SHA-256 outputs that share them
+/// will not be found among the entries a store holds (with a million live entries, one pair
+/// in 2^57), and were they, the second would be taken for a replay of the first: a refusal,
+/// never a pass.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Key(u128);
 
 impl Key {
     fn of(id: &ChallengeId) -> Self {
-        let mut half = [0u8; 16];
-        half.copy_from_slice(&id.0[..16]);
-        Key(u128::from_le_bytes(half))
+        let mut part = [0u8; 16];
+        part[..12].copy_from_slice(&id.0[..12]);
+        Key(u128::from_le_bytes(part))
+    }
+
+    fn entry(self, expiry: u32) -> u128 {
+        self.0 << 32 | u128::from(expiry)
+    }
+
+    fn in_entry(entry: u128) -> Self {
+        Key(entry >> 32)
     }
 }
 
-/// Wall-clock time in whole seconds since the Unix epoch (negative before it): half the size
-/// of a `SystemTime`. An expiry is rounded up and the time it is compared with down, so an
-/// entry may be kept up to a second longer than it lives, never shorter.
+/// The expiry stamp of an entry (its low 32 bits).
+fn expiry_of(entry: u128) -> u32 {
+    entry as u32
+}
+
+/// Wall-clock time in whole seconds since the Unix epoch (negative before it). An expiry is
+/// rounded up and the time it is compared with down, so an entry may be kept up to a second
+/// longer than it lives, never shorter.
 type Seconds = i64;
 
 fn seconds(at: SystemTime, round_up: bool) -> Seconds {
@@ -171,33 +199,124 @@ fn seconds(at: SystemTime, round_up: bool) -> Seconds {
     }
 }
 
-impl State {
-    /// Drops the entries expired at `now`; gives how many.
-    fn purge(&mut self, now: Seconds) -> usize {
-        let mut dropped = 0;
-        while let Some(Reverse((expiry, _))) = self.by_expiry.peek()
-            && *expiry <= now
-        {
-            let Some(Reverse((expiry, expired))) = self.by_expiry.pop() else {
-                break;
-            };
-            // An id spent again after it expired has a newer expiry: this is its old one.
-            if let Entry::Occupied(entry) = self.live.entry(expired)
-                && *entry.get() == expiry
-            {
-                entry.remove();
-                dropped += 1;
-            }
+/// A table is rebuilt before it is more than seven tenths full, which keeps the probes short
+/// (under two cache lines on average for a miss), and rebuilt at least twice as big as its
+/// live entries, so that rebuilding costs a constant per spend.
+const MAX_LOAD: (usize, usize) = (7, 10);
+const FIRST_SLOTS: usize = 64;
+
+impl Table {
+    /// The atomic set-if-absent of one shard, the lock held. `take_slot` is asked before an
+    /// entry takes a slot that was empty, and may refuse it (`None`). Gives, beside what was
+    /// found, how many expired entries a rebuild on the way dropped: their slots are free.
+    fn spend(
+        &mut self,
+        hasher: &RandomState,
+        key: Key,
+        expiry: u32,
+        now: u32,
+        take_slot: impl FnOnce() -> bool,
+    ) -> Option<(Spend, usize)> {
+        if self.slots.is_empty() {
+            self.rebuild(hasher, FIRST_SLOTS, now);
         }
-        dropped
+        let mask = self.slots.len() - 1;
+        let mut at = home(hasher, key, mask);
+        let mut expired = None;
+        loop {
+            let entry = self.slots[at];
+            if entry == 0 {
+                break;
+            }
+            let held = expiry_of(entry);
+            if Key::in_entry(entry) == key {
+                if held > now {
+                    return Some((Spend::Again, 0));
+                }
+                // Spent before, expired since: spent anew, in its own slot.
+                expired = Some(at);
+                break;
+            }
+            if held <= now && expired.is_none() {
+                expired = Some(at);
+            }
+            at = (at + 1) & mask;
+        }
+        self.earliest = self.earliest.min(expiry);
+        // Not found: an expired entry on the way gives up its slot, which is counted already.
+        if let Some(slot) = expired {
+            self.slots[slot] = key.entry(expiry);
+            return Some((Spend::First, 0));
+        }
+        if !take_slot() {
+            return None;
+        }
+        let mut dropped = 0;
+        if (self.occupied + 1) * MAX_LOAD.1 > self.slots.len() * MAX_LOAD.0 {
+            let live = self.live(now);
+            dropped = self.rebuild(hasher, (2 * (live + 1)).next_power_of_two(), now);
+            at = self.vacant(hasher, key);
+        }
+        self.slots[at] = key.entry(expiry);
+        self.occupied += 1;
+        Some((Spend::First, dropped))
+    }
+
+    /// How many entries are live at `now`.
+    fn live(&self, now: u32) -> usize {
+        self.slots
+            .iter()
+            .filter(|&&entry| expiry_of(entry) > now)
+            .count()
+    }
+
+    /// Moves the live entries into a table of `slots` slots (a power of two, more than twice
+    /// as many); gives how many expired entries were dropped.
+    fn rebuild(&mut self, hasher: &RandomState, slots: usize, now: u32) -> usize {
+        let old = std::mem::replace(&mut self.slots, vec![0; slots].into_boxed_slice());
+        let before = self.occupied;
+        self.occupied = 0;
+        self.earliest = u32::MAX;
+        for entry in old.iter().copied().filter(|&e| expiry_of(e) > now) {
+            let at = self.vacant(hasher, Key::in_entry(entry));
+            self.slots[at] = entry;
+            self.occupied += 1;
+            self.earliest = self.earliest.min(expiry_of(entry));
+        }
+        before - self.occupied
+    }
+
+    /// The first empty slot from `key`'s home.
+    fn vacant(&self, hasher: &RandomState, key: Key) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut at = home(hasher, key, mask);
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        at
+    }
+
+    /// Drops the entries expired at `now`, if there can be any; gives how many.
+    fn purge(&mut self, hasher: &RandomState, now: u32) -> usize {
+        if now < self.earliest || self.slots.is_empty() {
+            return 0;
+        }
+        let live = self.live(now);
+        self.rebuild(hasher, (2 * live).next_power_of_two().max(FIRST_SLOTS), now)
     }
 }
 
-/// Default capacity of a [`MemoryStore`]: 250,000 live challenges, about 22 MiB when full.
+/// Where `key`'s probe starts in a table of `mask + 1` slots.
+fn home(hasher: &RandomState, key: Key, mask: usize) -> usize {
+    // The low bits of a 64-bit hash: truncation on a 32-bit target is intended.
+    hasher.hash_one(key) as usize & mask
+}
+
+/// Default capacity of a [`MemoryStore`]: 250,000 live challenges, about 8 MiB when full.
 pub const DEFAULT_MEMORY_STORE_CAPACITY: usize = 250_000;
 
 impl MemoryStore {
-    /// How many maps the entries are split over: a few per core of a large machine, few
+    /// How many tables the entries are split over: a few per core of a large machine, few
     /// enough that an empty store stays small.
     pub const SHARDS: usize = 16;
 
@@ -206,14 +325,16 @@ impl MemoryStore {
         Self {
             capacity,
             held: AtomicUsize::new(0),
+            hasher: RandomState::new(),
+            base: seconds(SystemTime::now(), false) - (1 << 31),
             shards: (0..Self::SHARDS)
-                .map(|_| Mutex::new(State::default()))
+                .map(|_| Mutex::new(Table::default()))
                 .collect(),
         }
     }
 
-    /// How many challenges are held now (expired ones included until their shard's next
-    /// write).
+    /// How many challenges are held now (expired ones included until their shard drops
+    /// them).
     pub fn len(&self) -> usize {
         self.held.load(Ordering::Relaxed)
     }
@@ -228,25 +349,25 @@ impl MemoryStore {
         self.capacity
     }
 
-    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the maps inconsistent in a way that
+    fn lock(&self, shard: usize) -> std::sync::MutexGuard<'_, Table> {
+        // A panic while holding the lock cannot leave a table inconsistent in a way that
         // matters more than refusing every verification would.
         self.shards[shard]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The shard of an id: its last byte (the hash of the maps uses its first half).
+    /// The shard of an id: its last byte (the entries hold its first twelve).
     fn shard_of(id: &ChallengeId) -> usize {
         usize::from(id.0[31]) % Self::SHARDS
     }
 
-    /// Drops the expired entries of a locked shard from the count too.
-    fn purge(&self, state: &mut State, now: Seconds) {
-        let dropped = state.purge(now);
-        if dropped > 0 {
-            self.held.fetch_sub(dropped, Ordering::Relaxed);
-        }
+    /// `at` as a stamp: seconds from the store's base, within 32 bits, at least `floor`. Times
+    /// beyond either end are held at it, which keeps an entry longer, never shorter: an expiry
+    /// at the top never passes, a time at the bottom (a clock 68 years back) expires nothing.
+    fn stamp(&self, at: SystemTime, round_up: bool, floor: u32) -> u32 {
+        let since = seconds(at, round_up).saturating_sub(self.base);
+        u32::try_from(since.max(0)).unwrap_or(u32::MAX).max(floor)
     }
 
     fn spend_now(
@@ -258,16 +379,17 @@ impl MemoryStore {
         // A ttl too far to represent is remembered for as long as can be.
         let expiry = now
             .checked_add(ttl)
-            .unwrap_or(now + Duration::from_secs(86_400 * 365));
-        let (expiry, now) = (seconds(expiry, true), seconds(now, false));
+            .map_or(u32::MAX, |at| self.stamp(at, true, 1));
+        let now = self.stamp(now, false, 0);
         match self.try_spend(id, expiry, now) {
             Err(StoreError::Full { .. }) => {
                 // Full, perhaps of entries other shards have not dropped yet (a shard drops
-                // its expired ones when it is written to): drop them all, then try once more.
-                // One shard locked at a time, this one's lock released: no order to deadlock.
+                // its expired ones when it runs short of slots): drop them all, then try
+                // once more. One shard locked at a time, this one's lock released: no order
+                // to deadlock. A shard with nothing expired is passed over at once.
                 for shard in 0..Self::SHARDS {
-                    let mut state = self.lock(shard);
-                    self.purge(&mut state, now);
+                    let dropped = self.lock(shard).purge(&self.hasher, now);
+                    self.release(dropped);
                 }
                 self.try_spend(id, expiry, now)
             }
@@ -275,44 +397,32 @@ impl MemoryStore {
         }
     }
 
+    fn release(&self, slots: usize) {
+        if slots > 0 {
+            self.held.fetch_sub(slots, Ordering::Relaxed);
+        }
+    }
+
     /// The atomic set-if-absent: the check and the insert under the id's shard lock, so two
     /// spends of one id cannot both find it absent.
-    fn try_spend(
-        &self,
-        id: &ChallengeId,
-        expiry: Seconds,
-        now: Seconds,
-    ) -> Result<Spend, StoreError> {
-        let mut state = self.lock(Self::shard_of(id));
-        self.purge(&mut state, now);
-        let key = Key::of(id);
-        let State { live, by_expiry } = &mut *state;
-        match live.entry(key) {
-            Entry::Occupied(held) if *held.get() > now => return Ok(Spend::Again),
-            // Expired but still here: the purge above leaves none (every entry's expiry is in
-            // the heap), but should one be, it is spent anew: its slot is counted already,
-            // and its old expiry in the heap will be skipped.
-            Entry::Occupied(mut held) => {
-                held.insert(expiry);
-            }
-            Entry::Vacant(vacant) => {
-                // Relaxed: the count is one atomic variable, each change a read-modify-write,
-                // so no two spends can take the last slot; it orders nothing else.
-                let reserved = self
-                    .held
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                        (n < self.capacity).then_some(n + 1)
-                    });
-                if reserved.is_err() {
-                    return Err(StoreError::Full {
-                        capacity: self.capacity,
-                    });
-                }
-                vacant.insert(expiry);
-            }
-        }
-        by_expiry.push(Reverse((expiry, key)));
-        Ok(Spend::First)
+    fn try_spend(&self, id: &ChallengeId, expiry: u32, now: u32) -> Result<Spend, StoreError> {
+        let mut table = self.lock(Self::shard_of(id));
+        let take_slot = || {
+            // Relaxed: the count is one atomic variable, each change a read-modify-write, so
+            // no two spends can take the last slot; it orders nothing else.
+            self.held
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < self.capacity).then_some(n + 1)
+                })
+                .is_ok()
+        };
+        let spent = table.spend(&self.hasher, Key::of(id), expiry, now, take_slot);
+        drop(table);
+        let (spend, dropped) = spent.ok_or(StoreError::Full {
+            capacity: self.capacity,
+        })?;
+        self.release(dropped);
+        Ok(spend)
     }
 }
 
@@ -415,18 +525,111 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_told_apart_by_their_first_sixteen_bytes() {
+    fn ids_are_told_apart_by_their_first_twelve_bytes() {
         let store = MemoryStore::new(10);
         let t0 = SystemTime::now();
         let ttl = Duration::from_secs(60);
         let mut a = [7u8; 32];
         assert_eq!(store.spend_now(&ChallengeId(a), ttl, t0), Ok(Spend::First));
-        a[15] ^= 1;
-        assert_eq!(store.spend_now(&ChallengeId(a), ttl, t0), Ok(Spend::First));
-        // Beyond them, a 128-bit collision of SHA-256 outputs: taken for a replay, never
-        // for a fresh challenge.
-        a[16] ^= 1;
+        for byte in [0, 11] {
+            a[byte] ^= 1;
+            assert_eq!(store.spend_now(&ChallengeId(a), ttl, t0), Ok(Spend::First));
+        }
+        // Beyond them (in the same shard: the last byte unchanged), a 96-bit collision of
+        // SHA-256 outputs: taken for a replay, never for a fresh challenge.
+        a[12] ^= 1;
         assert_eq!(store.spend_now(&ChallengeId(a), ttl, t0), Ok(Spend::Again));
+    }
+
+    /// Ids as SHA-256 gives them: every byte random.
+    fn random_ids(n: usize, seed: u64) -> Vec<ChallengeId> {
+        (0..n as u64)
+            .map(|i| {
+                let digest = crate::altcha::crypto::Sha::Sha256
+                    .digest(&[&seed.to_le_bytes(), &i.to_le_bytes()]);
+                let mut id = [0u8; 32];
+                id.copy_from_slice(&digest);
+                ChallengeId(id)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_growing_table_keeps_every_entry_and_finds_every_replay() {
+        // Thousands of entries per shard: each table rebuilt to grow several times, entries
+        // wrapping around its end; each one still found, as itself only.
+        let store = MemoryStore::new(100_000);
+        let t0 = SystemTime::now();
+        let ttl = Duration::from_secs(60);
+        let ids = random_ids(50_000, 1);
+        assert!(
+            ids.iter()
+                .all(|id| store.spend_now(id, ttl, t0) == Ok(Spend::First))
+        );
+        assert_eq!(store.len(), 50_000);
+        assert!(
+            ids.iter()
+                .all(|id| store.spend_now(id, ttl, t0) == Ok(Spend::Again))
+        );
+        let others = random_ids(1000, 2);
+        assert!(
+            others
+                .iter()
+                .all(|id| store.spend_now(id, ttl, t0) == Ok(Spend::First))
+        );
+        assert_eq!(store.len(), 51_000);
+        // Each table at most seven tenths full, at least a third (but the smallest).
+        for shard in 0..MemoryStore::SHARDS {
+            let table = store.lock(shard);
+            let (occupied, slots) = (table.occupied, table.slots.len());
+            assert!(occupied * 10 <= slots * 7, "{occupied} of {slots}");
+            assert!(
+                occupied * 3 >= slots || slots == FIRST_SLOTS,
+                "{occupied} of {slots}"
+            );
+        }
+    }
+
+    #[test]
+    fn expired_entries_give_up_their_slots_and_never_hide_live_ones() {
+        // Waves of entries with lifetimes of 1 to 4 seconds, spent over 40 seconds, checked
+        // against a plain map of what must still be held.
+        let store = MemoryStore::new(1_000_000);
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let ids = random_ids(40 * 500, 3);
+        let mut model: std::collections::HashMap<usize, SystemTime> = Default::default();
+        for (i, id) in ids.iter().enumerate() {
+            let now = t0 + Duration::from_millis(i as u64 * 2);
+            let ttl = Duration::from_secs(1 + (i % 4) as u64);
+            assert_eq!(store.spend_now(id, ttl, now), Ok(Spend::First), "{i}");
+            model.insert(i, now + ttl);
+            // An earlier one, live or not, is told as the model tells it.
+            let j = (i * 7919) % (i + 1);
+            let expected = if model[&j] > now {
+                Spend::Again
+            } else if model[&j] + Duration::from_secs(1) <= now {
+                Spend::First
+            } else {
+                // Within a second after its end: kept or not, as the stamps round.
+                continue;
+            };
+            assert_eq!(
+                store.spend_now(&ids[j], ttl, now),
+                Ok(expected),
+                "{j} at {i}"
+            );
+            if expected == Spend::First {
+                model.insert(j, now + ttl);
+            }
+        }
+        // Expired entries are held only until their table runs short of slots: a table is
+        // rebuilt at most 7/10 full, at most four times as big as its live entries then, so
+        // about three times the live ones (the smallest tables aside), where keeping every
+        // entry would hold all 20,000.
+        let end = t0 + Duration::from_millis(ids.len() as u64 * 2);
+        let live = model.values().filter(|&&expiry| expiry > end).count();
+        let bound = 3 * live + MemoryStore::SHARDS * FIRST_SLOTS;
+        assert!(store.len() <= bound, "{} held, {live} live", store.len());
     }
 
     #[tokio::test]
