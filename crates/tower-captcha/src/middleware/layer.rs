@@ -88,6 +88,10 @@ pub(crate) struct Settings {
     pub(crate) skip_methods: Vec<Method>,
     pub(crate) skip_if: Option<Arc<dyn SkipPredicate>>,
     pub(crate) client_ip: Arc<dyn ClientIpSource>,
+    /// The route's policy laid over the verifier's, when [`CaptchaLayer::policy`] gave one;
+    /// `None` leaves the verifier's own to apply. Not a copy of the verifier's: an `Arc`
+    /// cloned for every request is an atomic count that the cores of a busy server pass
+    /// between them.
     pub(crate) policy: Option<Arc<Policy>>,
     pub(crate) observe: bool,
     pub(crate) fail_open: bool,
@@ -99,8 +103,7 @@ impl<V: Verify> CaptchaLayer<V, JsonFailure> {
     /// known names when the verifier names no provider); failures get the JSON contract.
     pub fn new(verifier: V) -> Self {
         let provider = verifier.provider();
-        let mut settings = Settings::defaults(provider, TokenSources::for_provider(provider));
-        settings.policy = verifier.policy().cloned().map(Arc::new);
+        let settings = Settings::defaults(provider, TokenSources::for_provider(provider));
         Self {
             verifier: Arc::new(verifier),
             failure: Arc::new(JsonFailure::new()),
