@@ -109,9 +109,15 @@ pub trait ReplayStore: Send + Sync + 'static {
 /// it above the number of challenges your site sees solved within one challenge lifetime,
 /// and put the challenge route behind your own rate limit.
 ///
-/// The entries are split over [`SHARDS`](Self::SHARDS) tables by id, each behind its own
-/// lock, so that concurrent verifications rarely wait for each other and each table stays a
-/// fraction of the whole; the capacity is one count over all of them.
+/// The entries are split over [`SHARDS`](Self::SHARDS) tables by a keyed hash of the id,
+/// each behind its own lock, so that concurrent verifications rarely wait for each other and
+/// each table stays a fraction of the whole; the capacity is one count over all of them. A
+/// table is resized only by a spend into it, so memory stays at its peak until spends come
+/// again.
+///
+/// Expiry is wall-clock time, as the challenges' own is: a clock stepped forward expires
+/// entries and challenges together, and should it step back past them, those challenges
+/// would verify again, here as with any store that forgets what expired.
 pub struct MemoryStore {
     capacity: usize,
     /// Entries held over every shard (expired ones included until their shard drops them):
@@ -212,7 +218,7 @@ impl Table {
     fn spend(
         &mut self,
         hasher: &RandomState,
-        key: Key,
+        (key, hash): (Key, u64),
         expiry: u32,
         now: u32,
         take_slot: impl FnOnce() -> bool,
@@ -220,8 +226,7 @@ impl Table {
         if self.slots.is_empty() {
             self.rebuild(hasher, FIRST_SLOTS, now);
         }
-        let mask = self.slots.len() - 1;
-        let mut at = home(hasher, key, mask);
+        let mut at = self.home(hash);
         let mut expired = None;
         loop {
             let entry = self.slots[at];
@@ -240,12 +245,12 @@ impl Table {
             if held <= now && expired.is_none() {
                 expired = Some(at);
             }
-            at = (at + 1) & mask;
+            at = self.next(at);
         }
-        self.earliest = self.earliest.min(expiry);
         // Not found: an expired entry on the way gives up its slot, which is counted already.
         if let Some(slot) = expired {
             self.slots[slot] = key.entry(expiry);
+            self.earliest = self.earliest.min(expiry);
             return Some((Spend::First, 0));
         }
         if !take_slot() {
@@ -254,10 +259,12 @@ impl Table {
         let mut dropped = 0;
         if (self.occupied + 1) * MAX_LOAD.1 > self.slots.len() * MAX_LOAD.0 {
             let live = self.live(now);
-            dropped = self.rebuild(hasher, (2 * (live + 1)).next_power_of_two(), now);
-            at = self.vacant(hasher, key);
+            dropped = self.rebuild(hasher, Self::slots_for(live + 1), now);
+            at = self.vacant(hash);
         }
+        // After any rebuild, which sets `earliest` from the entries it kept.
         self.slots[at] = key.entry(expiry);
+        self.earliest = self.earliest.min(expiry);
         self.occupied += 1;
         Some((Spend::First, dropped))
     }
@@ -270,7 +277,13 @@ impl Table {
             .count()
     }
 
-    /// Moves the live entries into a table of `slots` slots (a power of two, more than twice
+    /// The size of a table for `live` entries: at least twice as many slots, so that it is
+    /// at most half full when rebuilt, and never below the first size.
+    fn slots_for(live: usize) -> usize {
+        (2 * live).next_power_of_two().max(FIRST_SLOTS)
+    }
+
+    /// Moves the live entries into a table of `slots` slots (a power of two, at least twice
     /// as many); gives how many expired entries were dropped.
     fn rebuild(&mut self, hasher: &RandomState, slots: usize, now: u32) -> usize {
         let old = std::mem::replace(&mut self.slots, vec![0; slots].into_boxed_slice());
@@ -278,7 +291,7 @@ impl Table {
         self.occupied = 0;
         self.earliest = u32::MAX;
         for entry in old.iter().copied().filter(|&e| expiry_of(e) > now) {
-            let at = self.vacant(hasher, Key::in_entry(entry));
+            let at = self.vacant(hasher.hash_one(Key::in_entry(entry)));
             self.slots[at] = entry;
             self.occupied += 1;
             self.earliest = self.earliest.min(expiry_of(entry));
@@ -286,12 +299,22 @@ impl Table {
         before - self.occupied
     }
 
-    /// The first empty slot from `key`'s home.
-    fn vacant(&self, hasher: &RandomState, key: Key) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut at = home(hasher, key, mask);
+    /// Where the probe of a key of this hash starts: the hash's low bits (its high ones chose
+    /// the shard).
+    fn home(&self, hash: u64) -> usize {
+        // Truncation on a 32-bit target is intended: a table is shorter than 2^32 there.
+        hash as usize & (self.slots.len() - 1)
+    }
+
+    fn next(&self, at: usize) -> usize {
+        (at + 1) & (self.slots.len() - 1)
+    }
+
+    /// The first empty slot from the home of a key of this hash.
+    fn vacant(&self, hash: u64) -> usize {
+        let mut at = self.home(hash);
         while self.slots[at] != 0 {
-            at = (at + 1) & mask;
+            at = self.next(at);
         }
         at
     }
@@ -302,14 +325,8 @@ impl Table {
             return 0;
         }
         let live = self.live(now);
-        self.rebuild(hasher, (2 * live).next_power_of_two().max(FIRST_SLOTS), now)
+        self.rebuild(hasher, Self::slots_for(live), now)
     }
-}
-
-/// Where `key`'s probe starts in a table of `mask + 1` slots.
-fn home(hasher: &RandomState, key: Key, mask: usize) -> usize {
-    // The low bits of a 64-bit hash: truncation on a 32-bit target is intended.
-    hasher.hash_one(key) as usize & mask
 }
 
 /// Default capacity of a [`MemoryStore`]: 250,000 live challenges, about 8 MiB when full.
@@ -326,7 +343,7 @@ impl MemoryStore {
             capacity,
             held: AtomicUsize::new(0),
             hasher: RandomState::new(),
-            base: seconds(SystemTime::now(), false) - (1 << 31),
+            base: seconds(SystemTime::now(), false).saturating_sub(1 << 31),
             shards: (0..Self::SHARDS)
                 .map(|_| Mutex::new(Table::default()))
                 .collect(),
@@ -357,17 +374,27 @@ impl MemoryStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The shard of an id: its last byte (the entries hold its first twelve).
-    fn shard_of(id: &ChallengeId) -> usize {
-        usize::from(id.0[31]) % Self::SHARDS
+    /// The shard of a key of this (keyed) hash: its top bits, the table's home taking the
+    /// low ones. Not a byte of the id, which is public: an attacker keeping only the
+    /// challenges whose ids share it could pile every entry into one table, and every
+    /// rebuild would be of the whole store.
+    fn shard_of(hash: u64) -> usize {
+        const _: () = assert!(MemoryStore::SHARDS.is_power_of_two());
+        (hash >> (64 - Self::SHARDS.trailing_zeros())) as usize
     }
 
     /// `at` as a stamp: seconds from the store's base, within 32 bits, at least `floor`. Times
-    /// beyond either end are held at it, which keeps an entry longer, never shorter: an expiry
-    /// at the top never passes, a time at the bottom (a clock 68 years back) expires nothing.
+    /// beyond either end are held at it, which keeps an entry longer, never shorter: a time
+    /// at the bottom (a clock 68 years back) expires nothing, and the top is for expiries
+    /// only, `now` stopping a second short of it, so an expiry there never passes.
     fn stamp(&self, at: SystemTime, round_up: bool, floor: u32) -> u32 {
         let since = seconds(at, round_up).saturating_sub(self.base);
         u32::try_from(since.max(0)).unwrap_or(u32::MAX).max(floor)
+    }
+
+    /// The stamp of the time an expiry is compared with.
+    fn now_stamp(&self, now: SystemTime) -> u32 {
+        self.stamp(now, false, 0).min(u32::MAX - 1)
     }
 
     fn spend_now(
@@ -380,7 +407,7 @@ impl MemoryStore {
         let expiry = now
             .checked_add(ttl)
             .map_or(u32::MAX, |at| self.stamp(at, true, 1));
-        let now = self.stamp(now, false, 0);
+        let now = self.now_stamp(now);
         match self.try_spend(id, expiry, now) {
             Err(StoreError::Full { .. }) => {
                 // Full, perhaps of entries other shards have not dropped yet (a shard drops
@@ -406,7 +433,9 @@ impl MemoryStore {
     /// The atomic set-if-absent: the check and the insert under the id's shard lock, so two
     /// spends of one id cannot both find it absent.
     fn try_spend(&self, id: &ChallengeId, expiry: u32, now: u32) -> Result<Spend, StoreError> {
-        let mut table = self.lock(Self::shard_of(id));
+        let key = Key::of(id);
+        let hash = self.hasher.hash_one(key);
+        let mut table = self.lock(Self::shard_of(hash));
         let take_slot = || {
             // Relaxed: the count is one atomic variable, each change a read-modify-write, so
             // no two spends can take the last slot; it orders nothing else.
@@ -416,7 +445,7 @@ impl MemoryStore {
                 })
                 .is_ok()
         };
-        let spent = table.spend(&self.hasher, Key::of(id), expiry, now, take_slot);
+        let spent = table.spend(&self.hasher, (key, hash), expiry, now, take_slot);
         drop(table);
         let (spend, dropped) = spent.ok_or(StoreError::Full {
             capacity: self.capacity,
@@ -535,8 +564,8 @@ mod tests {
             a[byte] ^= 1;
             assert_eq!(store.spend_now(&ChallengeId(a), ttl, t0), Ok(Spend::First));
         }
-        // Beyond them (in the same shard: the last byte unchanged), a 96-bit collision of
-        // SHA-256 outputs: taken for a replay, never for a fresh challenge.
+        // Beyond them, a 96-bit collision of SHA-256 outputs: taken for a replay, never for
+        // a fresh challenge.
         a[12] ^= 1;
         assert_eq!(store.spend_now(&ChallengeId(a), ttl, t0), Ok(Spend::Again));
     }
@@ -647,13 +676,19 @@ mod tests {
         );
     }
 
-    /// Distinct ids, one in each shard in turn.
-    fn spread(n: usize) -> impl Iterator<Item = ChallengeId> {
-        (0..n).map(|i| {
+    /// Distinct ids for `store`, one in each of its shards in turn.
+    fn spread(store: &MemoryStore, n: usize) -> impl Iterator<Item = ChallengeId> {
+        let mut candidates = (0u64..).map(|i| {
             let mut id = [0u8; 32];
-            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            id[31] = (i % MemoryStore::SHARDS) as u8;
+            id[..8].copy_from_slice(&i.to_le_bytes());
             ChallengeId(id)
+        });
+        let shard = |id: &ChallengeId| MemoryStore::shard_of(store.hasher.hash_one(Key::of(id)));
+        (0..n).map(move |i| {
+            let wanted = i % MemoryStore::SHARDS;
+            candidates
+                .find(|id| shard(id) == wanted)
+                .expect("an id in every shard")
         })
     }
 
@@ -662,7 +697,7 @@ mod tests {
         let store = MemoryStore::new(5);
         let t0 = SystemTime::now();
         let ttl = Duration::from_secs(60);
-        let results: Vec<_> = spread(100)
+        let results: Vec<_> = spread(&store, 100)
             .map(|id| store.spend_now(&id, ttl, t0))
             .collect();
         let firsts = results.iter().filter(|r| **r == Ok(Spend::First)).count();
@@ -675,7 +710,7 @@ mod tests {
         assert_eq!(store.len(), 5);
         // Concurrently too: never more than the capacity, however the spends interleave.
         let store = MemoryStore::new(100);
-        let ids: Vec<ChallengeId> = spread(2000).collect();
+        let ids: Vec<ChallengeId> = spread(&store, 2000).collect();
         let firsts: usize = std::thread::scope(|scope| {
             let handles: Vec<_> = ids
                 .chunks(250)
@@ -699,7 +734,7 @@ mod tests {
     fn a_full_store_drops_what_expired_in_other_shards_before_refusing() {
         let store = MemoryStore::new(2);
         let t0 = SystemTime::now();
-        let mut ids = spread(3);
+        let mut ids = spread(&store, 3);
         let (short, long, fresh) = (
             ids.next().unwrap(),
             ids.next().unwrap(),
@@ -745,6 +780,64 @@ mod tests {
     }
 
     #[test]
+    fn a_clock_far_beyond_the_stamps_still_refuses_replays() {
+        // 70 years after the store was made, past the top of its 32-bit stamps: every
+        // expiry is held there, and `now` a second short of it.
+        let store = MemoryStore::new(10);
+        let far = SystemTime::now() + Duration::from_secs(70 * 365 * 86_400);
+        let ttl = Duration::from_secs(360);
+        assert_eq!(store.spend_now(&id(1), ttl, far), Ok(Spend::First));
+        assert_eq!(store.spend_now(&id(1), ttl, far), Ok(Spend::Again));
+        let farther = far + Duration::from_secs(86_400);
+        assert_eq!(store.spend_now(&id(1), ttl, farther), Ok(Spend::Again));
+    }
+
+    /// Ids in `shard` of `store`.
+    fn in_shard(store: &MemoryStore, shard: usize) -> impl Iterator<Item = ChallengeId> {
+        random_ids(100_000, 4)
+            .into_iter()
+            .filter(move |id| MemoryStore::shard_of(store.hasher.hash_one(Key::of(id))) == shard)
+    }
+
+    #[test]
+    fn the_entry_that_makes_a_table_grow_is_dropped_when_it_expires() {
+        // The 45th entry of a table of 64 slots rebuilds it; that entry expiring first must
+        // free its slot for a store at capacity, as any other would.
+        let store = MemoryStore::new(45);
+        let t0 = SystemTime::now();
+        let mut ids = in_shard(&store, 0);
+        for id in ids.by_ref().take(44) {
+            assert_eq!(
+                store.spend_now(&id, Duration::from_secs(600), t0),
+                Ok(Spend::First)
+            );
+        }
+        let short = ids.next().unwrap();
+        assert_eq!(
+            store.spend_now(&short, Duration::from_secs(61), t0),
+            Ok(Spend::First)
+        );
+        let fresh = in_shard(&store, 1).next().unwrap();
+        let later = t0 + Duration::from_secs(120);
+        assert_eq!(
+            store.spend_now(&fresh, Duration::from_secs(60), later),
+            Ok(Spend::First)
+        );
+    }
+
+    #[test]
+    fn ids_sharing_their_last_bytes_still_spread_over_every_shard() {
+        // The shard is the keyed hash's: no byte of the (public) id picks it.
+        let store = MemoryStore::new(10_000);
+        let mut used = [false; MemoryStore::SHARDS];
+        for mut id in random_ids(1600, 5) {
+            id.0[12..].fill(0xab);
+            used[MemoryStore::shard_of(store.hasher.hash_one(Key::of(&id)))] = true;
+        }
+        assert!(used.iter().all(|&u| u), "{used:?}");
+    }
+
+    #[test]
     fn a_clock_stepped_back_keeps_entries_longer_never_shorter() {
         let store = MemoryStore::new(10);
         let t0 = SystemTime::now();
@@ -779,7 +872,7 @@ mod tests {
         });
         assert_eq!(firsts, 1);
         // Many ids at once, over every shard: each passes exactly once.
-        let ids: Vec<ChallengeId> = spread(64).collect();
+        let ids: Vec<ChallengeId> = spread(&store, 64).collect();
         let firsts: usize = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
