@@ -572,7 +572,7 @@ fn altcha_details(results: &Results) -> String {
     let _ = writeln!(
         out,
         "Memory store (a child process of its own, `captcha-bench store-memory`): with every payload solved beforehand, RSS {} empty, \
-         {} with {} live challenges ({:.0} B each: the id, its expiry, the expiry heap, the maps' spare room), \
+         {} with {} live challenges ({:.0} B each: 16 bytes of id and expiry in a table, its spare slots), \
          {} after {} more fresh ones, of which {} were refused as full (503 `provider_unavailable`) and {} otherwise; \
          {} challenges held at the end.",
         mib(st.empty_kib),
