@@ -440,6 +440,7 @@ pub(crate) fn markdown(results: &Results) -> String {
         "\n## How to reproduce\n\n```sh\ncargo run --release -p captcha-bench                 # writes BENCHMARKS.md\n\
          cargo run --release -p captcha-bench -- --duration 20 --concurrency 64\n\
          cargo run --release -p captcha-bench -- --smoke      # a second or two, writes nothing\n\
+         cargo run --release -p captcha-bench -- altcha-load  # the ALTCHA table alone, printed, nothing written\n\
          cargo bench -p tower-captcha --bench layer           # the layer's own work, ALTCHA's included (criterion)\n\
          cargo bench -p siteverify                            # policy checks, answer parsing, ALTCHA verification\n```\n\n\
          Run it on an otherwise idle machine: the load generator, the server and the emulator share its cores. \

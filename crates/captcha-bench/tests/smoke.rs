@@ -38,10 +38,10 @@ const SCENARIOS: [&str; 24] = [
     "sets/failover-hinted",
 ];
 
-#[test]
-fn every_scenario_runs_without_errors() {
+/// Runs the benchmark with `args`, within [`LIMIT`]; gives what it printed.
+fn run(args: &[&str]) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_captcha-bench"))
-        .arg("--smoke")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -60,15 +60,18 @@ fn every_scenario_runs_without_errors() {
         if started.elapsed() > LIMIT {
             child.kill().ok();
             child.wait().ok();
-            panic!("the smoke run did not finish in {LIMIT:?}");
+            panic!("{args:?} did not finish in {LIMIT:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let output = reader.join().expect("reader").expect("utf-8 output");
-    assert!(
-        status.success(),
-        "the smoke run failed ({status}):\n{output}"
-    );
+    assert!(status.success(), "{args:?} failed ({status}):\n{output}");
+    output
+}
+
+#[test]
+fn every_scenario_runs_without_errors() {
+    let output = run(&["--smoke"]);
 
     for name in SCENARIOS {
         let prefix = format!("scenario {name} ");
@@ -86,4 +89,29 @@ fn every_scenario_runs_without_errors() {
         assert_eq!(field("errors="), 0, "{line}");
     }
     assert!(output.contains("## Targets"), "the report is printed");
+}
+
+#[test]
+fn the_altcha_table_runs_alone() {
+    let output = run(&["altcha-load", "--duration", "0.5", "--concurrency", "4"]);
+    for server in [
+        "(a) no layer",
+        "ALTCHA, memory store",
+        "ALTCHA, Redis store",
+    ] {
+        let row = output
+            .lines()
+            .find(|l| l.starts_with(&format!("| {server}")))
+            .unwrap_or_else(|| panic!("no row for {server} in:\n{output}"));
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let requests: f64 = cells[1].parse().expect("requests/s");
+        assert!(requests > 0.0, "{row}");
+        assert_eq!(cells.last(), Some(&"0"), "no errors: {row}");
+    }
+    for ratio in ["memory/no layer: ", "Redis/memory: "] {
+        assert!(
+            output.lines().any(|l| l.starts_with(ratio)),
+            "{ratio} in:\n{output}"
+        );
+    }
 }
