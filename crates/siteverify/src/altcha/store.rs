@@ -103,7 +103,8 @@ pub trait ReplayStore: Send + Sync + 'static {
 /// The default store: in this process's memory, bounded, and never evicting a live entry.
 ///
 /// Each entry is 16 bytes in a table kept between a quarter and seven tenths full, so a live
-/// challenge costs 23 to 64 bytes. When `capacity` challenges are held, new ones are refused
+/// challenge costs 23 to 64 bytes (and a store in use at least 16 KiB, its tables' first
+/// size). When `capacity` challenges are held, new ones are refused
 /// with [`StoreError::Full`] (and so every ALTCHA verification answers 503) until some
 /// expire: a flood of fresh challenges can make the form unavailable, never replayable. Size
 /// it above the number of challenges your site sees solved within one challenge lifetime,
