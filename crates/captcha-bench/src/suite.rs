@@ -91,7 +91,7 @@ impl Settings {
 }
 
 /// A load run and the server's memory and CPU time around it.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Measured {
     pub(crate) outcome: Outcome,
     pub(crate) before: Memory,
@@ -127,6 +127,15 @@ impl Measured {
         self.client_cpu / self.requests_u32()
     }
 
+    /// Adds what the clocks counted from `before` to `after`: one round of this server.
+    fn add(&mut self, before: &Clocks, after: &Clocks) {
+        self.wall += after.at.duration_since(before.at);
+        self.cpu += after.server.saturating_sub(before.server);
+        self.emulator_cpu += after.side.saturating_sub(before.side);
+        self.client_cpu += after.client.saturating_sub(before.client);
+        self.idle += after.idle.saturating_sub(before.idle);
+    }
+
     /// The share of the machine's CPU time that went unused while it was driven, 0 to 1.
     pub(crate) fn idle_share(&self) -> f64 {
         let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
@@ -140,6 +149,30 @@ impl Measured {
     /// The peak during the run over what was resident before it, in KiB.
     pub(crate) fn peak_growth_kib(&self) -> u64 {
         self.after.hwm_kib.saturating_sub(self.before.rss_kib)
+    }
+}
+
+/// What a load round is measured by, read before and after it.
+struct Clocks {
+    at: std::time::Instant,
+    server: Duration,
+    side: Duration,
+    client: Duration,
+    idle: Duration,
+}
+
+impl Clocks {
+    fn read(
+        server: &Process,
+        side_cpu: &dyn Fn() -> Result<Duration, BoxError>,
+    ) -> Result<Clocks, BoxError> {
+        Ok(Clocks {
+            at: std::time::Instant::now(),
+            server: server.cpu_time()?,
+            side: side_cpu()?,
+            client: procfs::cpu_time(std::process::id())?,
+            idle: procfs::idle_time()?,
+        })
     }
 }
 
@@ -465,12 +498,7 @@ pub(crate) async fn load_rounds(
             outcome,
             before,
             after: before,
-            cpu: Duration::ZERO,
-            round_rates: Vec::new(),
-            emulator_cpu: Duration::ZERO,
-            client_cpu: Duration::ZERO,
-            idle: Duration::ZERO,
-            wall: Duration::ZERO,
+            ..Measured::default()
         };
         table.push((mode, server, measured));
     }
@@ -493,18 +521,9 @@ pub(crate) async fn load_rounds(
         for index in (0..servers).map(|i| (i + number) % servers) {
             let (mode, server, measured) = &mut table[index];
             let requests = make(*mode, round.duration, measured.round_rates.last().copied())?;
-            let cpu_before = server.cpu_time()?;
-            let side_before = side_cpu()?;
-            let client_before = procfs::cpu_time(std::process::id())?;
-            let idle_before = procfs::idle_time()?;
-            let started = std::time::Instant::now();
+            let before = Clocks::read(server, side_cpu)?;
             let outcome = load::run(server.addr(), round, requests).await;
-            measured.wall += started.elapsed();
-            measured.cpu += server.cpu_time()?.saturating_sub(cpu_before);
-            measured.emulator_cpu += side_cpu()?.saturating_sub(side_before);
-            measured.client_cpu +=
-                procfs::cpu_time(std::process::id())?.saturating_sub(client_before);
-            measured.idle += procfs::idle_time()?.saturating_sub(idle_before);
+            measured.add(&before, &Clocks::read(server, side_cpu)?);
             measured.round_rates.push(outcome.per_second());
             measured.outcome.merge(outcome);
         }
@@ -530,11 +549,7 @@ async fn measure<F: Future<Output = Outcome>>(
         before,
         after,
         cpu,
-        round_rates: Vec::new(),
-        emulator_cpu: Duration::ZERO,
-        client_cpu: Duration::ZERO,
-        idle: Duration::ZERO,
-        wall: Duration::ZERO,
+        ..Measured::default()
     })
 }
 
@@ -631,15 +646,8 @@ mod tests {
 
     fn rates(round_rates: &[f64]) -> Measured {
         Measured {
-            outcome: Outcome::default(),
-            before: Memory::default(),
-            after: Memory::default(),
-            cpu: Duration::ZERO,
             round_rates: round_rates.to_vec(),
-            emulator_cpu: Duration::ZERO,
-            client_cpu: Duration::ZERO,
-            idle: Duration::ZERO,
-            wall: Duration::ZERO,
+            ..Measured::default()
         }
     }
 

@@ -104,11 +104,11 @@ pub trait ReplayStore: Send + Sync + 'static {
 ///
 /// Each entry is 16 bytes in a table kept between a quarter and seven tenths full, so a live
 /// challenge costs 23 to 64 bytes (and a store in use at least 16 KiB, its tables' first
-/// size). When `capacity` challenges are held, new ones are refused
-/// with [`StoreError::Full`] (and so every ALTCHA verification answers 503) until some
-/// expire: a flood of fresh challenges can make the form unavailable, never replayable. Size
-/// it above the number of challenges your site sees solved within one challenge lifetime,
-/// and put the challenge route behind your own rate limit.
+/// size). When `capacity` challenges are held, new ones are refused with
+/// [`StoreError::Full`] (and so every ALTCHA verification answers 503) until some expire: a
+/// flood of fresh challenges can make the form unavailable, never replayable. Size it above
+/// the number of challenges your site sees solved within one challenge lifetime, and put the
+/// challenge route behind your own rate limit.
 ///
 /// The entries are split over [`SHARDS`](Self::SHARDS) tables by a keyed hash of the id,
 /// each behind its own lock, so that concurrent verifications rarely wait for each other and
@@ -124,8 +124,8 @@ pub struct MemoryStore {
     /// Entries held over every shard (expired ones included until their shard drops them):
     /// a slot is taken here before an entry is inserted, so it never exceeds `capacity`.
     held: AtomicUsize,
-    /// Where an entry's table position comes from: keyed, so that the (public) ids cannot be
-    /// picked to pile up in one stretch of a table.
+    /// Where an entry's shard and table position come from: keyed, so that the (public) ids
+    /// cannot be picked to pile up in one shard or one stretch of a table.
     hasher: RandomState,
     /// The second the entries' stamps count from: `2^31` seconds before the store was made,
     /// so that 32 bits reach 68 years either side of it.
@@ -136,13 +136,13 @@ pub struct MemoryStore {
 /// One shard: an open-addressing table of entries, probed linearly from an entry's home.
 ///
 /// An entry is the id's first 12 bytes and its expiry, packed in 16 bytes, four to a cache
-/// line, with nothing beside it: one spend reads one line or two, where a map of entries and
-/// a heap of expiries touched two structures, each bigger, and so evicted more of the rest of
-/// the request's work from the caches.
+/// line, with nothing beside it: one spend reads one line or two, and a store of hundreds of
+/// thousands of entries takes as little as it can of the caches the rest of the request's
+/// work needs.
 ///
-/// Expired entries are not dropped one by one (that is what the heap was for): a spend that
-/// probes over one takes its slot, and a table whose slots run short is rebuilt without them,
-/// as it would be rebuilt to grow. `earliest` says when there can be any, so that a store full
+/// Expired entries are not dropped one by one, which would need them kept in order of
+/// expiry too: a spend that probes over one takes its slot, and a table whose slots run short
+/// is rebuilt without them, as it would be rebuilt to grow. `earliest` says when there can be any, so that a store full
 /// of live challenges refuses at once instead of looking for them.
 #[derive(Default)]
 struct Table {
@@ -225,7 +225,7 @@ impl Table {
         take_slot: impl FnOnce() -> bool,
     ) -> Option<(Spend, usize)> {
         if self.slots.is_empty() {
-            self.rebuild(hasher, FIRST_SLOTS, now);
+            self.rebuild(hasher, 0, now);
         }
         let mut at = self.home(hash);
         let mut expired = None;
@@ -259,8 +259,7 @@ impl Table {
         }
         let mut dropped = 0;
         if (self.occupied + 1) * MAX_LOAD.1 > self.slots.len() * MAX_LOAD.0 {
-            let live = self.live(now);
-            dropped = self.rebuild(hasher, Self::slots_for(live + 1), now);
+            dropped = self.rebuild(hasher, 1, now);
             at = self.vacant(hash);
         }
         // After any rebuild, which sets `earliest` from the entries it kept.
@@ -278,15 +277,13 @@ impl Table {
             .count()
     }
 
-    /// The size of a table for `live` entries: at least twice as many slots, so that it is
-    /// at most half full when rebuilt, and never below the first size.
-    fn slots_for(live: usize) -> usize {
-        (2 * live).next_power_of_two().max(FIRST_SLOTS)
-    }
-
-    /// Moves the live entries into a table of `slots` slots (a power of two, at least twice
-    /// as many); gives how many expired entries were dropped.
-    fn rebuild(&mut self, hasher: &RandomState, slots: usize, now: u32) -> usize {
+    /// Moves the entries live at `now` into a new table with room for `more`: at least twice
+    /// as many slots as they will be, a power of two, never below the first size, so that it
+    /// is at most half full when rebuilt. Gives how many expired entries were dropped.
+    fn rebuild(&mut self, hasher: &RandomState, more: usize, now: u32) -> usize {
+        let slots = (2 * (self.live(now) + more))
+            .next_power_of_two()
+            .max(FIRST_SLOTS);
         let old = std::mem::replace(&mut self.slots, vec![0; slots].into_boxed_slice());
         let before = self.occupied;
         self.occupied = 0;
@@ -325,8 +322,7 @@ impl Table {
         if now < self.earliest || self.slots.is_empty() {
             return 0;
         }
-        let live = self.live(now);
-        self.rebuild(hasher, Self::slots_for(live), now)
+        self.rebuild(hasher, 0, now)
     }
 }
 
