@@ -26,10 +26,10 @@ use super::{
     CappedBody, Target, TransportFailure, USER_AGENT, WireAnswer, WireBody, answer_head,
     body_before, causes, head_before,
     hop::{Hop, Proxy, UnsupportedProxy},
-    is_not_http, is_tls_refusal, shared_or_built,
+    is_not_http, is_tls_refusal,
     tunnel::ProxyRefusal,
 };
-use crate::ConfigError;
+use crate::{ConfigError, DEFAULT_CONNECT_TIMEOUT};
 
 /// The pooled client; a clone shares the pool.
 pub(crate) type Client = legacy::Client<HttpsConnector<Hop>, Full<Bytes>>;
@@ -44,11 +44,25 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// Our client with this connect timeout, straight to each endpoint: the process's shared one
 /// for the default.
+///
+/// A client holds a connection pool, and one pool per process is what lets verifications
+/// reuse warm TLS connections. A build that failed is not kept: an application may install a
+/// crypto provider after a first attempt.
 pub(super) fn client(connect_timeout: Duration) -> Result<Client, ConfigError> {
     static SHARED: OnceLock<Client> = OnceLock::new();
-    shared_or_built(&SHARED, connect_timeout, |timeout| {
-        Ok(build(Hop::straight(tcp(timeout)), tls_config()?))
-    })
+    let built = || -> Result<Client, ConfigError> {
+        let tls = tls_config().map_err(ConfigError::HttpClient)?;
+        Ok(build(Hop::straight(tcp(connect_timeout)), tls))
+    };
+    if connect_timeout != DEFAULT_CONNECT_TIMEOUT {
+        return built();
+    }
+    if let Some(client) = SHARED.get() {
+        return Ok(client.clone());
+    }
+    let client = built()?;
+    // Of two first builds at once, one is kept and both callers get it.
+    Ok(SHARED.get_or_init(|| client).clone())
 }
 
 /// A client of its own that reaches every endpoint through the proxy at `uri` (with the

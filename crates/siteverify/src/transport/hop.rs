@@ -31,9 +31,10 @@ use hyper_util::{
 use tokio::net::TcpStream;
 use tower_service::Service;
 
-use super::tunnel::{self, ProxyRefusal};
-
-type BoxError = Box<dyn StdError + Send + Sync>;
+use super::{
+    BoxError,
+    tunnel::{self, ProxyRefusal},
+};
 
 /// The connector under the TLS layer: TCP to the endpoint, or to and through a proxy.
 #[derive(Clone)]

@@ -14,7 +14,7 @@ mod tunnel;
 #[cfg(feature = "reqwest")]
 mod via_reqwest;
 
-use std::{sync::OnceLock, time::Duration};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::{BadAnswer, ConfigError, DEFAULT_CONNECT_TIMEOUT, Outage, VerifyError};
+use crate::{BadAnswer, ConfigError, Outage, VerifyError};
 
 /// The largest provider answer we read. Real answers are a few hundred bytes; a bigger one is
 /// broken or hostile, and reading it would let a bad endpoint use our memory.
@@ -271,27 +271,27 @@ impl Target {
     /// reqwest read them) taken out into an `Authorization` header.
     fn of(url: &Url) -> Result<Self, ConfigError> {
         let invalid = |_| ConfigError::InvalidVerifyUrl("not a URI the HTTP client takes".into());
-        if url.username().is_empty() && url.password().is_none() {
-            return Ok(Self {
-                uri: Uri::try_from(url.as_str()).map_err(invalid)?,
-                authorization: None,
-                proxy_authorization: None,
-                proxied: false,
-            });
-        }
-        // The bytes themselves, as curl sends them, UTF-8 or not.
-        let mut credentials: Vec<u8> = percent_decode_str(url.username()).collect();
-        credentials.push(b':');
-        credentials.extend(percent_decode_str(url.password().unwrap_or_default()));
-        let mut bare = url.clone();
-        // An http(s) URL always has a host, so its credentials can be taken out.
-        let _ = bare.set_username("");
-        let _ = bare.set_password(None);
-        let authorization = HeaderValue::try_from(format!("Basic {}", BASE64.encode(credentials)))
-            .map_err(|_| ConfigError::InvalidVerifyUrl("credentials that are no header".into()))?;
+        let (uri, authorization) = if url.username().is_empty() && url.password().is_none() {
+            (Uri::try_from(url.as_str()).map_err(invalid)?, None)
+        } else {
+            // The bytes themselves, as curl sends them, UTF-8 or not.
+            let mut credentials: Vec<u8> = percent_decode_str(url.username()).collect();
+            credentials.push(b':');
+            credentials.extend(percent_decode_str(url.password().unwrap_or_default()));
+            let mut bare = url.clone();
+            // An http(s) URL always has a host, so its credentials can be taken out.
+            let _ = bare.set_username("");
+            let _ = bare.set_password(None);
+            let authorization =
+                HeaderValue::try_from(format!("Basic {}", BASE64.encode(credentials))).map_err(
+                    |_| ConfigError::InvalidVerifyUrl("credentials that are no header".into()),
+                )?;
+            let uri = Uri::try_from(bare.as_str()).map_err(invalid)?;
+            (uri, Some(sensitive(authorization)))
+        };
         Ok(Self {
-            uri: Uri::try_from(bare.as_str()).map_err(invalid)?,
-            authorization: Some(sensitive(authorization)),
+            uri,
+            authorization,
             proxy_authorization: None,
             proxied: false,
         })
@@ -303,25 +303,8 @@ fn sensitive(mut value: HeaderValue) -> HeaderValue {
     value
 }
 
-/// The process's shared client for the default connect timeout, built once into `shared`;
-/// a client of its own for any other. A client holds a connection pool, and one pool per
-/// process is what lets verifications reuse warm TLS connections. A build that failed is not
-/// kept: an application may install a crypto provider after a first attempt.
-fn shared_or_built<C: Clone>(
-    shared: &'static OnceLock<C>,
-    connect_timeout: Duration,
-    build: impl Fn(Duration) -> Result<C, String>,
-) -> Result<C, ConfigError> {
-    if connect_timeout != DEFAULT_CONNECT_TIMEOUT {
-        return build(connect_timeout).map_err(ConfigError::HttpClient);
-    }
-    if let Some(client) = shared.get() {
-        return Ok(client.clone());
-    }
-    let built = build(connect_timeout).map_err(ConfigError::HttpClient)?;
-    // Of two first builds at once, one is kept and both callers get it.
-    Ok(shared.get_or_init(|| built).clone())
-}
+/// A connection's error, as hyper-util's connectors give it.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The proxy settings of the environment, as curl and reqwest read them.
 pub(crate) fn environment_proxies() -> Matcher {

@@ -10,7 +10,7 @@ use std::{error::Error as StdError, fmt, future::poll_fn, io, pin::Pin};
 use http::{HeaderValue, Uri};
 use hyper::rt::{Read, ReadBuf, Write};
 
-use super::USER_AGENT;
+use super::{BoxError, USER_AGENT};
 
 /// The longest answer head we read from a proxy.
 const MAX_HEAD: usize = 8 * 1024;
@@ -74,7 +74,7 @@ pub(crate) async fn open<T: Read + Write + Unpin>(
     mut conn: T,
     dst: &Uri,
     authorization: Option<&HeaderValue>,
-) -> Result<T, Box<dyn StdError + Send + Sync>> {
+) -> Result<T, BoxError> {
     let host = dst.host().ok_or("the endpoint has no host")?;
     let port = super::hop::endpoint_port(dst);
     let mut request = format!(
@@ -110,7 +110,7 @@ pub(crate) async fn open<T: Read + Write + Unpin>(
 }
 
 /// What the proxy's status to a `CONNECT` means.
-fn judge(status: u16) -> Result<(), Box<dyn StdError + Send + Sync>> {
+fn judge(status: u16) -> Result<(), BoxError> {
     match status {
         200..=299 => Ok(()),
         407 => Err(Box::new(ProxyRefusal::Credentials)),
