@@ -107,6 +107,18 @@ impl Verify for AnyVerifier {
         AnyVerifier::verify(self, token, options)
     }
 
+    fn verify_now(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Option<Result<Verdict, VerifyError>> {
+        match self {
+            AnyVerifier::Hosted(verifier) => Verify::verify_now(verifier, token, options),
+            #[cfg(feature = "altcha")]
+            AnyVerifier::Altcha(verifier) => Verify::verify_now(verifier, token, options),
+        }
+    }
+
     fn provider(&self) -> Option<Provider> {
         Some(AnyVerifier::provider(self))
     }

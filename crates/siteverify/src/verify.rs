@@ -32,6 +32,23 @@ pub trait Verify: Send + Sync + 'static {
         options: &VerifyOptions,
     ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send;
 
+    /// [`verify`](Self::verify) answered at once, for a verifier that can answer this token
+    /// without waiting on anything (ALTCHA's classic protocol with an in-memory replay
+    /// store): `Some` is the verification itself, with every promise of `verify` (the token
+    /// is spent, the policy applied); `None`, the default, sends the caller to `verify`,
+    /// having done nothing.
+    ///
+    /// Middleware asks it first: an answer now needs no future, and so no allocation and no
+    /// copy of the request's state into one.
+    fn verify_now(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Option<Result<Verdict, VerifyError>> {
+        let _ = (token, options);
+        None
+    }
+
     /// The provider this verifier speaks for, if it is one of this crate's. Middleware uses it
     /// to look for the token under the provider's widget field name; `None` (the default)
     /// means "any of the known names".
@@ -108,6 +125,14 @@ impl<V: Verify> Verify for Arc<V> {
         (**self).verify(token, options)
     }
 
+    fn verify_now(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Option<Result<Verdict, VerifyError>> {
+        (**self).verify_now(token, options)
+    }
+
     fn provider(&self) -> Option<Provider> {
         (**self).provider()
     }
@@ -182,6 +207,11 @@ pub type BoxVerifyFuture<'a> =
 /// [`Verify`] with a boxed future: the object-safe form, which `dyn` can name.
 trait ErasedVerify: Send + Sync + 'static {
     fn verify<'a>(&'a self, token: &'a str, options: &'a VerifyOptions) -> BoxVerifyFuture<'a>;
+    fn verify_now(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Option<Result<Verdict, VerifyError>>;
     fn provider(&self) -> Option<Provider>;
     fn policy(&self) -> Option<&Policy>;
     fn validate_policy(&self, policy: &Policy) -> Result<(), ConfigError>;
@@ -203,6 +233,13 @@ struct Named<V>(V);
 impl<V: Verify> ErasedVerify for Named<V> {
     fn verify<'a>(&'a self, token: &'a str, options: &'a VerifyOptions) -> BoxVerifyFuture<'a> {
         Box::pin(self.0.verify(token, options))
+    }
+    fn verify_now(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Option<Result<Verdict, VerifyError>> {
+        self.0.verify_now(token, options)
     }
     fn provider(&self) -> Option<Provider> {
         self.0.provider()
@@ -276,6 +313,14 @@ impl Verify for BoxVerifier {
     // of the three borrows, which the trait's signature cannot name.
     async fn verify(&self, token: &str, options: &VerifyOptions) -> Result<Verdict, VerifyError> {
         self.0.verify(token, options).await
+    }
+
+    fn verify_now(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Option<Result<Verdict, VerifyError>> {
+        self.0.verify_now(token, options)
     }
 
     fn provider(&self) -> Option<Provider> {

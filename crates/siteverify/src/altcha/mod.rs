@@ -398,12 +398,8 @@ impl AltchaVerifier {
         token: &str,
         options: &VerifyOptions,
     ) -> Result<Verdict, VerifyError> {
-        let span = tracing::info_span!(
-            "siteverify",
-            provider = Provider::Altcha.name(),
-            outcome = tracing::field::Empty,
-        );
-        let checked = match span.in_scope(|| self.read(token, options)) {
+        let span = verify_span();
+        let checked = match self.read(token, options) {
             Ok(Read::V1(passed)) => Ok(passed),
             Ok(Read::V2(payload)) => {
                 self.check_v2(payload, options)
@@ -416,21 +412,33 @@ impl AltchaVerifier {
             Ok(passed) => self.spend(passed).await,
             Err(e) => Err(e),
         };
-        let outcome = result.as_ref().err().map_or("verified", VerifyError::code);
-        span.record("outcome", outcome);
-        #[cfg(feature = "metrics")]
-        metrics::counter!("captcha_verifications_total", "provider" => "altcha", "outcome" => outcome)
-            .increment(1);
-        span.in_scope(|| match &result {
-            Ok(_) => tracing::debug!(outcome, "captcha verified"),
-            Err(VerifyError::ProviderUnavailable(outage)) => tracing::warn!(
-                outcome,
-                error = %outage,
-                "the ALTCHA replay store cannot record the challenge: refusing it"
-            ),
-            Err(e) => tracing::debug!(outcome, error = %e, "captcha rejected"),
-        });
-        result
+        report(&span, result)
+    }
+
+    /// [`verify`](Self::verify) answered at once: `Some` when nothing needs waiting for (a
+    /// classic payload, or one that is malformed, with a store that
+    /// [answers at once](ReplayStore::answers_at_once), as the memory store does), and then
+    /// it is the verification itself, the challenge spent; `None`, having done nothing the
+    /// caller must know of, for a v2 payload (its derivation runs on the blocking pool) or a
+    /// store that waits (Redis).
+    pub fn verify_now(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Option<Result<Verdict, VerifyError>> {
+        let store = &self.inner.config.store;
+        if !store.answers_at_once() {
+            return None;
+        }
+        let result = match self.read(token, options) {
+            Ok(Read::V1(passed)) => {
+                let spent = store.spend_at(&passed.id, passed.ttl, passed.now)?;
+                spent_as(passed.verdict, spent)
+            }
+            Ok(Read::V2(_)) => return None,
+            Err(e) => Err(e),
+        };
+        Some(report(&verify_span(), result))
     }
 
     /// Records a checked challenge in the store, which decides whether it passes. A store
@@ -447,18 +455,7 @@ impl AltchaVerifier {
             Some(spent) => spent,
             None => store.spend(&id, ttl).await,
         };
-        match spent {
-            Ok(Spend::First) => Ok(verdict),
-            Ok(Spend::Again) => Err(VerifyError::ExpiredOrDuplicate {
-                provider_codes: vec!["altcha-replayed".to_owned()],
-            }),
-            Err(StoreError::Full { .. }) => {
-                Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreFull))
-            }
-            Err(StoreError::Unavailable(_)) => {
-                Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreDown))
-            }
-        }
+        spent_as(verdict, spent)
     }
 
     /// Everything but the store for a classic payload, which is one hash and one HMAC, checked
@@ -571,6 +568,54 @@ struct Passed {
     now: SystemTime,
 }
 
+/// The span of one verification, its outcome recorded by [`report`].
+fn verify_span() -> tracing::Span {
+    tracing::info_span!(
+        "siteverify",
+        provider = Provider::Altcha.name(),
+        outcome = tracing::field::Empty,
+    )
+}
+
+/// What the store said of a checked challenge, as the verification's answer.
+fn spent_as(verdict: Verdict, spent: Result<Spend, StoreError>) -> Result<Verdict, VerifyError> {
+    match spent {
+        Ok(Spend::First) => Ok(verdict),
+        Ok(Spend::Again) => Err(VerifyError::ExpiredOrDuplicate {
+            provider_codes: vec!["altcha-replayed".to_owned()],
+        }),
+        Err(StoreError::Full { .. }) => {
+            Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreFull))
+        }
+        Err(StoreError::Unavailable(_)) => {
+            Err(VerifyError::ProviderUnavailable(Outage::ReplayStoreDown))
+        }
+    }
+}
+
+/// Records a verification's outcome in its span, its metrics and its log line, and gives
+/// it back.
+fn report(
+    span: &tracing::Span,
+    result: Result<Verdict, VerifyError>,
+) -> Result<Verdict, VerifyError> {
+    let outcome = result.as_ref().err().map_or("verified", VerifyError::code);
+    span.record("outcome", outcome);
+    #[cfg(feature = "metrics")]
+    metrics::counter!("captcha_verifications_total", "provider" => "altcha", "outcome" => outcome)
+        .increment(1);
+    span.in_scope(|| match &result {
+        Ok(_) => tracing::debug!(outcome, "captcha verified"),
+        Err(VerifyError::ProviderUnavailable(outage)) => tracing::warn!(
+            outcome,
+            error = %outage,
+            "the ALTCHA replay store cannot record the challenge: refusing it"
+        ),
+        Err(e) => tracing::debug!(outcome, error = %e, "captcha rejected"),
+    });
+    result
+}
+
 impl fmt::Debug for AltchaVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("AltchaVerifier").field(&self.inner).finish()
@@ -584,6 +629,14 @@ impl Verify for AltchaVerifier {
         options: &VerifyOptions,
     ) -> impl Future<Output = Result<Verdict, VerifyError>> + Send {
         AltchaVerifier::verify(self, token, options)
+    }
+
+    fn verify_now(
+        &self,
+        token: &str,
+        options: &VerifyOptions,
+    ) -> Option<Result<Verdict, VerifyError>> {
+        AltchaVerifier::verify_now(self, token, options)
     }
 
     fn provider(&self) -> Option<Provider> {

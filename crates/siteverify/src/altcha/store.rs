@@ -98,6 +98,14 @@ pub trait ReplayStore: Send + Sync + 'static {
         let _ = (id, ttl, now);
         None
     }
+
+    /// Whether [`spend_at`](Self::spend_at) always answers. A verifier asked to answer
+    /// without waiting ([`Verify::verify_now`](crate::Verify::verify_now)) asks this before it
+    /// does any work, rather than check a payload only to find it must wait for the store.
+    /// `false` by default.
+    fn answers_at_once(&self) -> bool {
+        false
+    }
 }
 
 /// The default store: in this process's memory, bounded, and never evicting a live entry.
@@ -481,6 +489,10 @@ impl ReplayStore for MemoryStore {
     ) -> Option<Result<Spend, StoreError>> {
         Some(self.spend_now(id, ttl, now))
     }
+
+    fn answers_at_once(&self) -> bool {
+        true
+    }
 }
 
 impl<S: ReplayStore> ReplayStore for std::sync::Arc<S> {
@@ -495,6 +507,10 @@ impl<S: ReplayStore> ReplayStore for std::sync::Arc<S> {
         now: SystemTime,
     ) -> Option<Result<Spend, StoreError>> {
         (**self).spend_at(id, ttl, now)
+    }
+
+    fn answers_at_once(&self) -> bool {
+        (**self).answers_at_once()
     }
 }
 

@@ -2,6 +2,7 @@
 //! Node), the memory store under floods and races, and the Redis store against a real
 //! `redis-server` (feature `redis`), and the emulator's widget script solving our challenges.
 
+mod at_once;
 mod interop;
 mod node;
 #[cfg(feature = "redis")]

@@ -142,7 +142,7 @@ fn read_rejection(error: ReadError, bounds: ReadBounds) -> Rejection {
 }
 
 /// Header and query sources, in order. `None` when none of them holds a token.
-fn without_body<'p>(
+pub(crate) fn without_body<'p>(
     parts: &'p Parts,
     sources: &TokenSources,
 ) -> Option<Result<Found<'p>, Rejection>> {

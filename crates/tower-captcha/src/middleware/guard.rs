@@ -11,7 +11,7 @@ use super::{
     body::{BoxError, CaptchaBody},
     layer::Settings,
 };
-use crate::{ProviderSet, Rejection, WidgetHint, extract};
+use crate::{ProviderSet, Rejection, WidgetHint, extract, set::Seat};
 
 /// What a guard found out about a request.
 pub(crate) struct Judgement {
@@ -37,6 +37,11 @@ pub(crate) trait Guard: Send + Sync + 'static {
         B: Body + Send + 'static,
         B::Data: Send,
         B::Error: Into<BoxError>;
+
+    /// [`judge`](Self::judge) done at once, when the token is in a header or the query (or
+    /// another layer's verdict stands) and the verifier answers without waiting; `None`
+    /// sends the request to `judge`, nothing having been decided.
+    fn judge_now(&self, settings: &Settings, parts: &Parts) -> Option<Judgement>;
 }
 
 impl Judgement {
@@ -52,6 +57,23 @@ impl Judgement {
 }
 
 impl<V: Verify> Guard for V {
+    fn judge_now(&self, settings: &Settings, parts: &Parts) -> Option<Judgement> {
+        let provider = settings.provider;
+        if let Some(outcome) = earlier_outcome(self, parts, settings) {
+            return Some(Judgement::of(provider, outcome));
+        }
+        let outcome = match extract::without_body(parts, &settings.sources)? {
+            Ok(found) => self
+                .verify_now(
+                    &found.token,
+                    &options(parts, settings, settings.policy.clone()),
+                )?
+                .map_err(Rejection::from),
+            Err(rejection) => Err(rejection),
+        };
+        Some(Judgement::of(provider, outcome))
+    }
+
     async fn judge<B>(
         &self,
         settings: &Settings,
@@ -64,12 +86,7 @@ impl<V: Verify> Guard for V {
         B::Error: Into<BoxError>,
     {
         let provider = settings.provider;
-        // A verifier that names no provider cannot vouch for another layer's verdict: it
-        // verifies the token itself.
-        if let Some(verdict) = earlier_verdict(parts, settings)
-            && provider == Some(verdict.provider)
-        {
-            let outcome = recheck(verdict, self, settings.policy.as_deref());
+        if let Some(outcome) = earlier_outcome(self, parts, settings) {
             return (
                 Judgement::of(provider, outcome),
                 CaptchaBody::untouched(body),
@@ -94,6 +111,16 @@ impl<V: Verify> Guard for V {
 }
 
 impl Guard for ProviderSet {
+    /// A set always reads the body, since a token there may outrank one in a header: it
+    /// decides at once only on another layer's verdict.
+    fn judge_now(&self, settings: &Settings, parts: &Parts) -> Option<Judgement> {
+        let (seat, verdict) = earlier_seat(self.seats(), parts, settings)?;
+        Some(Judgement::of(
+            seat.provider,
+            recheck(verdict, &seat.verifier, seat.policy.as_deref()),
+        ))
+    }
+
     async fn judge<B>(
         &self,
         settings: &Settings,
@@ -106,9 +133,7 @@ impl Guard for ProviderSet {
         B::Error: Into<BoxError>,
     {
         let seats = self.seats();
-        if let Some(verdict) = earlier_verdict(parts, settings)
-            && let Some(seat) = seats.iter().find(|s| s.provider == Some(verdict.provider))
-        {
+        if let Some((seat, verdict)) = earlier_seat(seats, parts, settings) {
             let outcome = recheck(verdict, &seat.verifier, seat.policy.as_deref());
             return (
                 Judgement::of(seat.provider, outcome),
@@ -177,6 +202,32 @@ fn earlier_verdict<'p>(parts: &'p Parts, settings: &Settings) -> Option<&'p Verd
         .filter(|verdict| !verdict.degraded || settings.fail_open)
 }
 
+/// For a single verifier: another layer's verdict, checked against this layer's policy, if
+/// it is one this verifier can vouch for. One that names no provider cannot: it verifies the
+/// token itself.
+fn earlier_outcome<V: Verify>(
+    verifier: &V,
+    parts: &Parts,
+    settings: &Settings,
+) -> Option<Result<Verdict, Rejection>> {
+    let verdict =
+        earlier_verdict(parts, settings).filter(|v| settings.provider == Some(v.provider))?;
+    Some(recheck(verdict, verifier, settings.policy.as_deref()))
+}
+
+/// For a provider set: another layer's verdict, and the member whose provider gave it.
+fn earlier_seat<'s, 'p>(
+    seats: &'s [Seat],
+    parts: &'p Parts,
+    settings: &Settings,
+) -> Option<(&'s Seat, &'p Verdict)> {
+    let verdict = earlier_verdict(parts, settings)?;
+    let seat = seats
+        .iter()
+        .find(|s| s.provider == Some(verdict.provider))?;
+    Some((seat, verdict))
+}
+
 /// `verdict`, checked by `verifier` with every rule it applies to its own answers.
 fn recheck<V: Verify>(
     verdict: &Verdict,
@@ -203,10 +254,17 @@ async fn verify<V: Verify>(
     settings: &Settings,
     policy: Option<Arc<Policy>>,
 ) -> Result<Verdict, VerifyError> {
+    verifier
+        .verify(token, &options(parts, settings, policy))
+        .await
+}
+
+/// The options of a verification of `parts`' token under `policy`.
+fn options(parts: &Parts, settings: &Settings, policy: Option<Arc<Policy>>) -> VerifyOptions {
     let mut options = VerifyOptions::new();
     options.remote_ip = settings.client_ip.client_ip(parts);
     // Already layered over the verifier's policy when the layer was built; the verifier
     // layers it again, which changes nothing.
     options.policy = policy;
-    verifier.verify(token, &options).await
+    options
 }

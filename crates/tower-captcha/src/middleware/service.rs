@@ -150,13 +150,57 @@ impl<S, G, F> CaptchaService<S, G, F> {
             }
             None => request,
         };
+        let (mut parts, body) = request.into_parts();
+        let shared = &*self.shared;
+        let span = decision_span();
+        // The latency is only ever a field of the span: with no subscriber taking it, the two
+        // clock reads would be for nothing.
+        let started = (!span.is_disabled()).then(Instant::now);
+        // Decided here and now when nothing needs waiting for: no future is boxed, and the
+        // inner service's own future is the response's.
+        if let Some(judgement) =
+            span.in_scope(|| shared.verifier.judge_now(&shared.settings, &parts))
+        {
+            let body = CaptchaBody::untouched(body);
+            return match conclude(shared, &mut parts, judgement, &span, started) {
+                Ok(()) => {
+                    ResponseFuture::passthrough(self.inner.call(Request::from_parts(parts, body)))
+                }
+                Err(failure) => {
+                    body.drain_after_refusal(&parts, shared.settings.drain);
+                    ResponseFuture::answered(failure)
+                }
+            };
+        }
         // The inner service that was driven to readiness is the one that must be called; a
         // fresh clone takes its place here.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let (parts, body) = request.into_parts();
-        ResponseFuture::guarded(Box::pin(guard(self.shared.clone(), inner, parts, body)))
+        let decision = Decision { span, started };
+        ResponseFuture::guarded(Box::pin(guard(
+            self.shared.clone(),
+            inner,
+            parts,
+            body,
+            decision,
+        )))
     }
+}
+
+/// The span a decision is taken in, and when it started (only when the span is recorded).
+struct Decision {
+    span: tracing::Span,
+    started: Option<Instant>,
+}
+
+/// The span of one request's decision, its fields recorded by [`conclude`].
+fn decision_span() -> tracing::Span {
+    tracing::info_span!(
+        "captcha",
+        provider = Empty,
+        outcome = Empty,
+        latency_ms = Empty,
+    )
 }
 
 /// Finds and verifies the token, then calls `inner` or answers the failure.
@@ -174,6 +218,7 @@ fn guard<S, G, F, B, ResBody>(
     mut inner: S,
     mut parts: Parts,
     body: B,
+    decision: Decision,
 ) -> impl Future<Output = Result<Response<Either<ResBody, F::Body>>, S::Error>>
 where
     S: Service<Request<CaptchaBody<B>>, Response = Response<ResBody>>,
@@ -186,7 +231,7 @@ where
     async move {
         // The decision is taken apart before the next await: a failure body need not be
         // `Send`, and nothing of the decision stays in the state while the inner service runs.
-        let body = match decide(&shared, &mut parts, body).await {
+        let body = match decide(&shared, &mut parts, body, decision).await {
             Ok(body) => body,
             Err(failure) => return Ok(failure.map(Either::Right)),
         };
@@ -195,12 +240,12 @@ where
     }
 }
 
-/// Decides on the request: puts the verdict (or, in observe mode, the refusal) into its
-/// extensions and gives the body back for the inner service, or answers the failure.
+/// Judges the request, then concludes (see [`conclude`]), the body drained after a refusal.
 async fn decide<G, F, B>(
     shared: &Shared<G, F>,
     parts: &mut Parts,
     body: B,
+    decision: Decision,
 ) -> Result<CaptchaBody<B>, Response<F::Body>>
 where
     B: Body + Send + 'static,
@@ -209,21 +254,38 @@ where
     G: Guard,
     F: FailureHandler,
 {
+    let Decision { span, started } = decision;
     let settings = &shared.settings;
-    let span = tracing::info_span!(
-        "captcha",
-        provider = Empty,
-        outcome = Empty,
-        latency_ms = Empty,
-    );
-    // The latency is only ever a field of the span: with no subscriber taking it, the two
-    // clock reads would be for nothing.
-    let started = (!span.is_disabled()).then(Instant::now);
     let (judgement, body) = shared
         .verifier
         .judge(settings, parts, body)
         .instrument(span.clone())
         .await;
+    match conclude(shared, parts, judgement, &span, started) {
+        Ok(()) => Ok(body),
+        Err(failure) => {
+            // Dropped unread, the body would make hyper close the connection with bytes in
+            // it, and a client still sending would get a reset instead of this answer.
+            body.drain_after_refusal(parts, settings.drain);
+            Err(failure)
+        }
+    }
+}
+
+/// What a judgement comes to: fail-open, the span's fields and the metrics, then the
+/// verdict (or, in observe mode, the refusal) put into the request's extensions, or the
+/// failure response.
+fn conclude<G, F>(
+    shared: &Shared<G, F>,
+    parts: &mut Parts,
+    judgement: Judgement,
+    span: &tracing::Span,
+    started: Option<Instant>,
+) -> Result<(), Response<F::Body>>
+where
+    F: FailureHandler,
+{
+    let settings = &shared.settings;
     let Judgement {
         outcome,
         provider,
@@ -314,11 +376,8 @@ where
                 None => shared.failure.failure_response(&rejection),
             };
             response.extensions_mut().insert(rejection);
-            // Dropped unread, the body would make hyper close the connection with bytes in
-            // it, and a client still sending would get a reset instead of this answer.
-            body.drain_after_refusal(parts, settings.drain);
             return Err(response);
         }
     }
-    Ok(body)
+    Ok(())
 }

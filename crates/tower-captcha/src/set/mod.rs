@@ -28,4 +28,5 @@ mod provider_set;
 
 pub use hint::WidgetHint;
 pub use member::Member;
+pub(crate) use provider_set::Seat;
 pub use provider_set::{MemberHealth, ProviderSet, SetError, SetMode};

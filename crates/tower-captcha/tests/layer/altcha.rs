@@ -335,3 +335,63 @@ async fn the_challenge_route_answers_head_and_refuses_other_methods() {
         assert_eq!(response.headers()["cache-control"], "no-store", "{method}");
     }
 }
+
+/// A solution in a header is decided in the service's call (the memory store answers at
+/// once): every answer is the one the same payload gets in a form, the store is the same one,
+/// and the handler gets the body byte for byte.
+#[tokio::test]
+async fn a_header_solution_gets_the_answers_a_form_one_gets() {
+    let guard = CaptchaLayer::altcha(config()).unwrap();
+    let verifier = guard.verifier().clone();
+    let url = serve(Router::new().route("/", post(echo).layer(guard))).await;
+    let header = |altcha: String, body: Vec<u8>| {
+        client()
+            .post(&url)
+            .header(FIELD, altcha)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+    let form = |altcha: String| client().post(&url).form(&[(FIELD, altcha)]).send();
+
+    let upload: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let good = solved(&verifier, "signup");
+    let response = header(good.clone(), upload.clone()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-verdict-provider"], "altcha");
+    assert_eq!(response.bytes().await.unwrap(), upload);
+    // Spent in the one store, whichever way it comes back.
+    for again in [
+        header(good.clone(), Vec::new()).await,
+        form(good.clone()).await,
+    ] {
+        assert_eq!(
+            outcome(again.unwrap()).await,
+            (403, "expired_or_duplicate".into())
+        );
+    }
+    let spent_by_form = solved(&verifier, "signup");
+    assert_eq!(
+        outcome(form(spent_by_form.clone()).await.unwrap()).await,
+        (200, "ok".into())
+    );
+    assert_eq!(
+        outcome(header(spent_by_form, Vec::new()).await.unwrap()).await,
+        (403, "expired_or_duplicate".into())
+    );
+
+    let mut unsolved: Value =
+        serde_json::from_slice(&STANDARD.decode(solved(&verifier, "signup")).unwrap()).unwrap();
+    unsolved["number"] = json!(unsolved["number"].as_u64().unwrap() + 1);
+    let cases = [
+        ("unsolved", STANDARD.encode(unsolved.to_string())),
+        ("garbage", "not base64!".to_owned()),
+        ("another action", solved(&verifier, "checkout")),
+    ];
+    for (name, payload) in cases {
+        let by_header = outcome(header(payload.clone(), Vec::new()).await.unwrap()).await;
+        let by_form = outcome(form(payload).await.unwrap()).await;
+        assert_eq!(by_header, by_form, "{name}");
+        assert_ne!(by_header.0, 200, "{name}");
+    }
+}

@@ -4,6 +4,7 @@ mod support;
 
 #[cfg(feature = "altcha")]
 mod altcha;
+mod at_once;
 mod bad_input;
 mod integrity;
 mod outages;

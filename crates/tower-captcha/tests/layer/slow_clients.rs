@@ -354,6 +354,20 @@ async fn every_refusal_with_an_unread_body_is_read_by_such_a_client() {
             ),
             (403, "invalid_token"),
         ),
+        (
+            // Refused in the service's call, with no future: drained all the same.
+            "400 on a header token that is not ASCII, before an upload",
+            with(
+                head(
+                    &addr,
+                    "application/octet-stream",
+                    Some(big.len()),
+                    &format!("{FIELD}: t\u{e9}l\u{e9}phone\r\n"),
+                ),
+                &big,
+            ),
+            (400, "malformed_token"),
+        ),
     ];
     for (name, request, (status, reason)) in cases {
         for attempt in 1..=3 {
