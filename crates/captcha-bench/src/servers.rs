@@ -136,7 +136,10 @@ pub(crate) fn altcha_config(max_number: u64) -> AltchaConfig {
         .lifetime(Duration::from_secs(600))
 }
 
-/// Says yes at once: what is left of (b)'s latency is the layer's own work.
+/// Says yes at once: what is left of (b)'s latency is the layer's own work. Through
+/// `verify` only, as a hosted provider answers (no `verify_now`): (b) measures the path every
+/// hosted provider's request takes, and stays the baseline the provider sets (which decide
+/// through it too) are compared with.
 pub(crate) struct Instant(pub(crate) Verdict);
 
 impl Verify for Instant {
