@@ -119,6 +119,14 @@ impl Verify for AnyVerifier {
         }
     }
 
+    fn answers_at_once(&self) -> bool {
+        match self {
+            AnyVerifier::Hosted(verifier) => Verify::answers_at_once(verifier),
+            #[cfg(feature = "altcha")]
+            AnyVerifier::Altcha(verifier) => Verify::answers_at_once(verifier),
+        }
+    }
+
     fn provider(&self) -> Option<Provider> {
         Some(AnyVerifier::provider(self))
     }

@@ -38,8 +38,9 @@ pub trait Verify: Send + Sync + 'static {
     /// is spent, the policy applied); `None`, the default, sends the caller to `verify`,
     /// having done nothing.
     ///
-    /// Middleware asks it first: an answer now needs no future, and so no allocation and no
-    /// copy of the request's state into one.
+    /// Middleware asks it first, of a verifier that [`answers_at_once`](Self::answers_at_once):
+    /// an answer now needs no future, and so no allocation and no copy of the request's state
+    /// into one.
     fn verify_now(
         &self,
         token: &str,
@@ -47,6 +48,13 @@ pub trait Verify: Send + Sync + 'static {
     ) -> Option<Result<Verdict, VerifyError>> {
         let _ = (token, options);
         None
+    }
+
+    /// Whether [`verify_now`](Self::verify_now) may answer: middleware asks it only of a
+    /// verifier that says so, and so prepares no call for one that never does. `false` by
+    /// default; a verifier that answers `verify_now` says `true` here.
+    fn answers_at_once(&self) -> bool {
+        false
     }
 
     /// The provider this verifier speaks for, if it is one of this crate's. Middleware uses it
@@ -133,6 +141,10 @@ impl<V: Verify> Verify for Arc<V> {
         (**self).verify_now(token, options)
     }
 
+    fn answers_at_once(&self) -> bool {
+        (**self).answers_at_once()
+    }
+
     fn provider(&self) -> Option<Provider> {
         (**self).provider()
     }
@@ -212,6 +224,7 @@ trait ErasedVerify: Send + Sync + 'static {
         token: &str,
         options: &VerifyOptions,
     ) -> Option<Result<Verdict, VerifyError>>;
+    fn answers_at_once(&self) -> bool;
     fn provider(&self) -> Option<Provider>;
     fn policy(&self) -> Option<&Policy>;
     fn validate_policy(&self, policy: &Policy) -> Result<(), ConfigError>;
@@ -240,6 +253,9 @@ impl<V: Verify> ErasedVerify for Named<V> {
         options: &VerifyOptions,
     ) -> Option<Result<Verdict, VerifyError>> {
         self.0.verify_now(token, options)
+    }
+    fn answers_at_once(&self) -> bool {
+        self.0.answers_at_once()
     }
     fn provider(&self) -> Option<Provider> {
         self.0.provider()
@@ -321,6 +337,10 @@ impl Verify for BoxVerifier {
         options: &VerifyOptions,
     ) -> Option<Result<Verdict, VerifyError>> {
         self.0.verify_now(token, options)
+    }
+
+    fn answers_at_once(&self) -> bool {
+        self.0.answers_at_once()
     }
 
     fn provider(&self) -> Option<Provider> {

@@ -12,6 +12,8 @@ use siteverify_emulator::{Emulator, Provider as Emulated, TokenSpec};
 use tower_captcha::{CaptchaLayer, Member, Provider, ProviderSet, Verifier, VerifierConfig};
 
 const FIELD: &str = "cf-turnstile-response";
+#[cfg(feature = "altcha")]
+const ALTCHA_KEY: &str = "tracing-test-hmac-key-0123456789abcdef";
 
 async fn echo(body: String) -> String {
     body
@@ -99,14 +101,44 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
             .await
             .unwrap();
         client.post(&url).send().await.unwrap();
-        vec![good, hcaptcha]
+        let mut tokens = vec![good, hcaptcha];
+
+        // ALTCHA with its memory store, the solution in a header: decided in the service's
+        // call, in the same span, with the same fields.
+        #[cfg(feature = "altcha")]
+        {
+            use siteverify::altcha::{AltchaConfig, AltchaVerifier};
+            let guard = CaptchaLayer::altcha(AltchaConfig::new(ALTCHA_KEY)).unwrap();
+            let solved = |verifier: &AltchaVerifier| {
+                siteverify::altcha::solve(&verifier.challenge()).unwrap()
+            };
+            let payload = solved(guard.verifier());
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr: SocketAddr = listener.local_addr().unwrap();
+            tokio::spawn(
+                axum::serve(listener, Router::new().route("/", post(echo).layer(guard)))
+                    .into_future(),
+            );
+            let url = format!("http://{addr}/");
+            for altcha in [payload.as_str(), payload.as_str(), "bm90IGEgcGF5bG9hZA"] {
+                client
+                    .post(&url)
+                    .header("altcha", altcha)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            tokens.push(payload);
+        }
+        tokens
     });
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let closes: Vec<&str> = logs
         .lines()
         .filter(|l| l.contains("tower_captcha::middleware::service: close"))
         .collect();
-    assert_eq!(closes.len(), 5, "{logs}");
+    let altcha = if cfg!(feature = "altcha") { 3 } else { 0 };
+    assert_eq!(closes.len(), 5 + altcha, "{logs}");
     assert!(
         closes[0].contains("provider=\"turnstile\"") || closes[0].contains("provider=turnstile"),
         "{logs}"
@@ -135,6 +167,22 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
         provider(closes[4], "set") && closes[4].contains("missing_token"),
         "{logs}"
     );
+    if altcha > 0 {
+        assert!(closes[5..].iter().all(|l| provider(l, "altcha")), "{logs}");
+        let outcomes: Vec<bool> = ["verified", "expired_or_duplicate", "malformed_token"]
+            .iter()
+            .zip(&closes[5..])
+            .map(|(outcome, line)| line.contains(outcome))
+            .collect();
+        assert_eq!(outcomes, [true; 3], "{logs}");
+        // The verifier's own span, inside the layer's, with the same outcomes.
+        let verifier_closes = logs
+            .lines()
+            .filter(|l| l.contains("siteverify{provider=\"altcha\"") && l.contains("close"))
+            .count();
+        assert_eq!(verifier_closes, 3, "{logs}");
+        assert!(!logs.contains(ALTCHA_KEY), "HMAC key leaked: {logs}");
+    }
     for token in tokens {
         assert!(!logs.contains(&token), "token leaked: {logs}");
     }

@@ -399,7 +399,7 @@ impl AltchaVerifier {
         options: &VerifyOptions,
     ) -> Result<Verdict, VerifyError> {
         let span = verify_span();
-        let checked = match self.read(token, options) {
+        let checked = match span.in_scope(|| self.read(token, options)) {
             Ok(Read::V1(passed)) => Ok(passed),
             Ok(Read::V2(payload)) => {
                 self.check_v2(payload, options)
@@ -421,15 +421,18 @@ impl AltchaVerifier {
     /// it is the verification itself, the challenge spent; `None`, having done nothing the
     /// caller must know of, for a v2 payload (its derivation runs on the blocking pool) or a
     /// store that waits (Redis).
+    ///
+    /// Its span (`siteverify`, with the outcome) is made once the answer is known, so that a
+    /// payload sent on to [`verify`](Self::verify) leaves no empty one behind.
     pub fn verify_now(
         &self,
         token: &str,
         options: &VerifyOptions,
     ) -> Option<Result<Verdict, VerifyError>> {
-        let store = &self.inner.config.store;
-        if !store.answers_at_once() {
+        if !Verify::answers_at_once(self) {
             return None;
         }
+        let store = &self.inner.config.store;
         let result = match self.read(token, options) {
             Ok(Read::V1(passed)) => {
                 let spent = store.spend_at(&passed.id, passed.ttl, passed.now)?;
@@ -637,6 +640,10 @@ impl Verify for AltchaVerifier {
         options: &VerifyOptions,
     ) -> Option<Result<Verdict, VerifyError>> {
         AltchaVerifier::verify_now(self, token, options)
+    }
+
+    fn answers_at_once(&self) -> bool {
+        self.inner.config.store.answers_at_once()
     }
 
     fn provider(&self) -> Option<Provider> {

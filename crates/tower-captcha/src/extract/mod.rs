@@ -67,9 +67,9 @@ where
     B::Error: Into<BoxError>,
 {
     // A header of the rest is kept in hand while the body is searched for a preferred token.
-    let in_hand = match without_body(parts, sources) {
-        Some(Ok(found)) if found.source >= preferred => Some(found),
-        Some(found) => return (found, CaptchaBody::untouched(body)),
+    let in_hand = match without_body(parts, sources).map(|found| decides(found, preferred)) {
+        Some(Ok(decided)) => return (decided, CaptchaBody::untouched(body)),
+        Some(Err(in_hand)) => Some(in_hand),
         None => None,
     };
     let or_in_hand =
@@ -141,8 +141,33 @@ fn read_rejection(error: ReadError, bounds: ReadBounds) -> Rejection {
     }
 }
 
+/// What [`find_token`] decides without the body: a token of the headers or the query that
+/// no token in the body could outrank (one of the first `preferred` sources), or a header
+/// that cannot be a token. `None` when the body must be searched, or holds the only chance
+/// of a token.
+pub(crate) fn decided_without_body<'p>(
+    parts: &'p Parts,
+    sources: &TokenSources,
+    preferred: usize,
+) -> Option<Result<Found<'p>, Rejection>> {
+    decides(without_body(parts, sources)?, preferred).ok()
+}
+
+/// A header or query token `found` with the first `preferred` sources outranking the rest:
+/// `Ok` when it decides alone, `Err` with the token to keep in hand while the body is
+/// searched for a preferred one.
+fn decides(
+    found: Result<Found<'_>, Rejection>,
+    preferred: usize,
+) -> Result<Result<Found<'_>, Rejection>, Found<'_>> {
+    match found {
+        Ok(found) if found.source >= preferred => Err(found),
+        decided => Ok(decided),
+    }
+}
+
 /// Header and query sources, in order. `None` when none of them holds a token.
-pub(crate) fn without_body<'p>(
+fn without_body<'p>(
     parts: &'p Parts,
     sources: &TokenSources,
 ) -> Option<Result<Found<'p>, Rejection>> {

@@ -14,11 +14,10 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pin_project! {
     /// The response future of [`CaptchaService`](super::CaptchaService).
     ///
-    /// Requests that need no CAPTCHA, and those decided at once (a token in a header that
+    /// Requests that need no CAPTCHA, and those passed at once (a token in a header that
     /// the verifier answers without waiting, as ALTCHA's memory store lets it), poll the
-    /// inner future directly or answer the failure, with no allocation. The others read a
-    /// body or wait on the provider; their future is boxed, a cost lost in the network round
-    /// trip it waits for.
+    /// inner future directly, with no allocation. The others read a body or wait on the
+    /// provider; their future is boxed, a cost lost in the network round trip it waits for.
     pub struct ResponseFuture<F, ResBody, FailBody, E> {
         #[pin]
         state: State<F, ResBody, FailBody, E>,
@@ -32,8 +31,6 @@ pin_project! {
         Passthrough { #[pin] inner: F },
         // Guarded: find, verify, then call the inner service or answer the failure.
         Guarded { future: BoxFuture<Result<Response<Either<ResBody, FailBody>>, E>> },
-        // Refused at once: the failure response, until it is taken.
-        Answered { failure: Option<Response<FailBody>> },
     }
 }
 
@@ -41,14 +38,6 @@ impl<F, ResBody, FailBody, E> ResponseFuture<F, ResBody, FailBody, E> {
     pub(crate) fn passthrough(inner: F) -> Self {
         Self {
             state: State::Passthrough { inner },
-        }
-    }
-
-    pub(crate) fn answered(failure: Response<FailBody>) -> Self {
-        Self {
-            state: State::Answered {
-                failure: Some(failure),
-            },
         }
     }
 
@@ -73,10 +62,6 @@ where
                 .poll(cx)
                 .map(|result| result.map(|response| response.map(Either::Left))),
             StateProj::Guarded { future } => future.as_mut().poll(cx),
-            StateProj::Answered { failure } => Poll::Ready(Ok(failure
-                .take()
-                .expect("a ResponseFuture polled after it completed")
-                .map(Either::Right))),
         }
     }
 }

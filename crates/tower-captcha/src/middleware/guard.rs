@@ -23,6 +23,10 @@ pub(crate) struct Judgement {
     /// The widget to show instead, when the provider could not answer. With one, the layer
     /// never fails open: another member can verify.
     pub(crate) fallback: Option<WidgetHint>,
+    /// Whether the verifier was asked, and so counted the verification itself; what was
+    /// decided without it (no token, a body that could not be read, another layer's verdict
+    /// rechecked) is the layer's to count.
+    pub(crate) asked: bool,
 }
 
 /// Finds the token and verifies it with the verifier it belongs to.
@@ -38,20 +42,31 @@ pub(crate) trait Guard: Send + Sync + 'static {
         B::Data: Send,
         B::Error: Into<BoxError>;
 
-    /// [`judge`](Self::judge) done at once, when the token is in a header or the query (or
-    /// another layer's verdict stands) and the verifier answers without waiting; `None`
-    /// sends the request to `judge`, nothing having been decided.
+    /// [`judge`](Self::judge) done at once: on another layer's verdict, or on a token in a
+    /// header or the query that nothing in the body could outrank, when its verifier
+    /// answers without waiting ([`Verify::verify_now`]). `None` sends the request to
+    /// `judge`, nothing having been decided or spent.
     fn judge_now(&self, settings: &Settings, parts: &Parts) -> Option<Judgement>;
 }
 
 impl Judgement {
-    /// The judgement of the verifier of `provider`, with no fallback to offer.
+    /// A judgement on behalf of the verifier of `provider` that did not ask it, with no
+    /// fallback to offer.
     fn of(provider: Option<Provider>, outcome: Result<Verdict, Rejection>) -> Self {
         Self {
             outcome,
             provider,
             label: provider.map_or("custom", Provider::name),
             fallback: None,
+            asked: false,
+        }
+    }
+
+    /// The answer of the verifier of `provider`, with no fallback to offer.
+    fn answered(provider: Option<Provider>, answer: Result<Verdict, VerifyError>) -> Self {
+        Self {
+            asked: true,
+            ..Self::of(provider, answer.map_err(Rejection::from))
         }
     }
 }
@@ -62,16 +77,18 @@ impl<V: Verify> Guard for V {
         if let Some(outcome) = earlier_outcome(self, parts, settings) {
             return Some(Judgement::of(provider, outcome));
         }
-        let outcome = match extract::without_body(parts, &settings.sources)? {
-            Ok(found) => self
-                .verify_now(
-                    &found.token,
-                    &options(parts, settings, settings.policy.clone()),
-                )?
-                .map_err(Rejection::from),
-            Err(rejection) => Err(rejection),
-        };
-        Some(Judgement::of(provider, outcome))
+        if !self.answers_at_once() {
+            return None;
+        }
+        let decided =
+            extract::decided_without_body(parts, &settings.sources, extract::EVERY_SOURCE)?;
+        Some(match decided {
+            Ok(found) => {
+                let options = options(parts, settings, settings.policy.clone());
+                Judgement::answered(provider, self.verify_now(&found.token, &options)?)
+            }
+            Err(rejection) => Judgement::of(provider, Err(rejection)),
+        })
     }
 
     async fn judge<B>(
@@ -100,25 +117,41 @@ impl<V: Verify> Guard for V {
             bounds(settings),
         )
         .await;
-        let outcome = match found {
-            Ok(found) => verify(self, &found.token, parts, settings, settings.policy.clone())
-                .await
-                .map_err(Rejection::from),
-            Err(rejection) => Err(rejection),
+        let judgement = match found {
+            Ok(found) => Judgement::answered(
+                provider,
+                verify(self, &found.token, parts, settings, settings.policy.clone()).await,
+            ),
+            Err(rejection) => Judgement::of(provider, Err(rejection)),
         };
-        (Judgement::of(provider, outcome), body)
+        (judgement, body)
     }
 }
 
 impl Guard for ProviderSet {
-    /// A set always reads the body, since a token there may outrank one in a header: it
-    /// decides at once only on another layer's verdict.
     fn judge_now(&self, settings: &Settings, parts: &Parts) -> Option<Judgement> {
-        let (seat, verdict) = earlier_seat(self.seats(), parts, settings)?;
-        Some(Judgement::of(
-            seat.provider,
-            recheck(verdict, &seat.verifier, seat.policy.as_deref()),
-        ))
+        let seats = self.seats();
+        if let Some((seat, verdict)) = earlier_seat(seats, parts, settings) {
+            let outcome = recheck(verdict, &seat.verifier, seat.policy.as_deref());
+            return Some(Judgement::of(seat.provider, outcome));
+        }
+        if !seats.iter().any(|seat| seat.verifier.answers_at_once()) {
+            return None;
+        }
+        let routing = self.routing();
+        let found = match extract::decided_without_body(parts, &routing.sources, routing.preferred)?
+        {
+            Ok(found) => found,
+            Err(rejection) => return Some(no_member(rejection)),
+        };
+        let chosen = routing.owners[found.source];
+        let seat = &seats[chosen];
+        if !seat.verifier.answers_at_once() {
+            return None;
+        }
+        let options = options(parts, settings, seat.policy.clone());
+        let verified = seat.verifier.verify_now(&found.token, &options)?;
+        Some(self.judged(chosen, verified))
     }
 
     async fn judge<B>(
@@ -151,16 +184,7 @@ impl Guard for ProviderSet {
         .await;
         let found = match found {
             Ok(found) => found,
-            Err(rejection) => {
-                let judgement = Judgement {
-                    outcome: Err(rejection),
-                    provider: None,
-                    // No token, so no member: the set's own name in logs and metrics.
-                    label: "set",
-                    fallback: None,
-                };
-                return (judgement, body);
-            }
+            Err(rejection) => return (no_member(rejection), body),
         };
         let chosen = routing.owners[found.source];
         let seat = &seats[chosen];
@@ -172,20 +196,40 @@ impl Guard for ProviderSet {
             seat.policy.clone(),
         )
         .await;
+        (self.judged(chosen, verified), body)
+    }
+}
+
+impl ProviderSet {
+    /// The judgement of member `chosen`, which answered `verified`: recorded in its health,
+    /// with the widget to fall back to if it could not answer.
+    fn judged(&self, chosen: usize, verified: Result<Verdict, VerifyError>) -> Judgement {
+        let seat = &self.seats()[chosen];
         // Before the fallback is chosen: a member that just failed is not offered back.
         seat.record(&verified);
-        let outcome = verified.map_err(Rejection::from);
-        let fallback = match &outcome {
+        let judgement = Judgement::answered(seat.provider, verified);
+        let fallback = match &judgement.outcome {
             Err(rejection) if rejection.failure_code() == FailureCode::ProviderUnavailable => {
                 self.fallback_for(chosen).cloned()
             }
             _ => None,
         };
-        let judgement = Judgement {
+        Judgement {
             fallback,
-            ..Judgement::of(seat.provider, outcome)
-        };
-        (judgement, body)
+            ..judgement
+        }
+    }
+}
+
+/// A set's judgement when no member's token was found.
+fn no_member(rejection: Rejection) -> Judgement {
+    Judgement {
+        outcome: Err(rejection),
+        provider: None,
+        // No token, so no member: the set's own name in logs and metrics.
+        label: "set",
+        fallback: None,
+        asked: false,
     }
 }
 

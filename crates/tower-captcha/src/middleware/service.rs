@@ -17,7 +17,7 @@ use super::{
     guard::{Guard, Judgement},
     layer::Settings,
 };
-use crate::{CaptchaOutcome, FailureHandler, ProviderSet};
+use crate::{CaptchaOutcome, FailureHandler, ProviderSet, Rejection, WidgetHint};
 
 /// The service [`CaptchaLayer`](super::CaptchaLayer) wraps around yours.
 pub struct CaptchaService<S, V, F> {
@@ -166,9 +166,14 @@ impl<S, G, F> CaptchaService<S, G, F> {
                 Ok(()) => {
                     ResponseFuture::passthrough(self.inner.call(Request::from_parts(parts, body)))
                 }
-                Err(failure) => {
+                Err(refusal) => {
                     body.drain_after_refusal(&parts, shared.settings.drain);
-                    ResponseFuture::answered(failure)
+                    // The response is made when the future is polled, as on the other
+                    // path: a failure body need not be `Send`, and the future must be.
+                    let shared = self.shared.clone();
+                    ResponseFuture::guarded(Box::pin(async move {
+                        Ok(refusal.respond(&*shared.failure).map(Either::Right))
+                    }))
                 }
             };
         }
@@ -263,35 +268,39 @@ where
         .await;
     match conclude(shared, parts, judgement, &span, started) {
         Ok(()) => Ok(body),
-        Err(failure) => {
+        Err(refusal) => {
             // Dropped unread, the body would make hyper close the connection with bytes in
             // it, and a client still sending would get a reset instead of this answer.
             body.drain_after_refusal(parts, settings.drain);
-            Err(failure)
+            Err(refusal.respond(&*shared.failure))
         }
     }
 }
 
 /// What a judgement comes to: fail-open, the span's fields and the metrics, then the
 /// verdict (or, in observe mode, the refusal) put into the request's extensions, or the
-/// failure response.
+/// refusal to answer.
+#[expect(
+    clippy::result_large_err,
+    reason = "returned once and matched at once; boxed, every refusal would cost an allocation more"
+)]
 fn conclude<G, F>(
     shared: &Shared<G, F>,
     parts: &mut Parts,
     judgement: Judgement,
     span: &tracing::Span,
     started: Option<Instant>,
-) -> Result<(), Response<F::Body>>
-where
-    F: FailureHandler,
-{
+) -> Result<(), Refusal> {
     let settings = &shared.settings;
     let Judgement {
         outcome,
         provider,
         label,
         fallback,
+        asked,
     } = judgement;
+    #[cfg(not(feature = "metrics"))]
+    let _ = asked;
     span.record("provider", label);
 
     // Fail open only for the provider being down, never for what a client can provoke.
@@ -328,11 +337,9 @@ where
         Ok(_) => "verified",
         Err(rejection) => rejection.code(),
     };
-    // Verifications are counted by siteverify; what never reached it is counted here.
+    // A verifier that was asked counted its answer; what it was not asked is counted here.
     #[cfg(feature = "metrics")]
-    if let Err(rejection) = &outcome
-        && rejection.verify_error().is_none()
-    {
+    if !asked && outcome.is_err() {
         metrics::counter!(
             "captcha_verifications_total",
             "provider" => label,
@@ -367,17 +374,185 @@ where
             parts.extensions.insert(CaptchaOutcome::Rejected(rejection));
         }
         Err(rejection) => {
-            let mut response = match fallback {
-                Some(fallback) => {
-                    let mut response = shared.failure.fallback_response(&rejection, &fallback);
-                    response.extensions_mut().insert(fallback);
-                    response
-                }
-                None => shared.failure.failure_response(&rejection),
-            };
-            response.extensions_mut().insert(rejection);
-            return Err(response);
+            return Err(Refusal {
+                rejection,
+                fallback,
+            });
         }
     }
     Ok(())
+}
+
+/// A request refused: why, and the widget to offer instead, if any.
+struct Refusal {
+    rejection: Rejection,
+    fallback: Option<WidgetHint>,
+}
+
+impl Refusal {
+    /// The failure handler's response, the rejection and the fallback in its extensions.
+    fn respond<F: FailureHandler>(self, failure: &F) -> Response<F::Body> {
+        let Refusal {
+            rejection,
+            fallback,
+        } = self;
+        let mut response = match fallback {
+            Some(fallback) => {
+                let mut response = failure.fallback_response(&rejection, &fallback);
+                response.extensions_mut().insert(fallback);
+                response
+            }
+            None => failure.failure_response(&rejection),
+        };
+        response.extensions_mut().insert(rejection);
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        convert::Infallible,
+        marker::PhantomData,
+        pin::Pin,
+        rc::Rc,
+        task::{Context, Poll},
+    };
+
+    use bytes::Bytes;
+    use http::{Request, Response, StatusCode};
+    use http_body::{Body, Frame};
+    use http_body_util::Empty;
+    use siteverify::{Provider, Verdict, Verify, VerifyError, VerifyOptions};
+    use tower::{Layer, Service, ServiceExt};
+
+    use crate::{CaptchaLayer, Rejection, TokenSources, middleware::body::CaptchaBody};
+
+    /// Passes "human" and refuses anything else at once; "later" it leaves to `verify`.
+    struct AtOnce;
+
+    fn answer(token: &str) -> Result<Verdict, VerifyError> {
+        match token {
+            "human" | "later" => Ok(Verdict::new(Provider::ByeBot)),
+            _ => Err(VerifyError::InvalidToken {
+                provider_codes: vec![],
+            }),
+        }
+    }
+
+    impl Verify for AtOnce {
+        async fn verify(&self, token: &str, _: &VerifyOptions) -> Result<Verdict, VerifyError> {
+            answer(token)
+        }
+
+        fn verify_now(
+            &self,
+            token: &str,
+            _: &VerifyOptions,
+        ) -> Option<Result<Verdict, VerifyError>> {
+            (token != "later").then(|| answer(token))
+        }
+
+        fn answers_at_once(&self) -> bool {
+            true
+        }
+    }
+
+    /// Panics when called without having been made ready first, as tower's contract allows
+    /// a service to; a clone starts unready.
+    struct Strict {
+        ready: bool,
+    }
+
+    impl Clone for Strict {
+        fn clone(&self) -> Self {
+            Strict { ready: false }
+        }
+    }
+
+    impl<B> Service<Request<B>> for Strict {
+        type Response = Response<Empty<Bytes>>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            self.ready = true;
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<B>) -> Self::Future {
+            assert!(self.ready, "called without poll_ready");
+            self.ready = false;
+            std::future::ready(Ok(Response::new(Empty::new())))
+        }
+    }
+
+    fn request(token: &str) -> Request<Empty<Bytes>> {
+        Request::post("/")
+            .header("x-captcha", token)
+            .body(Empty::new())
+            .unwrap()
+    }
+
+    fn sources() -> TokenSources {
+        TokenSources::new().header("x-captcha").unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_service_made_ready_is_the_one_called_on_either_path() {
+        let mut service = CaptchaLayer::new(AtOnce)
+            .sources(sources())
+            .layer(Strict { ready: false });
+        // Passed at once, refused at once, passed through `verify`, passed at once again.
+        for (token, status) in [
+            ("human", StatusCode::OK),
+            ("robot", StatusCode::FORBIDDEN),
+            ("later", StatusCode::OK),
+            ("human", StatusCode::OK),
+        ] {
+            let response = ServiceExt::<Request<Empty<Bytes>>>::ready(&mut service)
+                .await
+                .unwrap()
+                .call(request(token))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "{token}");
+        }
+    }
+
+    /// A failure body that cannot leave its thread.
+    struct Local(PhantomData<Rc<()>>);
+
+    impl Body for Local {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(None)
+        }
+    }
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[tokio::test]
+    async fn a_failure_body_need_not_be_send_for_a_refusal_at_once() {
+        let layer = CaptchaLayer::new(AtOnce)
+            .sources(sources())
+            .on_failure(|_: &Rejection| {
+                let mut response = Response::new(Local(PhantomData));
+                *response.status_mut() = StatusCode::IM_A_TEAPOT;
+                response
+            });
+        let mut service = layer.layer(tower::service_fn(
+            |_: Request<CaptchaBody<Empty<Bytes>>>| async {
+                Ok::<_, Infallible>(Response::new(Empty::<Bytes>::new()))
+            },
+        ));
+        let future = service.ready().await.unwrap().call(request("robot"));
+        assert_send(&future);
+        assert_eq!(future.await.unwrap().status(), StatusCode::IM_A_TEAPOT);
+    }
 }

@@ -395,3 +395,84 @@ async fn a_header_solution_gets_the_answers_a_form_one_gets() {
         assert_ne!(by_header.0, 200, "{name}");
     }
 }
+
+/// An outer ALTCHA layer's verdict is rechecked by the inner one, not spent again: the
+/// route passes, and a stricter inner policy refuses.
+#[tokio::test]
+async fn an_outer_altcha_layers_verdict_is_rechecked_at_once_not_spent_again() {
+    let outer = CaptchaLayer::altcha(config()).unwrap();
+    let verifier = outer.verifier().clone();
+    let strict = CaptchaLayer::altcha(config())
+        .unwrap()
+        .policy(Policy::new().action("checkout"))
+        .unwrap();
+    let url = serve(
+        Router::new()
+            .route(
+                "/signup",
+                post(verdict_json).layer(CaptchaLayer::altcha(config()).unwrap()),
+            )
+            .route("/checkout", post(verdict_json).layer(strict))
+            .layer(outer),
+    )
+    .await;
+    let send = |path: &str, altcha: String| {
+        client()
+            .post(format!("{url}{path}"))
+            .header(FIELD, altcha)
+            .send()
+    };
+    let signup = send("/signup", solved(&verifier, "signup")).await.unwrap();
+    assert_eq!(outcome(signup).await, (200, "ok".into()));
+    let checkout = send("/checkout", solved(&verifier, "signup"))
+        .await
+        .unwrap();
+    assert_eq!(outcome(checkout).await, (403, "action_mismatch".into()));
+}
+
+/// A full memory store refuses new challenges at once with 503, and fail-open does not
+/// wave them through.
+#[tokio::test]
+async fn a_full_store_refuses_at_once_even_when_failing_open() {
+    let guard = CaptchaLayer::altcha(config().store(MemoryStore::new(1)))
+        .unwrap()
+        .fail_open(true);
+    let verifier = guard.verifier().clone();
+    let url = format!("{}/signup", app(guard).await);
+    let send = |altcha: String| client().post(&url).header(FIELD, altcha).send();
+    let first = send(solved(&verifier, "signup")).await.unwrap();
+    assert_eq!(outcome(first).await, (200, "ok".into()));
+    let second = send(solved(&verifier, "signup")).await.unwrap();
+    assert_eq!(outcome(second).await, (503, "provider_unavailable".into()));
+}
+
+/// One count per verification decided at once, by the verifier, and none by the layer.
+#[cfg(feature = "metrics")]
+#[test]
+fn a_header_solution_is_counted_once() {
+    let counters = counters_of(|| async {
+        let guard = CaptchaLayer::altcha(config()).unwrap();
+        let payload = solved(guard.verifier(), "signup");
+        let url = format!("{}/signup", app(guard).await);
+        for altcha in [payload.as_str(), payload.as_str(), "not base64!"] {
+            client()
+                .post(&url)
+                .header(FIELD, altcha)
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let mut seen: Vec<(String, String, u64)> = counters
+        .iter()
+        .map(|c| (c.name.clone(), c.label("outcome").to_owned(), c.value))
+        .collect();
+    seen.sort();
+    let expected = [
+        ("captcha_verifications_total", "expired_or_duplicate", 1),
+        ("captcha_verifications_total", "malformed_token", 1),
+        ("captcha_verifications_total", "verified", 1),
+    ]
+    .map(|(name, outcome, value)| (name.to_owned(), outcome.to_owned(), value));
+    assert_eq!(seen, expected);
+}

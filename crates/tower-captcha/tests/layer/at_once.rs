@@ -8,8 +8,8 @@ use std::sync::{
 };
 
 use axum::{Router, routing::post};
-use siteverify::{Provider, Verdict, Verify, VerifyError, VerifyOptions};
-use tower_captcha::{CaptchaLayer, CaptchaOutcome, TokenSources};
+use siteverify::{Outage, Provider, Verdict, Verify, VerifyError, VerifyOptions};
+use tower_captcha::{CaptchaLayer, CaptchaOutcome, Member, Policy, ProviderSet, TokenSources};
 
 use crate::support::*;
 
@@ -20,9 +20,16 @@ struct AtOnce {
     later: Arc<AtomicUsize>,
 }
 
+/// "human" passes (for the action `signup`), "down" finds the provider down, anything else
+/// is refused.
 fn answer(token: &str) -> Result<Verdict, VerifyError> {
     match token {
-        "human" => Ok(Verdict::new(Provider::ByeBot).with_hostname("mine.example")),
+        "human" => {
+            let mut verdict = Verdict::new(Provider::Turnstile).with_hostname("mine.example");
+            verdict.action = Some("signup".to_owned());
+            Ok(verdict)
+        }
+        "down" => Err(VerifyError::ProviderUnavailable(Outage::Connect)),
         _ => Err(VerifyError::InvalidToken {
             provider_codes: vec![],
         }),
@@ -38,6 +45,14 @@ impl Verify for AtOnce {
     fn verify_now(&self, token: &str, _: &VerifyOptions) -> Option<Result<Verdict, VerifyError>> {
         self.now.fetch_add(1, Ordering::SeqCst);
         Some(answer(token))
+    }
+
+    fn answers_at_once(&self) -> bool {
+        true
+    }
+
+    fn provider(&self) -> Option<Provider> {
+        Some(Provider::Turnstile)
     }
 }
 
@@ -73,7 +88,7 @@ async fn a_header_or_query_token_is_answered_at_once_and_a_body_token_through_ve
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-verdict-provider"], "byebot");
+    assert_eq!(response.headers()["x-verdict-provider"], "turnstile");
     assert_eq!(response.headers()["x-verdict-hostname"], "mine.example");
     assert_eq!(
         response.headers()["x-fingerprint"],
@@ -131,7 +146,7 @@ async fn a_refusal_at_once_in_observe_mode_reaches_the_handler() {
     };
     let url = serve(Router::new().route("/", post(handler).layer(layer))).await;
     for (token, expected) in [
-        ("human", "passed byebot"),
+        ("human", "passed turnstile"),
         ("robot", "rejected invalid_token"),
     ] {
         let response = client()
@@ -143,5 +158,132 @@ async fn a_refusal_at_once_in_observe_mode_reaches_the_handler() {
         assert_eq!(response.status(), 200, "{token}");
         assert_eq!(response.text().await.unwrap(), expected);
     }
+    assert_eq!(counts(&verifier), (2, 0));
+}
+
+#[tokio::test]
+async fn a_header_token_outranks_one_in_the_body_on_this_path_too() {
+    let verifier = AtOnce::default();
+    let layer = CaptchaLayer::new(verifier.clone()).sources(sources());
+    let url = serve(Router::new().route("/", post(echo).layer(layer))).await;
+    for (header, form, expected) in [
+        ("robot", "human", (403, "invalid_token")),
+        ("human", "robot", (200, "ok")),
+    ] {
+        let response = client()
+            .post(&url)
+            .header("x-captcha", header)
+            .form(&[("captcha", form)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome(response).await,
+            (expected.0, expected.1.to_owned()),
+            "header {header}, form {form}"
+        );
+    }
+    assert_eq!(counts(&verifier), (2, 0), "the body was never needed");
+}
+
+#[tokio::test]
+async fn an_outer_layers_verdict_is_rechecked_at_once_by_the_inner_one() {
+    let verifier = AtOnce::default();
+    let layer = || CaptchaLayer::new(verifier.clone()).sources(sources());
+    let strict = layer().policy(Policy::new().action("checkout")).unwrap();
+    let url = serve(
+        Router::new()
+            .route("/signup", post(echo).layer(layer()))
+            .route("/checkout", post(echo).layer(strict))
+            .layer(layer()),
+    )
+    .await;
+    let send = |path: &str| {
+        client()
+            .post(format!("{url}{path}"))
+            .header("x-captcha", "human")
+            .send()
+    };
+    assert_eq!(
+        outcome(send("/signup").await.unwrap()).await,
+        (200, "ok".into())
+    );
+    assert_eq!(
+        counts(&verifier),
+        (1, 0),
+        "the inner layer verified nothing"
+    );
+    assert_eq!(
+        outcome(send("/checkout").await.unwrap()).await,
+        (403, "action_mismatch".into())
+    );
+    assert_eq!(counts(&verifier), (2, 0));
+}
+
+#[tokio::test]
+async fn an_outage_answered_at_once_fails_open_only_when_told_to() {
+    for (fail_open, expected) in [(false, (503, "provider_unavailable")), (true, (200, "ok"))] {
+        let verifier = AtOnce::default();
+        let layer = CaptchaLayer::new(verifier.clone())
+            .sources(sources())
+            .fail_open(fail_open);
+        let url = serve(Router::new().route("/", post(echo).layer(layer))).await;
+        let response = client()
+            .post(&url)
+            .header("x-captcha", "down")
+            .send()
+            .await
+            .unwrap();
+        if fail_open {
+            assert_eq!(response.headers()["x-verdict-provider"], "turnstile");
+        }
+        assert_eq!(
+            outcome(response).await,
+            (expected.0, expected.1.to_owned()),
+            "fail_open({fail_open})"
+        );
+        assert_eq!(counts(&verifier), (1, 0));
+    }
+}
+
+#[cfg(feature = "altcha")]
+#[tokio::test]
+async fn a_member_of_a_set_that_answers_at_once_is_asked_so() {
+    let verifier = AtOnce::default();
+    let altcha = siteverify::altcha::AltchaVerifier::new(siteverify::altcha::AltchaConfig::new(
+        "set-at-once-hmac-key-0123456789abcdef",
+    ))
+    .unwrap();
+    let set = ProviderSet::failover([
+        Member::new(verifier.clone())
+            .sources(sources())
+            .site_key("at-once-site-key"),
+        Member::new(altcha.clone()).challenge_url("/altcha/challenge"),
+    ])
+    .unwrap();
+    let url = serve(Router::new().route("/", post(echo).layer(CaptchaLayer::set(set)))).await;
+    let header = |name: &'static str, value: String| client().post(&url).header(name, value).send();
+    assert_eq!(
+        outcome(header("x-captcha", "human".into()).await.unwrap()).await,
+        (200, "ok".into())
+    );
+    assert_eq!(
+        outcome(header("x-captcha", "robot".into()).await.unwrap()).await,
+        (403, "invalid_token".into())
+    );
+    assert_eq!(counts(&verifier), (2, 0));
+    // The other member's token, at once too (its memory store answers so), spent once.
+    let payload = siteverify::altcha::solve(&altcha.challenge()).unwrap();
+    let once = outcome(header("altcha", payload.clone()).await.unwrap()).await;
+    let twice = outcome(header("altcha", payload).await.unwrap()).await;
+    assert_eq!(
+        (once, twice),
+        ((200, "ok".into()), (403, "expired_or_duplicate".into()))
+    );
+    // With no token, the set's own answer; in the body, through `verify`.
+    assert_eq!(
+        outcome(client().post(&url).send().await.unwrap()).await,
+        (400, "missing_token".into())
+    );
     assert_eq!(counts(&verifier), (2, 0));
 }
