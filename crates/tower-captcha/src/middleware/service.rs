@@ -168,6 +168,11 @@ impl<S, G, F> CaptchaService<S, G, F> {
                 }
                 Err(refusal) => {
                     body.drain_after_refusal(&parts, shared.settings.drain);
+                    // Not called, the readied inner service would keep what it reserved for
+                    // this request (a concurrency permit, say) until the next one: it is
+                    // dropped, as the other path drops it, and a fresh clone takes its place.
+                    let clone = self.inner.clone();
+                    drop(std::mem::replace(&mut self.inner, clone));
                     // The response is made when the future is polled, as on the other
                     // path: a failure body need not be `Send`, and the future must be.
                     let shared = self.shared.clone();
@@ -518,6 +523,29 @@ mod tests {
                 .unwrap();
             assert_eq!(response.status(), status, "{token}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_at_once_gives_back_what_the_inner_service_reserved() {
+        let inner = tower::limit::ConcurrencyLimitLayer::new(1).layer(Strict { ready: false });
+        let mut first = CaptchaLayer::new(AtOnce).sources(sources()).layer(inner);
+        let mut second = first.clone();
+        let refused = ServiceExt::<Request<Empty<Bytes>>>::ready(&mut first)
+            .await
+            .unwrap()
+            .call(request("robot"))
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        // The one permit is free again for another connection's service.
+        let ready = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            ServiceExt::<Request<Empty<Bytes>>>::ready(&mut second),
+        )
+        .await
+        .expect("the permit was given back");
+        let passed = ready.unwrap().call(request("human")).await.unwrap();
+        assert_eq!(passed.status(), StatusCode::OK);
     }
 
     /// A failure body that cannot leave its thread.
