@@ -185,6 +185,7 @@ async fn every_demo_emulate_value_starts_and_serves_a_working_page() {
         (Some("friendlycaptcha"), Provider::FriendlyCaptcha),
         (Some("FriendlyCaptcha"), Provider::FriendlyCaptcha),
         (Some("recaptcha-enterprise"), Provider::RecaptchaEnterprise),
+        // `altcha` has a test of its own (no emulator): demo_emulate_altcha_runs_altcha_….
     ] {
         let vars: Vec<(&str, &str)> = value.map(|v| ("DEMO_EMULATE", v)).into_iter().collect();
         let demo = match Demo::from_vars(vars).await {
@@ -1006,6 +1007,99 @@ async fn altcha_needs_no_account_and_no_emulator_and_guards_every_route() {
         .post_json("/api/signup", serde_json::json!({}))
         .await;
     assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn demo_emulate_altcha_runs_altcha_itself_with_a_key_of_its_own() {
+    // The error for an unknown DEMO_EMULATE value lists `altcha`, so it must start: with no
+    // emulator (nothing to stand in for) and a key made for this run.
+    let start_altcha = |vars: Vec<(&'static str, &'static str)>| async move {
+        let demo = Demo::from_vars(vars).await.unwrap();
+        assert_eq!(demo.widget.provider, Provider::Altcha);
+        assert!(demo.emulator.is_none(), "no emulator for ALTCHA");
+        start(demo).await
+    };
+    let first = start_altcha(vec![("DEMO_EMULATE", " ALTCHA ")]).await;
+    let page = first.page().await;
+    assert!(
+        page.contains(r#"<altcha-widget challengeurl="/altcha/challenge""#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<script src="/altcha/widget.js""#),
+        "{page}"
+    );
+    let solved = first.altcha("/altcha/challenge").await;
+    let form = [("email", "ada@example.com"), ("altcha", solved.as_str())];
+    let response = first.post_form("/signup", &form).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        first.post_form("/signup", &form).await.status(),
+        403,
+        "replay"
+    );
+
+    // Another run makes another key: what the first issued is not its.
+    let second = start_altcha(vec![("DEMO_EMULATE", "altcha")]).await;
+    let elsewhere = first.altcha("/altcha/challenge").await;
+    let response = second
+        .post_json(
+            "/api/signup",
+            serde_json::json!({ "email": "a@b.c", "altcha": elsewhere }),
+        )
+        .await;
+    assert_eq!(
+        code_of(response).await,
+        (
+            403,
+            r#"{"error":"captcha_failed","reason":"invalid_token"}"#.to_owned()
+        )
+    );
+
+    // CAPTCHA_SECRET, when set, is the key: two runs given one verify each other's.
+    const KEY: &str = "demo-emulate-altcha-key-0123456789abcdef";
+    let third = start_altcha(vec![("DEMO_EMULATE", "altcha"), ("CAPTCHA_SECRET", KEY)]).await;
+    let fourth = start_altcha(vec![("DEMO_EMULATE", "altcha"), ("CAPTCHA_SECRET", KEY)]).await;
+    let shared = third.altcha("/altcha/challenge").await;
+    let response = fourth
+        .post_json(
+            "/api/signup",
+            serde_json::json!({ "email": "a@b.c", "altcha": shared }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // A hosted fallback is emulated, and so the emulator starts for it alone: its token,
+    // minted by that emulator, signs up too.
+    let demo = Demo::from_vars([
+        ("DEMO_EMULATE", "altcha"),
+        ("CAPTCHA_FALLBACK_PROVIDER", "turnstile"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(demo.widget.provider, Provider::Altcha);
+    let fallback = demo.fallback.clone().expect("a fallback widget");
+    assert_eq!(fallback.provider, Provider::Turnstile);
+    let with_fallback = start(demo).await;
+    let token = mint(with_fallback.emulator(), &fallback, "signup", 0.9);
+    let response = with_fallback
+        .post_form(
+            "/signup",
+            &[
+                ("email", "a@b.c"),
+                (fallback.provider.widget_field(), &token),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let solved = with_fallback.altcha("/altcha/challenge").await;
+    let response = with_fallback
+        .post_form(
+            "/signup",
+            &[("email", "a@b.c"), ("altcha", solved.as_str())],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]

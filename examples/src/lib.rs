@@ -130,6 +130,8 @@ impl Demo {
     /// widget script), otherwise the emulator, emulating `DEMO_EMULATE` (any provider name,
     /// default `recaptcha`). The emulated demo honours the same variables but the four it
     /// fills in itself: the provider, secret, site key and verify URL are the emulator's.
+    /// `DEMO_EMULATE=altcha` starts no emulator, since ALTCHA has no third party: the demo
+    /// runs it itself, keyed by `CAPTCHA_SECRET` or else by a key made for this run.
     pub async fn from_vars<I, K, V>(vars: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = (K, V)>,
@@ -174,12 +176,7 @@ impl Demo {
         script: Option<String>,
         fallback: Option<Configured>,
     ) -> Result<Self, Error> {
-        let script = script.unwrap_or_else(|| real_script(config.provider).to_owned());
-        let main = Configured {
-            config: config.clone(),
-            script,
-            stand_in: false,
-        };
+        let main = Configured::own(config.clone(), script);
         let demo = Self::build(main, fallback, None).await?;
         tracing::info!(
             provider = config.provider.name(),
@@ -189,39 +186,67 @@ impl Demo {
     }
 
     async fn emulate(provider: Provider, mut vars: HashMap<String, String>) -> Result<Self, Error> {
-        let emulator = Emulator::start().await?;
-        emulated_vars(&emulator, &format!("{PREFIX}_"), provider, &mut vars)?;
-        let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
         // A hosted fallback is emulated too, unless it comes with a secret of its own.
         let fallback_provider = set_value(&vars, FALLBACK_PROVIDER_VAR).map(str::parse::<Provider>);
-        if let Some(Ok(fallback)) = fallback_provider
-            && fallback.is_hosted()
-            && !is_set(&vars, &format!("{FALLBACK_PREFIX}SECRET"))
-        {
-            emulated_vars(&emulator, FALLBACK_PREFIX, fallback, &mut vars)?;
+        let emulated_fallback = match fallback_provider {
+            Some(Ok(fallback))
+                if fallback.is_hosted() && !is_set(&vars, &format!("{FALLBACK_PREFIX}SECRET")) =>
+            {
+                Some(fallback)
+            }
+            _ => None,
+        };
+        // ALTCHA has no third party to stand in for: the demo runs it itself, so the emulator
+        // starts only for a hosted provider.
+        let emulator = if provider.is_hosted() || emulated_fallback.is_some() {
+            Some(Emulator::start().await?)
+        } else {
+            None
+        };
+        match &emulator {
+            Some(emulator) if provider.is_hosted() => {
+                emulated_vars(emulator, &format!("{PREFIX}_"), provider, &mut vars)?;
+            }
+            _ => self_hosted_vars(provider, &mut vars)?,
         }
-        let fallback = match fallback_config(&vars)? {
-            Some(mut fallback)
+        if let (Some(emulator), Some(fallback)) = (&emulator, emulated_fallback) {
+            emulated_vars(emulator, FALLBACK_PREFIX, fallback, &mut vars)?;
+        }
+        let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
+        let fallback = match (fallback_config(&vars)?, &emulator) {
+            (Some(mut fallback), Some(emulator))
                 if fallback.config.provider.is_hosted()
                     && !is_set(&vars, FALLBACK_WIDGET_SCRIPT_VAR) =>
             {
-                fallback.script = emulated_script(&emulator, fallback.config.provider);
+                fallback.script = emulated_script(emulator, fallback.config.provider);
                 fallback.stand_in = true;
                 Some(fallback)
             }
-            other => other,
+            (other, _) => other,
         };
-        let main = Configured {
-            config,
-            script: emulated_script(&emulator, provider),
-            stand_in: true,
+        let main = match &emulator {
+            Some(emulator) if provider.is_hosted() => Configured {
+                config,
+                script: emulated_script(emulator, provider),
+                stand_in: true,
+            },
+            _ => Configured::own(
+                config,
+                set_value(&vars, WIDGET_SCRIPT_VAR).map(str::to_owned),
+            ),
         };
-        tracing::info!(
-            provider = provider.name(),
-            emulator = %emulator.base_url(),
-            "CAPTCHA_PROVIDER is not set: verifying against the built-in emulator (no account, no network)"
-        );
-        Self::build(main, fallback, Some(emulator)).await
+        match &emulator {
+            Some(emulator) => tracing::info!(
+                provider = provider.name(),
+                emulator = %emulator.base_url(),
+                "CAPTCHA_PROVIDER is not set: verifying against the built-in emulator (no account, no network)"
+            ),
+            None => tracing::info!(
+                provider = provider.name(),
+                "CAPTCHA_PROVIDER is not set: the demo runs the self-hosted provider itself, with a key made for this run (no account, no network)"
+            ),
+        }
+        Self::build(main, fallback, emulator).await
     }
 
     async fn build(
@@ -284,19 +309,27 @@ struct Configured {
     stand_in: bool,
 }
 
+impl Configured {
+    /// A provider the demo does not stand in for: its own widget script unless `script`
+    /// names another.
+    fn own(config: CaptchaConfig, script: Option<String>) -> Self {
+        let script = script.unwrap_or_else(|| real_script(config.provider).to_owned());
+        Configured {
+            config,
+            script,
+            stand_in: false,
+        }
+    }
+}
+
 /// The fallback's configuration, when `CAPTCHA_FALLBACK_PROVIDER` is set.
 fn fallback_config(vars: &HashMap<String, String>) -> Result<Option<Configured>, Error> {
     if !is_set(vars, FALLBACK_PROVIDER_VAR) {
         return Ok(None);
     }
     let config = CaptchaConfig::from_vars(FALLBACK_PREFIX, vars)?;
-    let script = set_value(vars, FALLBACK_WIDGET_SCRIPT_VAR)
-        .map_or_else(|| real_script(config.provider).to_owned(), str::to_owned);
-    Ok(Some(Configured {
-        config,
-        script,
-        stand_in: false,
-    }))
+    let script = set_value(vars, FALLBACK_WIDGET_SCRIPT_VAR).map(str::to_owned);
+    Ok(Some(Configured::own(config, script)))
 }
 
 /// Fills in the emulator's secret, site key and verify URL for `provider` under `prefix`
@@ -323,6 +356,23 @@ fn emulated_vars(
     let local = Policy::new().allow_hostname("localhost")?;
     if !is_set(vars, &hostnames) && local.validate_for(provider).is_ok() {
         vars.insert(hostnames, "localhost,127.0.0.1".to_owned());
+    }
+    Ok(())
+}
+
+/// `DEMO_EMULATE` naming a provider that is not hosted (ALTCHA): nothing to emulate, so the
+/// demo configures the provider itself, with an HMAC key made for this run unless
+/// `CAPTCHA_SECRET` gives one (challenges issued before a restart then stop verifying, as
+/// they would after a key change).
+fn self_hosted_vars(provider: Provider, vars: &mut HashMap<String, String>) -> Result<(), Error> {
+    vars.insert(PROVIDER_VAR.to_owned(), provider.name().to_owned());
+    let secret = format!("{PREFIX}_SECRET");
+    if !is_set(vars, &secret) {
+        let mut key = [0u8; siteverify::altcha::MIN_KEY_BYTES];
+        getrandom::fill(&mut key)
+            .map_err(|e| Error::from(format!("no randomness for a key: {e}")))?;
+        let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        vars.insert(secret, key);
     }
     Ok(())
 }
