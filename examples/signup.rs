@@ -3,9 +3,9 @@
 //! With no configuration it verifies against the built-in emulator (no account, no network);
 //! `DEMO_EMULATE` picks the emulated provider (`altcha`: the self-hosted one, no emulator).
 //! For a real provider set `CAPTCHA_PROVIDER`, `CAPTCHA_SECRET` and `CAPTCHA_SITEKEY` (and
-//! optionally `CAPTCHA_VERIFY_URL`,
-//! `CAPTCHA_HOSTNAMES`, …). `PORT` picks the port (3000; 0 for any free one). A setting it
-//! cannot use stops it at start with `error: <what is wrong>` and exit status 1.
+//! optionally `CAPTCHA_VERIFY_URL`, `CAPTCHA_HOSTNAMES`, …). `PORT` picks the port (3000; 0
+//! for any free one). A setting it cannot use stops it at start with `error: <what is wrong>`
+//! and exit status 1.
 
 use std::process::ExitCode;
 
