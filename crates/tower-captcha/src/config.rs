@@ -49,10 +49,10 @@ use crate::ClientIp;
 /// |---|---|
 /// | `REDIS_URL` | `redis://[user:password@]host:port[/db]`: spent challenges are kept in Redis, shared by every app instance (needs the `redis` feature); unset, in this process's memory |
 /// | `ALTCHA_STORE_CAPACITY` | the in-memory store's size in live challenges, 1–100000000 (default 250000, 23 to 64 bytes each): when full, new solutions are refused with 503 rather than a live one forgotten; not with `REDIS_URL` |
-/// | `ALTCHA_MAX_NUMBER` | difficulty of classic challenges: the largest secret number (default 50000, about 25,000 hashes on average) |
+/// | `ALTCHA_MAX_NUMBER` | difficulty of classic challenges: the largest secret number (default 100000, about 50,000 hashes on average) |
 /// | `ALTCHA_LIFETIME_SECS` | how long a challenge can be solved and submitted, 1–86400 s (default 300) |
 /// | `ALTCHA_V2_ALGORITHM` | issue v2 challenges instead of classic ones, with this key derivation: `SHA-256`, `SHA-384`, `SHA-512`, `PBKDF2/SHA-256`, `PBKDF2/SHA-384`, `PBKDF2/SHA-512`; needs the two below |
-/// | `ALTCHA_V2_COST` | v2: hash rounds or PBKDF2 iterations per attempt, at least 1 |
+/// | `ALTCHA_V2_COST` | v2: hash rounds or PBKDF2 iterations per attempt, 1–10000 (the most a verification derives) |
 /// | `ALTCHA_V2_PREFIX_DIGITS` | v2: how many hex digits of `0` the derived key must start with, 1–16 (each one makes the search 16 times longer) |
 /// | `PREVIOUS_SECRET` | key rotation: the key used before `SECRET`, still accepted until `PREVIOUS_SECRET_UNTIL` |
 /// | `PREVIOUS_SECRET_UNTIL` | when the previous key stops being accepted, RFC 3339 (`2026-05-01T12:00:00Z`); at least one challenge lifetime after the switch |

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    Checked,
+    Checked, MAX_V2_COST,
     crypto::{MacKey, Sha, constant_time_eq, hex, random_bytes, unhex},
     expired, invalid, unix_time,
     v1::duration_ms,
@@ -191,6 +191,11 @@ pub(crate) fn check(
     let cost = integer("cost")
         .and_then(|c| u32::try_from(c).ok())
         .ok_or_else(malformed)?;
+    // Signed, but not necessarily by this verifier's settings: an issuer sharing the key
+    // (altcha-lib, an older deploy) may have asked for more than one submission may cost us.
+    if cost > MAX_V2_COST {
+        return Err(invalid("altcha-cost-too-high"));
+    }
     let key_length = integer("keyLength")
         .filter(|len| (1..=MAX_KEY_LENGTH).contains(len))
         .ok_or_else(malformed)?;
@@ -395,6 +400,88 @@ mod tests {
             .unwrap_err();
             assert_eq!(err.provider_codes(), ["altcha-wrong-solution"]);
         }
+    }
+
+    /// `challenge` with `name` set to `value`, re-signed with our key: what an issuer sharing
+    /// the key could send.
+    fn resigned(challenge: &Challenge, name: &str, value: Value) -> Challenge {
+        let mut challenge = challenge.clone();
+        challenge.parameters[name] = value;
+        challenge.signature = hex(&MacKey::new(KEY).mac(
+            Sha::Sha256,
+            canonical_json(&challenge.parameters).as_bytes(),
+        ));
+        challenge
+    }
+
+    fn provider_codes(challenge: &Challenge, counter: u32, key: &str) -> Vec<String> {
+        let err = check(
+            payload(challenge, counter, key),
+            &[&MacKey::new(KEY)],
+            Sha::Sha256,
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "invalid_token");
+        err.provider_codes().to_vec()
+    }
+
+    #[test]
+    fn a_signed_cost_above_the_most_we_derive_is_refused_before_deriving() {
+        let challenge = issued(Derivation::Sha(Sha::Sha256), 1);
+        let (counter, key) = solve(&challenge);
+        // At the limit the key is derived (and this one, solved at cost 1, is wrong there).
+        let at_limit = resigned(&challenge, "cost", MAX_V2_COST.into());
+        assert_eq!(
+            provider_codes(&at_limit, counter, &key),
+            ["altcha-wrong-solution"]
+        );
+        let above = resigned(&challenge, "cost", (MAX_V2_COST + 1).into());
+        assert_eq!(
+            provider_codes(&above, counter, &key),
+            ["altcha-cost-too-high"]
+        );
+    }
+
+    #[test]
+    fn a_signed_parameter_of_the_wrong_type_is_an_issuer_s_mistake_not_a_payload() {
+        // Under a valid signature the client chose none of it: `invalid_token`, told apart
+        // by its provider code, rather than `malformed_token`.
+        let challenge = issued(Derivation::Sha(Sha::Sha256), 1);
+        let (counter, key) = solve(&challenge);
+        for (name, value) in [
+            ("cost", json!("1")),
+            ("cost", json!(-1)),
+            ("cost", json!(1.5)),
+            ("keyLength", json!("32")),
+            ("keyLength", json!(0)),
+            ("keyLength", json!(MAX_KEY_LENGTH + 1)),
+            ("keyPrefix", json!(0)),
+            ("keyPrefix", json!("0x")),
+            ("nonce", json!(7)),
+            ("nonce", json!("not hex")),
+            ("salt", json!(["00"])),
+        ] {
+            let wrong = resigned(&challenge, name, value.clone());
+            assert_eq!(
+                provider_codes(&wrong, counter, &key),
+                ["altcha-malformed-parameters"],
+                "{name} = {value}"
+            );
+        }
+        for value in [json!("later"), json!(-5), json!(null)] {
+            let wrong = resigned(&challenge, "expiresAt", value.clone());
+            assert_eq!(
+                provider_codes(&wrong, counter, &key),
+                ["altcha-no-expiry"],
+                "expiresAt = {value}"
+            );
+        }
+        let wrong = resigned(&challenge, "algorithm", json!("MD5"));
+        assert_eq!(
+            provider_codes(&wrong, counter, &key),
+            ["altcha-unsupported-algorithm"]
+        );
     }
 
     #[test]

@@ -11,4 +11,5 @@ mod redis;
 mod redis_server;
 mod stores;
 mod support;
+mod types;
 mod widget;

@@ -13,7 +13,7 @@ use std::{
 use serde::{Deserialize, de::IgnoredAny};
 use siteverify::{
     Policy, Secret,
-    altcha::{AltchaConfig, ChallengeKind, V2Algorithm},
+    altcha::{AltchaConfig, ChallengeKind, MAX_V2_COST, V2Algorithm},
 };
 
 /// The ALTCHA configuration of a [`CaptchaConfig`](super::CaptchaConfig): the verifier's
@@ -281,10 +281,11 @@ impl AltchaParts {
             })
         };
         let cost = needed(V2_COST, self.v2_cost)?;
+        // The verifier's own bound, named here so that the error names the variable.
         let cost = u32::try_from(cost)
             .ok()
-            .filter(|cost| *cost >= 1)
-            .ok_or_else(|| invalid(V2_COST, "must be between 1 and 4294967295"))?;
+            .filter(|cost| (1..=MAX_V2_COST).contains(cost))
+            .ok_or_else(|| invalid(V2_COST, format!("must be between 1 and {MAX_V2_COST}")))?;
         let digits = needed(V2_PREFIX_DIGITS, self.v2_prefix_digits)?;
         let prefix_digits = u8::try_from(digits)
             .ok()
@@ -493,6 +494,12 @@ mod tests {
             parse(&all)
         };
         assert!(v2(&[]).is_ok());
+        // The most the verifier derives is accepted, and builds a verifier.
+        let most = v2(&[("CAPTCHA_ALTCHA_V2_COST", "10000")]).unwrap();
+        let most = AltchaVerifier::new(settings(&most).config.clone()).unwrap();
+        assert_eq!(most.challenge().as_json()["parameters"]["cost"], 10_000);
+        let err = v2(&[("CAPTCHA_ALTCHA_V2_COST", "10001")]).unwrap_err();
+        assert!(err.to_string().contains("between 1 and 10000"), "{err}");
         for (var, value, at_fault) in [
             (
                 "CAPTCHA_ALTCHA_V2_ALGORITHM",
@@ -500,6 +507,8 @@ mod tests {
                 "CAPTCHA_ALTCHA_V2_ALGORITHM",
             ),
             ("CAPTCHA_ALTCHA_V2_COST", "0", "CAPTCHA_ALTCHA_V2_COST"),
+            // Above what the verifier derives: refused here, by name, not later at connect.
+            ("CAPTCHA_ALTCHA_V2_COST", "10001", "CAPTCHA_ALTCHA_V2_COST"),
             (
                 "CAPTCHA_ALTCHA_V2_COST",
                 "4294967296",
