@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use siteverify::altcha::{AltchaVerifier, RedisStore};
+use siteverify::{
+    Outage, VerifyError,
+    altcha::{AltchaVerifier, RedisStore},
+};
 
 use crate::{
     redis_server::{RedisServer, Reply},
@@ -43,6 +46,13 @@ async fn redis_stopped_mid_test_refuses_with_provider_unavailable() {
             .await
             .expect_err("no store, no pass");
         assert_eq!(err.code(), "provider_unavailable");
+        assert!(
+            matches!(
+                err,
+                VerifyError::ProviderUnavailable(Outage::ReplayStoreDown)
+            ),
+            "down, not full: {err:?}"
+        );
         // A client can make a store busy; fail-open must never cover it.
         assert!(!err.is_provider_outage());
         // The URL (which could carry a password) is not in the error.
@@ -76,15 +86,23 @@ async fn verifier_v2(server: &RedisServer) -> AltchaVerifier {
 }
 
 /// The spent entry lives as long as the challenge has left, plus the clock-skew margin
-/// (60 s), and not forever: Redis forgets it by itself.
+/// (60 s), and not forever: Redis forgets it by itself. The challenge comes from an issuer
+/// whose challenges live a quarter as long as the verifier's own, so that what it has left
+/// and the verifier's lifetime are told apart.
 #[tokio::test]
 async fn a_spent_challenge_expires_in_redis_after_its_remaining_lifetime_and_the_skew_margin() {
     const LIFETIME_MS: i64 = 120_000;
+    const ISSUED_FOR_MS: i64 = 30_000;
     const SKEW_MS: i64 = 60_000;
     let server = RedisServer::start();
     let verifier = instance(&server, Duration::from_millis(LIFETIME_MS as u64)).await;
     let started = Instant::now();
-    let payload = solved(&verifier);
+    let issuer = crate::support::verifier(
+        config()
+            .kind(v2_sha())
+            .lifetime(Duration::from_millis(ISSUED_FOR_MS as u64)),
+    );
+    let payload = solved(&issuer);
     assert_eq!(code(&verifier, &payload).await, "ok");
     let Reply::Array(keys) = server.command(&["KEYS", "altcha:spent:*"]) else {
         panic!("KEYS answers an array");
@@ -101,7 +119,7 @@ async fn a_spent_challenge_expires_in_redis_after_its_remaining_lifetime_and_the
     // window instead of failing.
     // Both the TTL sent and the time measured here are whole milliseconds, cut down: a few
     // more milliseconds of slack, or a run that straddles them fails by one.
-    let most = LIFETIME_MS + SKEW_MS;
+    let most = ISSUED_FOR_MS + SKEW_MS;
     let least = most - 1_000 - elapsed - 5;
     assert!(
         (least..=most).contains(&pttl),

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use siteverify::altcha::{AltchaVerifier, MemoryStore};
+use siteverify::{
+    Outage, VerifyError,
+    altcha::{AltchaVerifier, MemoryStore},
+};
 
 use crate::support::{LIFETIME, classic, code, config, solved, verifier, verify};
 
@@ -30,6 +33,15 @@ async fn a_full_memory_store_refuses_new_challenges_and_never_reopens_replay() {
             .await
             .expect_err("the store is full");
         assert_eq!(err.code(), "provider_unavailable");
+        // Said as what it is: full, not down (an operator raises the capacity, not Redis).
+        assert!(
+            matches!(
+                err,
+                VerifyError::ProviderUnavailable(Outage::ReplayStoreFull)
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("full"), "{err}");
         // Fail-open covers provider outages only; a full store must never be waved through.
         assert!(!err.is_provider_outage());
     }
