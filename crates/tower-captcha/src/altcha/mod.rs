@@ -19,9 +19,12 @@
 //! Solving is the client's work, issuing is yours, and it is cheap; still, every challenge a
 //! bot fetches is one it can solve offline and spend later. The endpoint does not limit
 //! itself, so that you put the limit you use elsewhere in front of it: it is a plain
-//! [`Service`](tower::Service), always ready, cheap to clone, so any tower layer wraps it
-//! (`tower::limit::RateLimitLayer`, a per-IP limiter such as `tower_governor`, your proxy's
-//! limit), on the route with `MethodRouter::layer`.
+//! [`Service`](tower::Service), always ready, cheap to clone, so any tower layer wraps it (a
+//! per-IP limiter such as `tower_governor`, your proxy's limit), on the route with
+//! `MethodRouter::layer`. tower's own `RateLimit` keeps its count in the service, and axum
+//! clones a route's service for every request: put it behind a `Buffer`, which shares one,
+//! and a `LoadShed`, which refuses instead of queueing, with axum's `HandleErrorLayer`
+//! answering the refusal (429, say).
 //!
 //! # Example
 //!

@@ -476,3 +476,81 @@ fn a_header_solution_is_counted_once() {
     .map(|(name, outcome, value)| (name.to_owned(), outcome.to_owned(), value));
     assert_eq!(seen, expected);
 }
+
+/// The challenge endpoint is a plain tower service: served by hyper alone, no axum, it hands
+/// out challenges that the verifier then takes.
+#[tokio::test]
+async fn the_challenge_service_serves_over_plain_hyper_without_axum() {
+    use hyper_util::{rt::TokioIo, service::TowerToHyperService};
+    use tower_captcha::altcha::ChallengeService;
+
+    let verifier = AltchaVerifier::new(config()).unwrap();
+    let service = ChallengeService::new(verifier.clone()).action("signup");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let client = client();
+    let response = client
+        .get(format!("http://{addr}/any/path"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let challenge: Value = response.json().await.unwrap();
+    let verdict = siteverify::Verify::verify(
+        &verifier,
+        &solve_json(&challenge),
+        &siteverify::VerifyOptions::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(verdict.action.as_deref(), Some("signup"));
+    let post = client.post(format!("http://{addr}/")).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+}
+
+/// The endpoint does not limit itself; the user's own limit goes on the route. axum clones a
+/// route's service for every request, so a limit that counts in the service (tower's
+/// `RateLimit`) is shared through a `Buffer`, and `LoadShed` turns "over the limit" into an
+/// error that the user's handler answers, 429 here.
+#[tokio::test]
+async fn the_challenge_route_takes_a_rate_limit_of_the_user_s_own() {
+    use axum::{error_handling::HandleErrorLayer, http::StatusCode};
+    use tower::ServiceBuilder;
+
+    let verifier = AltchaVerifier::new(config()).unwrap();
+    let limited = challenge_route(verifier, Some("signup")).layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                StatusCode::TOO_MANY_REQUESTS
+            }))
+            .buffer(16)
+            .load_shed()
+            .rate_limit(2, Duration::from_secs(60)),
+    );
+    let base = serve(Router::new().route("/altcha/challenge", limited)).await;
+    let client = client();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = client
+            .get(format!("{base}/altcha/challenge"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+}
