@@ -113,6 +113,7 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
                 siteverify::altcha::solve(&verifier.challenge()).unwrap()
             };
             let payload = solved(guard.verifier());
+            let guard_verifier = &guard.verifier().clone();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr: SocketAddr = listener.local_addr().unwrap();
             tokio::spawn(
@@ -129,6 +130,34 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
                     .unwrap();
             }
             tokens.push(payload);
+            // In a body (the future's path): a classic solution in JSON, a v2 one in a form.
+            let v2 = CaptchaLayer::altcha(AltchaConfig::new(ALTCHA_KEY).kind(
+                siteverify::altcha::ChallengeKind::V2 {
+                    algorithm: siteverify::altcha::V2Algorithm::Sha256,
+                    cost: 1,
+                    prefix_digits: 1,
+                },
+            ))
+            .unwrap();
+            let (classic, v2_payload) = (solved(guard_verifier), solved(v2.verifier()));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr: SocketAddr = listener.local_addr().unwrap();
+            tokio::spawn(
+                axum::serve(listener, Router::new().route("/", post(echo).layer(v2))).into_future(),
+            );
+            client
+                .post(&url)
+                .json(&serde_json::json!({ "altcha": classic }))
+                .send()
+                .await
+                .unwrap();
+            client
+                .post(format!("http://{addr}/"))
+                .form(&[("altcha", v2_payload.as_str())])
+                .send()
+                .await
+                .unwrap();
+            tokens.extend([classic, v2_payload]);
         }
         tokens
     });
@@ -137,7 +166,7 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
         .lines()
         .filter(|l| l.contains("tower_captcha::middleware::service: close"))
         .collect();
-    let altcha = if cfg!(feature = "altcha") { 3 } else { 0 };
+    let altcha = if cfg!(feature = "altcha") { 5 } else { 0 };
     assert_eq!(closes.len(), 5 + altcha, "{logs}");
     assert!(
         closes[0].contains("provider=\"turnstile\"") || closes[0].contains("provider=turnstile"),
@@ -169,25 +198,64 @@ fn one_span_per_verification_with_provider_outcome_and_latency_and_never_the_tok
     );
     if altcha > 0 {
         assert!(closes[5..].iter().all(|l| provider(l, "altcha")), "{logs}");
-        let outcomes: Vec<bool> = ["verified", "expired_or_duplicate", "malformed_token"]
-            .iter()
-            .zip(&closes[5..])
-            .map(|(outcome, line)| line.contains(outcome))
-            .collect();
-        assert_eq!(outcomes, [true; 3], "{logs}");
+        let outcomes: Vec<bool> = [
+            "verified",
+            "expired_or_duplicate",
+            "malformed_token",
+            "verified",
+            "verified",
+        ]
+        .iter()
+        .zip(&closes[5..])
+        .map(|(outcome, line)| line.contains(outcome))
+        .collect();
+        assert_eq!(outcomes, [true; 5], "{logs}");
         // The verifier's own span, inside the layer's, with the same outcomes.
         let verifier_closes = logs
             .lines()
             .filter(|l| l.contains("siteverify{provider=\"altcha\"") && l.contains("close"))
             .count();
-        assert_eq!(verifier_closes, 3, "{logs}");
+        assert_eq!(verifier_closes, 5, "{logs}");
         assert!(!logs.contains(ALTCHA_KEY), "HMAC key leaked: {logs}");
     }
     for token in tokens {
         assert!(!logs.contains(&token), "token leaked: {logs}");
+        // Nor any part of an ALTCHA payload: its signature, its challenge, its salt.
+        #[cfg(feature = "altcha")]
+        if let Some(payload) = altcha_fields(&token) {
+            for field in payload {
+                assert!(!logs.contains(&field), "{field} leaked: {logs}");
+            }
+        }
     }
     assert!(
         !logs.contains(Emulated::Turnstile.default_secret()),
         "secret leaked: {logs}"
     );
+}
+
+/// The long string fields of an ALTCHA payload (classic or v2), if `token` is one.
+#[cfg(feature = "altcha")]
+fn altcha_fields(token: &str) -> Option<Vec<String>> {
+    use base64::Engine;
+    let json = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
+    let payload: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    let mut fields = Vec::new();
+    let mut collect = |value: &serde_json::Value| {
+        if let Some(text) = value.as_str().filter(|t| t.len() >= 16) {
+            fields.push(text.to_owned());
+        }
+    };
+    for name in ["challenge", "salt", "signature"] {
+        collect(&payload[name]);
+    }
+    collect(&payload["challenge"]["signature"]);
+    collect(&payload["solution"]["derivedKey"]);
+    if let Some(parameters) = payload["challenge"]["parameters"].as_object() {
+        parameters.values().for_each(&mut collect);
+    }
+    assert!(!fields.is_empty(), "an ALTCHA payload has long fields");
+    Some(fields)
 }

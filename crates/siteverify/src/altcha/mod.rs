@@ -816,28 +816,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_previous_key_is_accepted_until_its_time() {
+    async fn the_previous_key_is_accepted_until_its_time_and_new_challenges_take_the_current_one() {
         let old_key = "fedcba9876543210fedcba9876543210";
-        let old = AltchaVerifier::new(
-            AltchaConfig::new(old_key).kind(ChallengeKind::Classic { max_number: 100 }),
-        )
-        .unwrap();
-        let rotated = |until| {
-            AltchaVerifier::new(AltchaConfig::new(KEY).previous_key(old_key, until)).unwrap()
+        let v2 = ChallengeKind::V2 {
+            algorithm: V2Algorithm::Sha256,
+            cost: 1,
+            prefix_digits: 1,
         };
-        let in_grace = rotated(SystemTime::now() + Duration::from_secs(60));
-        let past_grace = rotated(SystemTime::now() - Duration::from_secs(1));
-        let payload = solve(&old.challenge()).unwrap();
-        let err = past_grace
-            .verify(&payload, &VerifyOptions::new())
-            .await
-            .unwrap_err();
-        assert_eq!(err.provider_codes(), ["altcha-bad-signature"]);
-        assert!(
-            in_grace
-                .verify(&payload, &VerifyOptions::new())
-                .await
-                .is_ok()
-        );
+        for kind in [ChallengeKind::Classic { max_number: 100 }, v2] {
+            let with =
+                |config: AltchaConfig| AltchaVerifier::new(config.kind(kind.clone())).unwrap();
+            let old = with(AltchaConfig::new(old_key));
+            let current_only = with(AltchaConfig::new(KEY));
+            let rotated = |until| with(AltchaConfig::new(KEY).previous_key(old_key, until));
+            let in_grace = rotated(SystemTime::now() + Duration::from_secs(60));
+            let past_grace = rotated(SystemTime::now() - Duration::from_secs(1));
+            let verify = |verifier: &AltchaVerifier, payload: &str| {
+                let (verifier, payload) = (verifier.clone(), payload.to_owned());
+                async move { verifier.verify(&payload, &VerifyOptions::new()).await }
+            };
+            let payload = solve(&old.challenge()).unwrap();
+            let err = verify(&past_grace, &payload).await.unwrap_err();
+            assert_eq!(err.provider_codes(), ["altcha-bad-signature"], "{kind:?}");
+            assert!(verify(&in_grace, &payload).await.is_ok(), "{kind:?}");
+            // What the rotated verifier issues is signed with the current key, never the old.
+            let fresh = solve(&in_grace.challenge()).unwrap();
+            let err = verify(&old, &fresh).await.unwrap_err();
+            assert_eq!(err.provider_codes(), ["altcha-bad-signature"], "{kind:?}");
+            assert!(verify(&current_only, &fresh).await.is_ok(), "{kind:?}");
+        }
     }
 }

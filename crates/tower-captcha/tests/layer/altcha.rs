@@ -14,7 +14,8 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use reqwest::multipart::Form;
 use serde_json::{Value, json};
 use siteverify::altcha::{
-    AltchaConfig, AltchaVerifier, ChallengeId, MemoryStore, ReplayStore, StoreError, StoreFuture,
+    AltchaConfig, AltchaVerifier, ChallengeId, ChallengeKind, MemoryStore, ReplayStore, StoreError,
+    StoreFuture, V2Algorithm,
 };
 use tower_captcha::{CaptchaLayer, Policy, altcha::challenge_route};
 
@@ -65,9 +66,30 @@ fn solve_json(challenge: &Value) -> String {
     STANDARD.encode(payload.to_string())
 }
 
+/// Both protocols, cheap enough to solve many times in a debug build.
+fn kinds() -> [(&'static str, ChallengeKind); 2] {
+    [
+        ("classic", ChallengeKind::Classic { max_number: 2_000 }),
+        (
+            "v2",
+            ChallengeKind::V2 {
+                algorithm: V2Algorithm::Sha256,
+                cost: 1,
+                prefix_digits: 2,
+            },
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn a_solution_is_found_in_a_header_a_form_multipart_and_json_and_its_verdict_passed_on() {
-    let guard = CaptchaLayer::altcha(config()).unwrap();
+    for (kind_name, kind) in kinds() {
+        every_place_passes(kind_name, config().kind(kind)).await;
+    }
+}
+
+async fn every_place_passes(kind: &str, config: AltchaConfig) {
+    let guard = CaptchaLayer::altcha(config).unwrap();
     let verifier = guard.verifier().clone();
     let url = format!("{}/signup", app(guard).await);
     let client = client();
@@ -97,7 +119,8 @@ async fn a_solution_is_found_in_a_header_a_form_multipart_and_json_and_its_verdi
                 .json(&json!({ "email": "a@b.c", FIELD: solved(&verifier, "signup") })),
         ),
     ];
-    for (name, request) in requests {
+    for (place, request) in requests {
+        let name = format!("{kind} in a {place}");
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200, "{name}");
         let verdict: Value = response.json().await.unwrap();
@@ -179,16 +202,25 @@ async fn forged_unsolved_and_garbage_payloads_are_refused_and_burn_nothing() {
 
 #[tokio::test]
 async fn a_challenge_for_another_action_is_refused() {
-    let guard = CaptchaLayer::altcha(config()).unwrap();
-    let checkout = solved(guard.verifier(), "checkout");
-    let url = format!("{}/signup", app(guard).await);
-    let response = client()
-        .post(&url)
-        .form(&[(FIELD, checkout)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(outcome(response).await, (403, "action_mismatch".into()));
+    for (name, kind) in kinds() {
+        let guard = CaptchaLayer::altcha(config().kind(kind)).unwrap();
+        let checkout = solved(guard.verifier(), "checkout");
+        let unsigned = siteverify::altcha::solve(&guard.verifier().challenge_for(None)).unwrap();
+        let url = format!("{}/signup", app(guard).await);
+        for (what, altcha) in [("checkout", checkout), ("no action", unsigned)] {
+            let response = client()
+                .post(&url)
+                .form(&[(FIELD, altcha)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                outcome(response).await,
+                (403, "action_mismatch".into()),
+                "{name}, {what}"
+            );
+        }
+    }
 }
 
 /// A replay store that cannot be reached, as a Redis that is down.
