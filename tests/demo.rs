@@ -1125,6 +1125,40 @@ async fn altcha_checkout_takes_its_own_challenges_and_refuses_signup_ones() {
             "{challenge} on {path}"
         );
     }
+    // The form and the upload, every route that signs up, refuse a checkout challenge too.
+    let altcha = running.altcha("/altcha/challenge/checkout").await;
+    let form = running
+        .post_form(
+            "/signup",
+            &[("email", "a@b.c"), ("altcha", altcha.as_str())],
+        )
+        .await;
+    assert_eq!(form.status(), 403);
+    assert!(
+        form.text()
+            .await
+            .unwrap()
+            .contains(r#"data-code="action_mismatch""#)
+    );
+    let upload = reqwest::multipart::Form::new()
+        .text("altcha", running.altcha("/altcha/challenge/checkout").await)
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![7u8; 1_000]).file_name("me.png"),
+        );
+    let response = client()
+        .post(format!("{}/avatar", running.url))
+        .multipart(upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        code_of(response).await,
+        (
+            403,
+            r#"{"error":"captcha_failed","reason":"action_mismatch"}"#.to_owned()
+        )
+    );
 }
 
 #[tokio::test]
