@@ -659,3 +659,102 @@ async fn a_policy_without_the_widget_s_origin_keeps_the_widget_out() {
     server.abort();
     drop(emulator);
 }
+
+/// Chrome DevTools' CPU throttling through chromedriver's `goog/cdp/execute`: the page's
+/// scripts run `rate` times slower, as Lighthouse models a mid-range phone (4x).
+#[derive(Debug)]
+struct CpuThrottling(f64);
+
+impl fantoccini::wd::WebDriverCompatibleCommand for CpuThrottling {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({"cmd": "Emulation.setCPUThrottlingRate", "params": {"rate": self.0}});
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Not a check but a measurement, run by hand for BENCHMARKS.md (`--ignored --nocapture`):
+/// how long a person waits for ALTCHA at the default difficulty, with the real widget and
+/// with the emulator's, on this machine's CPU and throttled 4x and 6x as a phone. Each
+/// solution must still sign up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement for BENCHMARKS.md, run by hand"]
+async fn altcha_solve_times_at_the_default_difficulty() {
+    const SOLVES: usize = 12;
+    let driver = Driver::start().await;
+    let (real_script, script_server) = serve_real_altcha_widget().await;
+    let secret = ("CAPTCHA_SECRET", "browser-bench-altcha-hmac-key-0123456789");
+    println!(
+        "max_number {} (on average {} hashes)",
+        siteverify::altcha::DEFAULT_MAX_NUMBER,
+        siteverify::altcha::DEFAULT_MAX_NUMBER / 2
+    );
+    for (name, script) in [
+        ("altcha 2.x widget", Some(real_script.as_str())),
+        ("emulator widget", None),
+    ] {
+        let mut vars = vec![("CAPTCHA_PROVIDER", "altcha"), secret];
+        if let Some(script) = script {
+            vars.push(("CAPTCHA_WIDGET_SCRIPT", script));
+        }
+        let Demo { router, .. } = Demo::from_vars(vars.iter().copied()).await.unwrap();
+        let (url, server) = serve_demo(router).await;
+        for rate in [1.0, 4.0, 6.0] {
+            let profile = profile(&format!("bench-{rate}"));
+            let client = browser(&driver, &profile).await;
+            let (mut took, mut per_hash) = (Vec::new(), Vec::new());
+            for i in 0..SOLVES {
+                client.goto(&url).await.unwrap();
+                client.issue_cmd(CpuThrottling(rate)).await.unwrap();
+                fill_form(&client, "ada@example.com").await;
+                if script.is_some() {
+                    tick_real_altcha(&client).await;
+                } else {
+                    widget_button(&client, "human").await.click().await.unwrap();
+                }
+                let payload = altcha_payload(&client).await;
+                let solved: serde_json::Value = serde_json::from_slice(
+                    &base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &payload)
+                        .unwrap(),
+                )
+                .unwrap();
+                let (ms, number) = (
+                    solved["took"].as_f64().unwrap(),
+                    solved["number"].as_f64().unwrap(),
+                );
+                // The first is a warm-up (workers started, scripts compiled).
+                if i > 0 {
+                    took.push(ms);
+                    per_hash.push(ms * 1000.0 / (number + 1.0));
+                }
+                submit(&client).await;
+                welcomed(&client, "ada@example.com").await;
+            }
+            took.sort_by(f64::total_cmp);
+            per_hash.sort_by(f64::total_cmp);
+            let median = |v: &[f64]| v[v.len() / 2];
+            println!(
+                "{name}, CPU {rate}x slower: took median {:.0} ms, max {:.0} ms; {:.2} µs per hash (median), so {:.0} ms for the worst case of {} hashes",
+                median(&took),
+                took[took.len() - 1],
+                median(&per_hash),
+                median(&per_hash) * siteverify::altcha::DEFAULT_MAX_NUMBER as f64 / 1000.0,
+                siteverify::altcha::DEFAULT_MAX_NUMBER
+            );
+            client.close().await.unwrap();
+            let _ = std::fs::remove_dir_all(profile);
+        }
+        server.abort();
+    }
+    script_server.abort();
+}
