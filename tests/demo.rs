@@ -1056,6 +1056,23 @@ async fn demo_emulate_altcha_runs_altcha_itself_with_a_key_of_its_own() {
         )
     );
 
+    // What an emulated demo fills in itself and ALTCHA has no use for, left in the shell, is
+    // dropped as an emulated hosted demo overwrites it, not refused.
+    let leftovers = start_altcha(vec![
+        ("DEMO_EMULATE", "altcha"),
+        ("CAPTCHA_SITEKEY", "left-over"),
+        ("CAPTCHA_VERIFY_URL", "https://example.com/siteverify"),
+    ])
+    .await;
+    let solved = leftovers.altcha("/altcha/challenge").await;
+    let response = leftovers
+        .post_form(
+            "/signup",
+            &[("email", "a@b.c"), ("altcha", solved.as_str())],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
     // CAPTCHA_SECRET, when set, is the key: two runs given one verify each other's.
     const KEY: &str = "demo-emulate-altcha-key-0123456789abcdef";
     let third = start_altcha(vec![("DEMO_EMULATE", "altcha"), ("CAPTCHA_SECRET", KEY)]).await;
@@ -1478,6 +1495,45 @@ async fn captcha_fallback_provider_takes_over_every_route_while_the_first_is_dow
         );
         assert!(running.page().await.contains("<altcha-widget"), "{first}");
     }
+}
+
+#[tokio::test]
+async fn a_hosted_fallback_with_a_secret_of_its_own_shows_its_own_widget() {
+    // Verified by the real provider, so its page must load the real script: the emulator's
+    // stand-in would mint tokens that provider refuses.
+    let demo = Demo::from_vars([
+        ("DEMO_EMULATE", "recaptcha"),
+        ("CAPTCHA_FALLBACK_PROVIDER", "hcaptcha"),
+        (
+            "CAPTCHA_FALLBACK_SECRET",
+            "0x0000000000000000000000000000000000000000",
+        ),
+        (
+            "CAPTCHA_FALLBACK_SITEKEY",
+            "10000000-ffff-ffff-ffff-000000000001",
+        ),
+    ])
+    .await
+    .unwrap();
+    let fallback = demo.fallback.clone().unwrap();
+    assert_eq!(fallback.provider, Provider::HCaptcha);
+    assert_eq!(
+        fallback.script,
+        siteverify::widget::Widget::of(Provider::HCaptcha).script
+    );
+    assert_eq!(fallback.site_key, "10000000-ffff-ffff-ffff-000000000001");
+    // Emulated, it is the emulator's stand-in.
+    let demo = Demo::from_vars([
+        ("DEMO_EMULATE", "recaptcha"),
+        ("CAPTCHA_FALLBACK_PROVIDER", "hcaptcha"),
+    ])
+    .await
+    .unwrap();
+    let base = demo.emulator.as_ref().unwrap().base_url();
+    assert!(
+        demo.fallback.unwrap().script.starts_with(&base),
+        "the emulator's widget"
+    );
 }
 
 #[tokio::test]

@@ -203,20 +203,22 @@ impl Demo {
         } else {
             None
         };
-        match &emulator {
+        let key_made = match &emulator {
             Some(emulator) if provider.is_hosted() => {
                 emulated_vars(emulator, &format!("{PREFIX}_"), provider, &mut vars)?;
+                false
             }
             _ => self_hosted_vars(provider, &mut vars)?,
-        }
+        };
         if let (Some(emulator), Some(fallback)) = (&emulator, emulated_fallback) {
             emulated_vars(emulator, FALLBACK_PREFIX, fallback, &mut vars)?;
         }
         let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
+        // The emulator's widget only for a fallback the emulator verifies: one with a secret
+        // of its own verifies with the real provider, whose own widget it needs.
         let fallback = match (fallback_config(&vars)?, &emulator) {
             (Some(mut fallback), Some(emulator))
-                if fallback.config.provider.is_hosted()
-                    && !is_set(&vars, FALLBACK_WIDGET_SCRIPT_VAR) =>
+                if emulated_fallback.is_some() && !is_set(&vars, FALLBACK_WIDGET_SCRIPT_VAR) =>
             {
                 fallback.script = emulated_script(emulator, fallback.config.provider);
                 fallback.stand_in = true;
@@ -236,14 +238,20 @@ impl Demo {
             ),
         };
         match &emulator {
-            Some(emulator) => tracing::info!(
+            Some(emulator) if provider.is_hosted() => tracing::info!(
                 provider = provider.name(),
                 emulator = %emulator.base_url(),
                 "CAPTCHA_PROVIDER is not set: verifying against the built-in emulator (no account, no network)"
             ),
-            None => tracing::info!(
+            _ => tracing::info!(
                 provider = provider.name(),
-                "CAPTCHA_PROVIDER is not set: the demo runs the self-hosted provider itself, with a key made for this run (no account, no network)"
+                key = if key_made {
+                    "made for this run"
+                } else {
+                    "CAPTCHA_SECRET"
+                },
+                fallback_emulator = emulator.as_ref().map(Emulator::base_url),
+                "CAPTCHA_PROVIDER is not set: the demo runs the self-hosted provider itself (no account, no network)"
             ),
         }
         Self::build(main, fallback, emulator).await
@@ -363,18 +371,23 @@ fn emulated_vars(
 /// `DEMO_EMULATE` naming a provider that is not hosted (ALTCHA): nothing to emulate, so the
 /// demo configures the provider itself, with an HMAC key made for this run unless
 /// `CAPTCHA_SECRET` gives one (challenges issued before a restart then stop verifying, as
-/// they would after a key change).
-fn self_hosted_vars(provider: Provider, vars: &mut HashMap<String, String>) -> Result<(), Error> {
+/// they would after a key change). Of the four settings an emulated demo fills in itself, the
+/// site key and verify URL mean nothing here and are dropped, as an emulated hosted demo
+/// overwrites them. Gives whether the key was made here.
+fn self_hosted_vars(provider: Provider, vars: &mut HashMap<String, String>) -> Result<bool, Error> {
     vars.insert(PROVIDER_VAR.to_owned(), provider.name().to_owned());
-    let secret = format!("{PREFIX}_SECRET");
-    if !is_set(vars, &secret) {
-        let mut key = [0u8; siteverify::altcha::MIN_KEY_BYTES];
-        getrandom::fill(&mut key)
-            .map_err(|e| Error::from(format!("no randomness for a key: {e}")))?;
-        let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        vars.insert(secret, key);
+    for hosted in ["SITEKEY", "VERIFY_URL"] {
+        vars.remove(&format!("{PREFIX}_{hosted}"));
     }
-    Ok(())
+    let secret = format!("{PREFIX}_SECRET");
+    if is_set(vars, &secret) {
+        return Ok(false);
+    }
+    let mut key = [0u8; siteverify::altcha::MIN_KEY_BYTES];
+    getrandom::fill(&mut key).map_err(|e| Error::from(format!("no randomness for a key: {e}")))?;
+    let key: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    vars.insert(secret, key);
+    Ok(true)
 }
 
 /// The layer has one fail-open setting and one client-IP source, the first provider's: a

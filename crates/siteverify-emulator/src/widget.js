@@ -395,8 +395,8 @@
       const saltBytes = encoder.encode(salt);
       const msg = new Uint8Array(saltBytes.length + 20);
       msg.set(saltBytes);
+      if (target.length !== 32) return -1;
       const want = wordsOf(target);
-      if (want.length !== 8) return -1;
       for (let n = from; n <= to; n++) {
         const digits = String(n);
         for (let i = 0; i < digits.length; i++) msg[saltBytes.length + i] = digits.charCodeAt(i);

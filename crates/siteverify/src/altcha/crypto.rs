@@ -16,6 +16,15 @@ pub(crate) enum Sha {
 }
 
 impl Sha {
+    /// The length of its output in bytes.
+    pub(crate) fn output_len(self) -> usize {
+        match self {
+            Sha::Sha256 => 32,
+            Sha::Sha384 => 48,
+            Sha::Sha512 => 64,
+        }
+    }
+
     pub(crate) fn from_name(name: &str) -> Option<Self> {
         match name {
             "SHA-256" => Some(Sha::Sha256),

@@ -45,6 +45,16 @@ impl Derivation {
         }
     }
 
+    /// Rounds of the hash (or of PBKDF2's HMAC) one derivation takes: PBKDF2 runs its rounds
+    /// once per block of output.
+    pub(crate) fn work(self, cost: u32, key_length: usize) -> u64 {
+        let blocks = match self {
+            Derivation::Sha(_) => 1,
+            Derivation::Pbkdf2(sha) => key_length.div_ceil(sha.output_len()).max(1),
+        };
+        u64::from(cost.max(1)) * blocks as u64
+    }
+
     pub(crate) fn derive(
         self,
         salt: &[u8],
@@ -191,14 +201,15 @@ pub(crate) fn check(
     let cost = integer("cost")
         .and_then(|c| u32::try_from(c).ok())
         .ok_or_else(malformed)?;
-    // Signed, but not necessarily by this verifier's settings: an issuer sharing the key
-    // (altcha-lib, an older deploy) may have asked for more than one submission may cost us.
-    if cost > MAX_V2_COST {
-        return Err(invalid("altcha-cost-too-high"));
-    }
+
     let key_length = integer("keyLength")
         .filter(|len| (1..=MAX_KEY_LENGTH).contains(len))
         .ok_or_else(malformed)?;
+    // Signed, but not necessarily by this verifier's settings: an issuer sharing the key
+    // (altcha-lib, an older deploy) may have asked for more than one submission may cost us.
+    if derivation.work(cost, key_length as usize) > u64::from(MAX_V2_COST) {
+        return Err(invalid("altcha-cost-too-high"));
+    }
     let key_prefix = text("keyPrefix")
         .filter(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(malformed)?
@@ -436,6 +447,22 @@ mod tests {
             provider_codes(&at_limit, counter, &key),
             ["altcha-wrong-solution"]
         );
+        // PBKDF2 runs its rounds once per block of output: a key of two blocks at the limit
+        // is twice the work.
+        let pbkdf2 = issued(Derivation::Pbkdf2(Sha::Sha256), 1);
+        let (counter, key) = solve(&pbkdf2);
+        let one_block = resigned(&pbkdf2, "cost", MAX_V2_COST.into());
+        assert_eq!(
+            provider_codes(&one_block, counter, &key),
+            ["altcha-wrong-solution"]
+        );
+        let two_blocks = resigned(&one_block, "keyLength", 33.into());
+        assert_eq!(
+            provider_codes(&two_blocks, counter, &key),
+            ["altcha-cost-too-high"]
+        );
+        let challenge = issued(Derivation::Sha(Sha::Sha256), 1);
+        let (counter, key) = solve(&challenge);
         let above = resigned(&challenge, "cost", (MAX_V2_COST + 1).into());
         assert_eq!(
             provider_codes(&above, counter, &key),

@@ -66,54 +66,50 @@ async fn the_emulator_widget_solves_every_kind_we_issue() {
     }
 }
 
-/// The classic search hashes in JavaScript rather than through crypto.subtle (whose round
-/// trips dominated), so its SHA-256 is checked where hand-written ones break: messages (salt
-/// and number) of one block, of 56 to 64 bytes (the length spills into a second block), and
-/// of several blocks. Our salts are 62 bytes or more; altcha-lib's, with no parameters, are
-/// shorter. Each is solved by the widget and verified here.
+/// The classic search hashes SHA-256 in JavaScript rather than through crypto.subtle (whose
+/// round trips dominated), so that SHA-256 is checked where hand-written ones break: a
+/// message (salt and number) of 55 bytes (the last of one block), 56 (the length spills into
+/// a second), 63, 64, 119, 120 and more. A difficulty of 9 makes every number one digit, so
+/// the salts, lengthened by a parameter, place the message exactly. Our salts are 62 bytes
+/// or more; altcha-lib's are shorter. Every other hash goes through crypto.subtle: a
+/// SHA-512 challenge from altcha-lib takes that path. Each is solved here and verified.
 #[tokio::test]
-async fn the_emulator_widget_s_own_sha_256_finds_what_the_verifier_takes_at_any_salt_length() {
-    let verifier =
-        verifier(siteverify::altcha::AltchaConfig::new(crate::support::KEY).kind(classic()));
-    let long = "x".repeat(150);
-    let actions = [
-        None,
-        Some("a"),
-        Some("signup"),
-        Some("checkout-longer"),
-        Some(&*long),
-    ];
-    let mut challenges: Vec<Value> = actions
-        .iter()
-        .map(|action| verifier.challenge_for(*action).as_json().clone())
-        .collect();
-    let altcha_lib = |params: Value| {
+async fn the_emulator_widget_s_own_sha_256_finds_what_the_verifier_takes_at_every_boundary() {
+    use crate::node::altcha_lib;
+    use siteverify::altcha::AltchaConfig;
+    let verifier = verifier(
+        AltchaConfig::new(crate::support::KEY).kind(ChallengeKind::Classic { max_number: 9 }),
+    );
+    let ours = |action: &str| verifier.challenge_for(Some(action)).as_json().clone();
+    let theirs = |params: Value, algorithm: &str| {
         json!({
-            "op": "v1.issue", "key": crate::support::KEY, "maxNumber": 2_000, "expiresIn": 300,
-            "params": params,
+            "op": "v1.issue", "key": crate::support::KEY, "maxNumber": 9, "expiresIn": 300,
+            "params": params, "algorithm": algorithm,
         })
     };
-    challenges.extend(crate::node::altcha_lib(&[
-        altcha_lib(json!({})),
-        altcha_lib(json!({"action": "signup"})),
-    ]));
-    // The message is the salt and up to four digits.
-    let lengths: Vec<usize> = challenges
-        .iter()
-        .map(|c| c["salt"].as_str().unwrap().len())
+    let padded = |length: usize| json!({ "p": "x".repeat(length) });
+    let salt_of = |challenge: &Value| challenge["salt"].as_str().unwrap().len();
+    // A message is its salt and one digit; a parameter of length n makes it n - 1 longer
+    // than one of length 1.
+    let (our_base, their_base) = (
+        salt_of(&ours("a")) + 1,
+        salt_of(&altcha_lib(&[theirs(padded(1), "SHA-256")])[0]) + 1,
+    );
+    let mut challenges = vec![verifier.challenge_for(None).as_json().clone()];
+    for target in [119, 120, 200] {
+        challenges.push(ours(&"a".repeat(target - our_base + 1)));
+    }
+    let mut ops: Vec<Value> = [55, 56, 60, 63, 64]
+        .into_iter()
+        .map(|target| theirs(padded(target - their_base + 1), "SHA-256"))
         .collect();
-    assert!(
-        lengths.iter().any(|&l| l + 4 <= 55),
-        "one block: {lengths:?}"
-    );
-    assert!(
-        lengths.iter().any(|&l| (56..=60).contains(&l)),
-        "the length in a second block: {lengths:?}"
-    );
-    assert!(
-        lengths.iter().any(|&l| l > 128),
-        "three blocks: {lengths:?}"
-    );
+    ops.push(theirs(json!({}), "SHA-256"));
+    ops.push(theirs(json!({}), "SHA-512"));
+    challenges.extend(altcha_lib(&ops));
+    let messages: Vec<usize> = challenges.iter().map(|c| salt_of(c) + 1).collect();
+    for boundary in [55, 56, 63, 64, 119, 120] {
+        assert!(messages.contains(&boundary), "{boundary}: {messages:?}");
+    }
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../siteverify-emulator/src/widget.js"
@@ -124,11 +120,12 @@ async fn the_emulator_widget_s_own_sha_256_finds_what_the_verifier_takes_at_any_
     );
     let results = results.as_array().unwrap();
     assert_eq!(results.len(), challenges.len());
-    for (length, result) in lengths.iter().zip(results) {
+    for ((challenge, length), result) in challenges.iter().zip(&messages).zip(results) {
+        let what = format!("{} of {length} bytes", challenge["algorithm"]);
         let human = &result["human"];
-        assert_eq!(human["state"], "solved", "salt of {length}: {human}");
+        assert_eq!(human["state"], "solved", "{what}: {human}");
         verify(&verifier, human["token"].as_str().unwrap())
             .await
-            .unwrap_or_else(|e| panic!("salt of {length}: {e}"));
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
     }
 }

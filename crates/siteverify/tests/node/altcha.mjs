@@ -6,7 +6,7 @@
 // stdout, in order. One process per batch keeps Node's start-up cost out of every check.
 //
 // Operations (`key` is the HMAC key, shared with the Rust side):
-//   {op: "v1.issue", key, maxNumber, expiresIn, params}      -> challenge
+//   {op: "v1.issue", key, maxNumber, expiresIn, params, algorithm?} -> challenge
 //   {op: "v1.solve", challenge}                              -> base64 payload
 //   {op: "v1.verify", key, payload}                          -> {verified, params}
 //   {op: "v2.issue", key, algorithm, cost, keyPrefix, expiresIn, data} -> challenge
@@ -35,6 +35,7 @@ async function run(op) {
 		case 'v1.issue':
 			return v1.createChallenge({
 				hmacKey: op.key,
+				algorithm: op.algorithm,
 				maxNumber: op.maxNumber,
 				expires: inSeconds(op.expiresIn),
 				params: op.params,
