@@ -9,6 +9,22 @@ use crate::{
     support::{classic, code, config, v2_pbkdf2, v2_sha, verifier, verify},
 };
 
+/// The widget script run on Node for each challenge: a person's solution and a bot's.
+fn widget_solves(challenges: &[Value]) -> Vec<Value> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../siteverify-emulator/src/widget.js"
+    );
+    let results = node(
+        "widget.mjs",
+        &json!({"script": script, "challenges": challenges}),
+    );
+    results
+        .as_array()
+        .expect("one result per challenge")
+        .clone()
+}
+
 #[tokio::test]
 async fn the_emulator_widget_solves_every_kind_we_issue() {
     let kinds = [
@@ -34,15 +50,7 @@ async fn the_emulator_widget_solves_every_kind_we_issue() {
         .iter()
         .map(|v| v.challenge_for(Some("signup")).as_json().clone())
         .collect();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../siteverify-emulator/src/widget.js"
-    );
-    let results = node(
-        "widget.mjs",
-        &json!({"script": script, "challenges": challenges}),
-    );
-    let results = results.as_array().expect("one result per challenge");
+    let results = widget_solves(&challenges);
     assert_eq!(results.len(), kinds.len());
     for ((kind, verifier), result) in kinds.iter().zip(&verifiers).zip(results) {
         let (human, bot) = (&result["human"], &result["bot"]);
@@ -110,15 +118,7 @@ async fn the_emulator_widget_s_own_sha_256_finds_what_the_verifier_takes_at_ever
     for boundary in [55, 56, 63, 64, 119, 120] {
         assert!(messages.contains(&boundary), "{boundary}: {messages:?}");
     }
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../siteverify-emulator/src/widget.js"
-    );
-    let results = node(
-        "widget.mjs",
-        &json!({"script": script, "challenges": challenges}),
-    );
-    let results = results.as_array().unwrap();
+    let results = widget_solves(&challenges);
     assert_eq!(results.len(), challenges.len());
     for ((challenge, length), result) in challenges.iter().zip(&messages).zip(results) {
         let what = format!("{} of {length} bytes", challenge["algorithm"]);

@@ -43,6 +43,19 @@ async fn app(guard: CaptchaLayer<AltchaVerifier>) -> String {
     .await
 }
 
+/// The status and failure code of `altcha` posted in a form to `url`.
+async fn form_outcome(url: &str, altcha: &str) -> (u16, String) {
+    outcome(
+        client()
+            .post(url)
+            .form(&[(FIELD, altcha)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 fn solved(verifier: &AltchaVerifier, action: &str) -> String {
     siteverify::altcha::solve(&verifier.challenge_for(Some(action))).expect("solvable")
 }
@@ -208,14 +221,8 @@ async fn a_challenge_for_another_action_is_refused() {
         let unsigned = siteverify::altcha::solve(&guard.verifier().challenge_for(None)).unwrap();
         let url = format!("{}/signup", app(guard).await);
         for (what, altcha) in [("checkout", checkout), ("no action", unsigned)] {
-            let response = client()
-                .post(&url)
-                .form(&[(FIELD, altcha)])
-                .send()
-                .await
-                .unwrap();
             assert_eq!(
-                outcome(response).await,
+                form_outcome(&url, &altcha).await,
                 (403, "action_mismatch".into()),
                 "{name}, {what}"
             );
@@ -242,14 +249,8 @@ async fn a_store_that_fails_refuses_with_503_even_when_failing_open() {
             .fail_open(fail_open);
         let altcha = solved(guard.verifier(), "signup");
         let url = format!("{}/signup", app(guard).await);
-        let response = client()
-            .post(&url)
-            .form(&[(FIELD, altcha)])
-            .send()
-            .await
-            .unwrap();
         assert_eq!(
-            outcome(response).await,
+            form_outcome(&url, &altcha).await,
             (503, "provider_unavailable".into()),
             "fail_open({fail_open})"
         );
