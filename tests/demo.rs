@@ -1086,6 +1086,32 @@ async fn demo_emulate_altcha_runs_altcha_itself_with_a_key_of_its_own() {
         .await;
     assert_eq!(response.status(), 200);
 
+    // A fallback that is the first provider again is refused as that, before its missing
+    // secret is asked for.
+    let real = ("CAPTCHA_SECRET", "demo-emulate-altcha-key-0123456789abcdef");
+    for vars in [
+        vec![
+            ("DEMO_EMULATE", "altcha"),
+            ("CAPTCHA_FALLBACK_PROVIDER", "altcha"),
+        ],
+        vec![
+            ("DEMO_EMULATE", "turnstile"),
+            ("CAPTCHA_FALLBACK_PROVIDER", "turnstile"),
+        ],
+        vec![
+            ("CAPTCHA_PROVIDER", "altcha"),
+            real,
+            ("CAPTCHA_FALLBACK_PROVIDER", "altcha"),
+        ],
+    ] {
+        let first = format!("{vars:?}");
+        let err = Demo::from_vars(vars).await.err().unwrap().to_string();
+        assert!(
+            err.contains("CAPTCHA_FALLBACK_PROVIDER") && err.contains("another provider"),
+            "{first}: {err}"
+        );
+    }
+
     // A hosted fallback is emulated, and so the emulator starts for it alone: its token,
     // minted by that emulator, signs up too.
     let demo = Demo::from_vars([

@@ -145,6 +145,9 @@ impl Demo {
         if is_set(&vars, PROVIDER_VAR) {
             let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
             let script = set_value(&vars, WIDGET_SCRIPT_VAR).map(str::to_owned);
+            if let Some(Ok(fallback)) = set_value(&vars, FALLBACK_PROVIDER_VAR).map(str::parse) {
+                another_provider(config.provider, fallback)?;
+            }
             let fallback = fallback_config(&vars)?;
             return Self::real_with(&config, script, fallback).await;
         }
@@ -188,6 +191,9 @@ impl Demo {
     async fn emulate(provider: Provider, mut vars: HashMap<String, String>) -> Result<Self, Error> {
         // A hosted fallback is emulated too, unless it comes with a secret of its own.
         let fallback_provider = set_value(&vars, FALLBACK_PROVIDER_VAR).map(str::parse::<Provider>);
+        if let Some(Ok(fallback)) = fallback_provider {
+            another_provider(provider, fallback)?;
+        }
         let emulated_fallback = match fallback_provider {
             Some(Ok(fallback))
                 if fallback.is_hosted() && !is_set(&vars, &format!("{FALLBACK_PREFIX}SECRET")) =>
@@ -393,17 +399,25 @@ fn self_hosted_vars(provider: Provider, vars: &mut HashMap<String, String>) -> R
 /// The layer has one fail-open setting and one client-IP source, the first provider's: a
 /// fallback that asks for others is refused rather than silently overruled, and so is a
 /// fallback that is the first provider again.
+/// A fallback must be another provider; asked before the fallback's own settings are read,
+/// so that its missing secret is not the first thing a user is told.
+fn another_provider(main: Provider, fallback: Provider) -> Result<(), EnvError> {
+    if fallback == main {
+        return Err(EnvError::Invalid {
+            var: format!("{FALLBACK_PREFIX}PROVIDER"),
+            reason: "it is CAPTCHA_PROVIDER already: a fallback must be another provider"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
 fn same_layer_settings(main: &CaptchaConfig, fallback: &CaptchaConfig) -> Result<(), EnvError> {
     let refused = |suffix: &str, reason: &str| EnvError::Invalid {
         var: format!("{FALLBACK_PREFIX}{suffix}"),
         reason: reason.to_owned(),
     };
-    if fallback.provider == main.provider {
-        return Err(refused(
-            "PROVIDER",
-            "it is CAPTCHA_PROVIDER already: a fallback must be another provider",
-        ));
-    }
+    another_provider(main.provider, fallback.provider)?;
     if fallback.fail_open && !main.fail_open {
         return Err(refused(
             "FAIL_OPEN",
