@@ -209,57 +209,61 @@ impl Demo {
         } else {
             None
         };
-        let key_made = match &emulator {
-            Some(emulator) if provider.is_hosted() => {
+        // Who the emulator stands in for: the first provider when hosted, the fallback when
+        // emulated.
+        let main_stand_in = emulator.as_ref().filter(|_| provider.is_hosted());
+        let fallback_stand_in = emulator.as_ref().filter(|_| emulated_fallback.is_some());
+        let key_made = match main_stand_in {
+            Some(emulator) => {
                 emulated_vars(emulator, &format!("{PREFIX}_"), provider, &mut vars)?;
                 false
             }
-            _ => self_hosted_vars(provider, &mut vars)?,
+            None => self_hosted_vars(provider, &mut vars)?,
         };
-        if let (Some(emulator), Some(fallback)) = (&emulator, emulated_fallback) {
+        if let (Some(emulator), Some(fallback)) = (fallback_stand_in, emulated_fallback) {
             emulated_vars(emulator, FALLBACK_PREFIX, fallback, &mut vars)?;
         }
         let config = CaptchaConfig::from_vars(PREFIX, &vars)?;
         // The emulator's widget only for a fallback the emulator verifies: one with a secret
         // of its own verifies with the real provider, whose own widget it needs.
-        let fallback = match (fallback_config(&vars)?, &emulator) {
-            (Some(mut fallback), Some(emulator))
-                if emulated_fallback.is_some() && !is_set(&vars, FALLBACK_WIDGET_SCRIPT_VAR) =>
-            {
+        let fallback = match (fallback_config(&vars)?, fallback_stand_in) {
+            (Some(mut fallback), Some(emulator)) if !is_set(&vars, FALLBACK_WIDGET_SCRIPT_VAR) => {
                 fallback.script = emulated_script(emulator, fallback.config.provider);
                 fallback.stand_in = true;
                 Some(fallback)
             }
             (other, _) => other,
         };
-        let main = match &emulator {
-            Some(emulator) if provider.is_hosted() => Configured {
-                config,
-                script: emulated_script(emulator, provider),
-                stand_in: true,
-            },
-            _ => Configured::own(
-                config,
-                set_value(&vars, WIDGET_SCRIPT_VAR).map(str::to_owned),
-            ),
+        let main = match main_stand_in {
+            Some(emulator) => {
+                tracing::info!(
+                    provider = provider.name(),
+                    emulator = %emulator.base_url(),
+                    "CAPTCHA_PROVIDER is not set: verifying against the built-in emulator (no account, no network)"
+                );
+                Configured {
+                    config,
+                    script: emulated_script(emulator, provider),
+                    stand_in: true,
+                }
+            }
+            None => {
+                tracing::info!(
+                    provider = provider.name(),
+                    key = if key_made {
+                        "made for this run"
+                    } else {
+                        "CAPTCHA_SECRET"
+                    },
+                    fallback_emulator = fallback_stand_in.map(Emulator::base_url),
+                    "CAPTCHA_PROVIDER is not set: the demo runs the self-hosted provider itself (no account, no network)"
+                );
+                Configured::own(
+                    config,
+                    set_value(&vars, WIDGET_SCRIPT_VAR).map(str::to_owned),
+                )
+            }
         };
-        match &emulator {
-            Some(emulator) if provider.is_hosted() => tracing::info!(
-                provider = provider.name(),
-                emulator = %emulator.base_url(),
-                "CAPTCHA_PROVIDER is not set: verifying against the built-in emulator (no account, no network)"
-            ),
-            _ => tracing::info!(
-                provider = provider.name(),
-                key = if key_made {
-                    "made for this run"
-                } else {
-                    "CAPTCHA_SECRET"
-                },
-                fallback_emulator = emulator.as_ref().map(Emulator::base_url),
-                "CAPTCHA_PROVIDER is not set: the demo runs the self-hosted provider itself (no account, no network)"
-            ),
-        }
         Self::build(main, fallback, emulator).await
     }
 

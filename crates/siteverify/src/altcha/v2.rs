@@ -201,7 +201,6 @@ pub(crate) fn check(
     let cost = integer("cost")
         .and_then(|c| u32::try_from(c).ok())
         .ok_or_else(malformed)?;
-
     let key_length = integer("keyLength")
         .filter(|len| (1..=MAX_KEY_LENGTH).contains(len))
         .ok_or_else(malformed)?;

@@ -131,9 +131,8 @@ impl<V: Verify> Guard for V {
 impl Guard for ProviderSet {
     fn judge_now(&self, settings: &Settings, parts: &Parts) -> Option<Judgement> {
         let seats = self.seats();
-        if let Some((seat, verdict)) = earlier_seat(seats, parts, settings) {
-            let outcome = recheck(verdict, &seat.verifier, seat.policy.as_deref());
-            return Some(Judgement::of(seat.provider, outcome));
+        if let Some(judgement) = earlier_judgement(seats, parts, settings) {
+            return Some(judgement);
         }
         if !seats.iter().any(|seat| seat.verifier.answers_at_once()) {
             return None;
@@ -166,12 +165,8 @@ impl Guard for ProviderSet {
         B::Error: Into<BoxError>,
     {
         let seats = self.seats();
-        if let Some((seat, verdict)) = earlier_seat(seats, parts, settings) {
-            let outcome = recheck(verdict, &seat.verifier, seat.policy.as_deref());
-            return (
-                Judgement::of(seat.provider, outcome),
-                CaptchaBody::untouched(body),
-            );
+        if let Some(judgement) = earlier_judgement(seats, parts, settings) {
+            return (judgement, CaptchaBody::untouched(body));
         }
         let routing = self.routing();
         let (found, body) = extract::find_token(
@@ -259,17 +254,15 @@ fn earlier_outcome<V: Verify>(
     Some(recheck(verdict, verifier, settings.policy.as_deref()))
 }
 
-/// For a provider set: another layer's verdict, and the member whose provider gave it.
-fn earlier_seat<'s, 'p>(
-    seats: &'s [Seat],
-    parts: &'p Parts,
-    settings: &Settings,
-) -> Option<(&'s Seat, &'p Verdict)> {
+/// For a provider set: another layer's verdict, rechecked by the member whose provider gave
+/// it, as that member's judgement.
+fn earlier_judgement(seats: &[Seat], parts: &Parts, settings: &Settings) -> Option<Judgement> {
     let verdict = earlier_verdict(parts, settings)?;
     let seat = seats
         .iter()
         .find(|s| s.provider == Some(verdict.provider))?;
-    Some((seat, verdict))
+    let outcome = recheck(verdict, &seat.verifier, seat.policy.as_deref());
+    Some(Judgement::of(seat.provider, outcome))
 }
 
 /// `verdict`, checked by `verifier` with every rule it applies to its own answers.
